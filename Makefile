@@ -1,0 +1,39 @@
+# Demetra: `make up` runs the whole system, `make test` runs every test. See README.md.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
+STACK := $(UV) run --frozen python deploy/local/stack.py
+
+.PHONY: install up down status logs test bench lint docs
+
+install: ## uv (from PyPI if missing) and the whole workspace from uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@$(UV) sync --frozen --all-packages
+	@test -f .env || cp .env.example .env
+
+up: install ## Kafka + PostgreSQL + migrations + every service, in the background
+	@$(STACK) up
+
+down: ## stop everything `make up` started
+	@$(STACK) down
+
+status:
+	@$(STACK) status
+
+logs:
+	@$(STACK) logs $(NAME)
+
+test: install ## the whole test suite against real Kafka and PostgreSQL (started if not running)
+	@$(STACK) up --infra
+	@$(UV) run --frozen pytest
+
+bench: install ## every benchmark under bench/, each ends with one name=value line
+	@$(STACK) up --infra
+	@set -e; found=0; for script in bench/*/run.py bench/*.py; do \
+		[ -f "$$script" ] || continue; found=1; echo "== $$script"; $(UV) run --frozen python "$$script"; done; \
+		[ $$found = 1 ] || echo "no benchmarks under bench/ yet"
+
+lint:
+	@$(UV) run --frozen ruff check .
+	@$(UV) run --frozen ruff format --check .
+	@$(UV) run --frozen mypy libs/common/src

@@ -1,0 +1,175 @@
+"""Fixtures every test in the tree shares: a real Kafka and a real PostgreSQL, isolated per test.
+
+Where they come from, in order:
+1. ``KAFKA_BOOTSTRAP_SERVERS`` / ``DATABASE_URL`` when set;
+2. testcontainers, when a Docker engine answers;
+3. the local stack (``deploy/local/stack.py up --infra``), started if it is not running.
+
+Isolation: each test that asks for ``topics`` gets its own prefixed set of topics, and each test that asks
+for ``database_url`` gets its own database cloned from a migrated template, so tests never see each
+other's messages or rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from demetra_common.db import asyncpg_url, plain_dsn
+from demetra_common.migrate import upgrade
+from demetra_common.topics import Topics
+
+REPO = Path(__file__).resolve().parent
+TEMPLATE_DB = "demetra_test_template"
+
+
+def _docker_answers() -> bool:
+    if shutil.which("docker") is None:
+        return False
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+@pytest.fixture(scope="session")
+def _infrastructure() -> Iterator[tuple[str, str]]:
+    """(kafka bootstrap, PostgreSQL server URL) for the whole session."""
+    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    database = os.environ.get("DATABASE_URL")
+    if kafka and database:
+        yield kafka, database
+        return
+    if os.environ.get("DEMETRA_TEST_INFRA", "auto") != "local" and _docker_answers():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as k, PostgresContainer("postgres:17") as pg:
+            yield kafka or k.get_bootstrap_server(), database or pg.get_connection_url()
+        return
+    result = subprocess.run(
+        [sys.executable, str(REPO / "deploy" / "local" / "stack.py"), "up", "--infra"],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        pytest.exit(f"could not start the local stack:\n{result.stdout}\n{result.stderr}", returncode=3)
+    yield (
+        kafka or "127.0.0.1:9092",
+        database or "postgresql+asyncpg://demetra:demetra@127.0.0.1:5432/demetra",
+    )
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_infrastructure: tuple[str, str]) -> str:
+    return _infrastructure[0]
+
+
+@pytest.fixture(scope="session")
+def postgres_server_url(_infrastructure: tuple[str, str]) -> str:
+    """URL of the server's main database; tests should use ``database_url`` instead."""
+    return asyncpg_url(_infrastructure[1])
+
+
+def _with_database(url: str, name: str) -> str:
+    base, _, rest = url.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+async def _admin_connection(server_url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(_with_database(plain_dsn(server_url), "postgres"), timeout=10)
+
+
+@pytest.fixture(scope="session")
+async def migrated_template(postgres_server_url: str) -> str:
+    """A database at the newest migration, cloned for each test."""
+    admin = await _admin_connection(postgres_server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
+    finally:
+        await admin.close()
+    await asyncio.to_thread(upgrade, _with_database(postgres_server_url, TEMPLATE_DB))
+    return TEMPLATE_DB
+
+
+async def _create_database(server_url: str, template: str | None) -> str:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = await _admin_connection(server_url)
+    try:
+        clause = f' TEMPLATE "{template}"' if template else ""
+        await admin.execute(f'CREATE DATABASE "{name}"{clause}')
+    finally:
+        await admin.close()
+    return name
+
+
+async def _drop_database(server_url: str, name: str) -> None:
+    admin = await _admin_connection(server_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(postgres_server_url: str, migrated_template: str) -> AsyncIterator[str]:
+    """A fresh database with the whole schema, dropped after the test (asyncpg SQLAlchemy URL)."""
+    name = await _create_database(postgres_server_url, migrated_template)
+    yield _with_database(postgres_server_url, name)
+    await _drop_database(postgres_server_url, name)
+
+
+@pytest.fixture
+async def empty_database_url(postgres_server_url: str) -> AsyncIterator[str]:
+    """A fresh database with no schema at all (for migration tests)."""
+    name = await _create_database(postgres_server_url, None)
+    yield _with_database(postgres_server_url, name)
+    await _drop_database(postgres_server_url, name)
+
+
+@pytest.fixture
+async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
+    """A private set of every Demetra topic (same partition counts), deleted after the test."""
+    isolated = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(name, partitions, 1, topic_configs=isolated.configs(name))
+                for name, partitions in isolated.layout().items()
+            ]
+        )
+        yield isolated
+        await admin.delete_topics(list(isolated.layout()))
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def service_env(
+    kafka_bootstrap: str, database_url: str, topics: Topics, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """Environment that points a service (in-process settings or a subprocess) at this test's infra."""
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DATABASE_URL": database_url,
+        "KAFKA_TOPIC_PREFIX": topics.prefix,
+        "ENVIRONMENT": "test",
+        "LOG_FORMAT": "text",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env

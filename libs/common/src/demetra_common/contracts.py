@@ -1,0 +1,205 @@
+"""Every message that crosses Kafka, as strict Pydantic v2 models.
+
+Each message carries ``schema_version``; consumers reject versions they do not know instead of guessing.
+The field descriptions and examples become the AsyncAPI document.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION: Literal[1] = 1
+
+# Namespace for deterministic event ids: the same logical event always gets the same id, so
+# redelivery and replays are recognised downstream.
+EVENT_NAMESPACE = uuid.UUID("6f1c3d0e-5a1b-4e7f-9a39-2d8c5b7e4f10")
+
+
+class Channel(StrEnum):
+    FACEBOOK = "facebook"
+    INSTAGRAM = "instagram"
+    GOOGLE_ADS = "google_ads"
+    TIKTOK = "tiktok"
+
+
+ALL_CHANNELS: tuple[Channel, ...] = tuple(Channel)
+
+
+class Trigger(StrEnum):
+    SCHEDULE = "schedule"
+    API = "api"
+    MANUAL = "manual"
+
+
+class SyncEventType(StrEnum):
+    FETCH_STARTED = "fetch.started"
+    FETCH_COMPLETED = "fetch.completed"
+    FETCH_FAILED = "fetch.failed"
+
+
+class EventType(StrEnum):
+    """The ``type`` of a row in the events table (the sync history the query API derives status from)."""
+
+    SYNC_REQUESTED = "sync.requested"
+    FETCH_STARTED = SyncEventType.FETCH_STARTED.value
+    FETCH_COMPLETED = SyncEventType.FETCH_COMPLETED.value
+    FETCH_FAILED = SyncEventType.FETCH_FAILED.value
+    LOAD = "load"
+
+
+SyncId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="Identifies one sync across every message it causes.",
+        examples=["sched-20261125T1400Z", "api-7f3b9c2e4d1a"],
+    ),
+]
+
+
+def deterministic_event_id(*parts: object) -> uuid.UUID:
+    """A UUID that is the same every time for the same parts (uuid5 in Demetra's namespace)."""
+    return uuid.uuid5(EVENT_NAMESPACE, "|".join(str(part) for part in parts))
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    schema_version: Literal[1] = Field(
+        default=SCHEMA_VERSION, description="Version of this message's schema; consumers reject unknown ones."
+    )
+    event_id: uuid.UUID = Field(
+        default_factory=uuid.uuid4, description="Unique id of this message; consumers dedup on it."
+    )
+
+
+class SyncRequested(_Message):
+    """Asks the ingestors to fetch the named channels. Anyone may publish one to start a sync."""
+
+    sync_id: SyncId
+    requested_at: AwareDatetime = Field(default_factory=utcnow, description="When the sync was asked for.")
+    trigger: Trigger = Field(description="Who asked: the cron schedule, the query API or an operator.")
+    channels: list[Channel] = Field(
+        default_factory=lambda: list(ALL_CHANNELS),
+        min_length=1,
+        description="Channels to fetch; all four when omitted.",
+        examples=[["facebook", "instagram", "google_ads", "tiktok"]],
+    )
+    slot: AwareDatetime | None = Field(
+        default=None, description="The cron slot of a scheduled sync (its sync_id is derived from it)."
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_channels(cls, channels: list[Channel]) -> list[Channel]:
+        if len(set(channels)) != len(channels):
+            raise ValueError("channels must not repeat")
+        return channels
+
+    def as_of(self) -> dt.datetime:
+        """The moment the data of this sync describes: the slot for scheduled syncs, else the request time."""
+        return self.slot or self.requested_at
+
+
+class Campaign(BaseModel):
+    """One advertising campaign's cumulative metrics as a platform reports them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    campaign_id: str = Field(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", examples=["fb_000123"]
+    )
+    channel: Channel
+    name: str = Field(min_length=1, max_length=255, examples=["Black Friday Retargeting"])
+    date: dt.date = Field(description="Reporting date of the metrics.")
+    impressions: NonNegativeInt
+    clicks: NonNegativeInt
+    engagement: NonNegativeInt = Field(description="Likes, shares, comments, saves: platform interactions.")
+    cost: NonNegativeFloat = Field(description="Spend in account currency.", examples=[1234.56])
+    conversion_rate: float = Field(ge=0.0, le=1.0, description="Conversions / clicks, 0..1.")
+    roi: float = Field(ge=-1.0, le=1000.0, description="(revenue - cost) / cost; -1 means nothing came back.")
+
+    @model_validator(mode="after")
+    def _clicks_within_impressions(self) -> Self:
+        if self.clicks > self.impressions:
+            raise ValueError(f"clicks ({self.clicks}) must not exceed impressions ({self.impressions})")
+        return self
+
+
+class CampaignFetched(_Message):
+    """One campaign as an ingestor fetched it during a sync. Keyed by campaign_id."""
+
+    sync_id: SyncId
+    channel: Channel
+    fetched_at: AwareDatetime = Field(
+        description="When the platform reported these metrics; the version the loader compares."
+    )
+    campaign: Campaign
+
+    @model_validator(mode="after")
+    def _channel_matches(self) -> Self:
+        if self.campaign.channel != self.channel:
+            raise ValueError(
+                f"campaign.channel ({self.campaign.channel}) differs from "
+                f"the message channel ({self.channel})"
+            )
+        return self
+
+
+class SyncEvent(_Message):
+    """Progress of one channel's fetch within a sync."""
+
+    sync_id: SyncId
+    channel: Channel
+    type: SyncEventType
+    occurred_at: AwareDatetime = Field(default_factory=utcnow)
+    count: NonNegativeInt | None = Field(
+        default=None, description="With fetch.completed: exactly how many campaign.fetched were published."
+    )
+    error: str | None = Field(default=None, max_length=4000, description="With fetch.failed: the reason.")
+
+    @model_validator(mode="after")
+    def _fields_for_type(self) -> Self:
+        if self.type is SyncEventType.FETCH_COMPLETED and self.count is None:
+            raise ValueError("fetch.completed needs count")
+        if self.type is SyncEventType.FETCH_FAILED and not self.error:
+            raise ValueError("fetch.failed needs error")
+        return self
+
+
+class LoadCounts(BaseModel):
+    """Payload of a ``load`` row in the events table: what one loaded batch did for one (sync_id, channel).
+
+    Every campaign.fetched message of the sync is counted exactly once, in exactly one of these.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    inserted: NonNegativeInt = 0
+    updated: NonNegativeInt = 0
+    unchanged: NonNegativeInt = 0
+    rejected: NonNegativeInt = 0
+
+    @property
+    def loaded(self) -> int:
+        return self.inserted + self.updated + self.unchanged + self.rejected

@@ -1,0 +1,46 @@
+"""Operational HTTP endpoints for services whose real work is consuming Kafka: /health, /ready, /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, Response
+from fastapi.responses import ORJSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+logger = logging.getLogger(__name__)
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float = 2.0) -> APIRouter:
+    """``/health`` answers while the process lives; ``/ready`` runs every check (each with a timeout)."""
+    router = APIRouter(tags=["ops"])
+
+    @router.get("/health", summary="Liveness")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @router.get("/ready", summary="Readiness: every dependency answers", response_model=None)
+    async def ready() -> ORJSONResponse:
+        results: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                ok = await asyncio.wait_for(check(), timeout=check_timeout_s)
+            except Exception as exc:  # a failing dependency is a 503, never a 500
+                logger.warning("readiness check %s failed: %s", name, exc)
+                ok = False
+            results[name] = "ok" if ok else "unavailable"
+        healthy = all(value == "ok" for value in results.values())
+        return ORJSONResponse(
+            {"status": "ok" if healthy else "unavailable", "checks": results},
+            status_code=200 if healthy else 503,
+        )
+
+    @router.get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return router

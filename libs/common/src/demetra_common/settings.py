@@ -1,0 +1,67 @@
+"""Settings shared by every service. Each service subclasses ``CommonSettings`` with its own fields.
+
+Values come from the environment, then from ``.env`` in the working directory, then these defaults,
+which work against the local stack that ``make up`` starts.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from demetra_common.topics import Topics
+
+LOCAL_API_KEY = "local-dev-key-change-me"
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class CommonSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Environment = Field(
+        default=Environment.LOCAL, description="local, test or production; production refuses local secrets."
+    )
+    log_level: str = Field(default="INFO", description="Python logging level.")
+    log_format: str = Field(default="json", pattern="^(json|text)$", description="json or text logs.")
+
+    http_host: str = Field(
+        default="127.0.0.1", description="Address the HTTP port binds to (0.0.0.0 in containers)."
+    )
+    http_port: int = Field(
+        default=8000, ge=1, le=65535, description="HTTP port; each service sets its own default."
+    )
+
+    kafka_bootstrap_servers: str = Field(default="127.0.0.1:9092", description="Comma-separated brokers.")
+    kafka_topic_prefix: str = Field(
+        default="", description="Prefix on every topic name: isolates test runs or environments."
+    )
+
+    database_url: str = Field(
+        default="postgresql+asyncpg://demetra:demetra@127.0.0.1:5432/demetra",
+        description="SQLAlchemy URL; the asyncpg driver is used whatever the scheme says.",
+    )
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=10, ge=0, le=100)
+    db_pool_timeout_s: float = Field(default=10.0, gt=0)
+
+    api_key: SecretStr = Field(
+        default=SecretStr(LOCAL_API_KEY), description="Key required by write endpoints (X-API-Key header)."
+    )
+
+    @property
+    def topics(self) -> Topics:
+        return Topics(self.kafka_topic_prefix)
+
+    @model_validator(mode="after")
+    def _no_local_secrets_in_production(self) -> Self:
+        if self.environment is Environment.PRODUCTION and self.api_key.get_secret_value() == LOCAL_API_KEY:
+            raise ValueError("API_KEY must be set to a real secret when ENVIRONMENT=production")
+        return self

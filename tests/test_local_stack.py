@@ -1,0 +1,44 @@
+"""The local stack (deploy/local/stack.py) is idempotent: a second `up` starts nothing new."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
+STATE = Path(os.environ.get("DEMETRA_STATE_DIR", REPO / ".state"))
+
+pytestmark = pytest.mark.skipif(
+    "KAFKA_BOOTSTRAP_SERVERS" in os.environ or "DATABASE_URL" in os.environ,
+    reason="the infrastructure is external; the local stack is not in use",
+)
+
+
+def _pids() -> tuple[str, str]:
+    kafka = (STATE / "run" / "kafka.pid").read_text().strip()
+    postgres = (STATE / "postgres" / "data" / "postmaster.pid").read_text().splitlines()[0]
+    return kafka, postgres
+
+
+def test_up_twice_leaves_one_broker_and_one_database(kafka_bootstrap: str, postgres_server_url: str) -> None:
+    before = _pids()
+    result = subprocess.run([*STACK, "up", "--infra"], capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr
+    assert "kafka: already running" in result.stdout
+    assert "postgres: already running" in result.stdout
+    assert _pids() == before
+    java_brokers = subprocess.run(
+        ["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True
+    ).stdout.split()
+    assert len(java_brokers) == 1
+
+
+def test_status_reports_both_running() -> None:
+    result = subprocess.run([*STACK, "status"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0
+    lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "running" in lines["kafka"]
+    assert "running" in lines["postgres"]
