@@ -1,0 +1,32 @@
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from demetra_common.testkit import eventually, read_topic
+from demetra_common.topics import Topics
+
+
+async def test_read_topic_returns_what_was_published_and_nothing_more(
+    kafka_bootstrap: str, topics: Topics
+) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        for i in range(5):
+            await producer.send_and_wait(topics.sync_events, f"m{i}".encode(), key=b"k")
+    finally:
+        await producer.stop()
+    records = await read_topic(kafka_bootstrap, topics.sync_events, count=5, idle_after=0.5)
+    assert [record.value for record in records] == [f"m{i}".encode() for i in range(5)]
+
+
+async def test_read_topic_fails_when_too_few_arrive(kafka_bootstrap: str, topics: Topics) -> None:
+    with pytest.raises(AssertionError, match="0 of 1 records"):
+        await read_topic(kafka_bootstrap, topics.sync_events, count=1, timeout=1.0)
+
+
+async def test_eventually_gives_up_at_the_deadline() -> None:
+    async def never() -> bool:
+        return False
+
+    with pytest.raises(AssertionError, match="flag not met"):
+        await eventually(never, timeout=0.3, what="flag")
