@@ -1,4 +1,4 @@
-"""Helpers for tests across the workspace: wait on a condition with a deadline, read a topic.
+"""Helpers for tests and benchmarks: wait with a deadline, read a topic, run a service as a subprocess.
 
 Shipped with demetra_common so every package's tests use the same two tools instead of sleeps.
 """
@@ -6,8 +6,16 @@ Shipped with demetra_common so every package's tests use the same two tools inst
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -72,3 +80,80 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One Demetra service run the way production runs it (``python -m demetra_<svc>``), as a subprocess.
+
+    Logs go to ``log_dir/<name>.log``; ``start()`` waits for /health with a deadline and fails with the log's
+    tail when the process dies or never answers.
+    """
+
+    name: str
+    module: str
+    env: dict[str, str]
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"{self.name}.log"
+
+    def start(self, *, timeout: float = 60.0) -> ServiceProcess:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **self.env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log_tail()}")
+            if self.healthy():
+                return self
+            time.sleep(0.1)
+        raise AssertionError(f"{self.name} did not answer /health within {timeout:.0f}s:\n{self.log_tail()}")
+
+    def healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def stop(self, *, timeout: float = 30.0) -> int | None:
+        """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: the process gets no chance to clean up."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return "(no log)"

@@ -1,7 +1,9 @@
+from pathlib import Path
+
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from demetra_common.testkit import eventually, read_topic
+from demetra_common.testkit import ServiceProcess, eventually, read_topic
 from demetra_common.topics import Topics
 
 
@@ -30,3 +32,10 @@ async def test_eventually_gives_up_at_the_deadline() -> None:
 
     with pytest.raises(AssertionError, match="flag not met"):
         await eventually(never, timeout=0.3, what="flag")
+
+
+def test_service_process_reports_a_service_that_dies_at_start(tmp_path: Path) -> None:
+    service = ServiceProcess("ghost", "demetra_common.no_such_module", env={}, log_dir=tmp_path)
+    with pytest.raises(AssertionError, match="ghost exited with 1"):
+        service.start(timeout=20)
+    assert "No module named" in service.log_tail()
