@@ -264,25 +264,12 @@ def start_kafka() -> None:
 
 
 async def _ensure_topics(bootstrap: str) -> list[str]:
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-
+    from demetra_common.admin import ensure_topics
     from demetra_common.topics import Topics
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10000)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        topics = Topics(os.environ.get("KAFKA_TOPIC_PREFIX", ""))
-        missing = [
-            NewTopic(name, partitions, 1, topic_configs=topics.configs(name))
-            for name, partitions in topics.layout().items()
-            if name not in existing
-        ]
-        if missing:
-            await admin.create_topics(missing)
-        return [topic.name for topic in missing]
-    finally:
-        await admin.close()
+    topics = Topics(os.environ.get("KAFKA_TOPIC_PREFIX", ""))
+    # wait_until() around this polls until its own deadline, so each try gives up quickly
+    return (await ensure_topics(bootstrap, topics, deadline_s=5)).created
 
 
 def wait_kafka() -> None:
