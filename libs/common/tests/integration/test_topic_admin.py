@@ -14,6 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from demetra_common.admin import TopicAdminError, describe, ensure_topics
+from demetra_common.testkit import eventually
 from demetra_common.topics import PARTITIONS, SCHEDULER_STATE, Topics
 
 
@@ -94,6 +95,11 @@ async def test_existing_topic_with_fewer_partitions_is_reported_not_changed(
     await admin.start()
     try:
         await admin.create_topics([NewTopic(private_topics.campaign_fetched, 2, 1)])
+
+        async def visible() -> bool:  # metadata reaches every listener a moment after creation
+            return private_topics.campaign_fetched in set(await admin.list_topics())
+
+        await eventually(visible, timeout=15, what="new topic in metadata")
     finally:
         await admin.close()
 
