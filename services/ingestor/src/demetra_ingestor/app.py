@@ -41,7 +41,6 @@ def build_broker(
     broker = make_broker(
         settings,
         client_id=f"demetra-ingestor-{settings.channel}",
-        linger_ms=settings.kafka_linger_ms,
         max_batch_size=settings.kafka_max_batch_bytes,
         compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
         middlewares=(skip_invalid_requests(),),
@@ -50,7 +49,7 @@ def build_broker(
     campaigns, events = declare_publishers(broker, settings.topics)
     ingestor = Ingestor(
         sources if sources is not None else build_sources(settings),
-        KafkaSyncSink(campaigns, events),
+        KafkaSyncSink(broker, campaigns, events, max_batch_bytes=settings.kafka_max_batch_bytes),
         retry=RetryPolicy(
             attempts=settings.fetch_retry_attempts,
             initial_s=settings.fetch_retry_initial_s,

@@ -168,21 +168,26 @@ class Ingestor:
         as_of = request.as_of()
         in_flight: deque[tuple[Delivery, int]] = deque()
         published = 0
-        cursor: str | None = None
+        # One page is always being fetched ahead while the previous one is published: the source's latency
+        # (or, for the mock, its work in another process) overlaps with publishing.
+        ahead: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(source, as_of, None))
         try:
-            while True:
-                page = await self._page(source, as_of, cursor)
+            while ahead is not None:
+                page = await ahead
+                ahead = None
+                if page.next_cursor is not None:
+                    ahead = asyncio.ensure_future(self._page(source, as_of, page.next_cursor))
                 messages = self._messages(request, source.channel, page)
                 if messages:
                     in_flight.append((await self._sink.publish_campaigns(messages), len(messages)))
                 while len(in_flight) > self._pages_in_flight:
                     published += await self._acknowledged(source.channel, *in_flight.popleft())
-                if page.next_cursor is None:
-                    break
-                cursor = page.next_cursor
             while in_flight:
                 published += await self._acknowledged(source.channel, *in_flight.popleft())
         finally:
+            if ahead is not None:
+                ahead.cancel()
+                _discard(ahead)
             for delivery, _ in in_flight:
                 _discard(delivery)
         return published
@@ -265,8 +270,8 @@ class Ingestor:
         metrics.MESSAGES_PUBLISHED.labels(channel.value, SYNC_EVENTS).inc()
 
 
-def _discard(delivery: Delivery) -> None:
-    """Forget a delivery the fetch no longer waits for, without an 'exception never retrieved' warning."""
+def _discard(delivery: asyncio.Future[Any]) -> None:
+    """Forget a future the fetch no longer waits for, without an 'exception never retrieved' warning."""
     if delivery.done():
         if not delivery.cancelled():
             delivery.exception()

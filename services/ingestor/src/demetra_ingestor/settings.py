@@ -46,7 +46,6 @@ class IngestorSettings(CommonSettings):
     pages_in_flight: int = Field(
         default=8, ge=1, le=1000, description="Source pages published but not yet acknowledged, at most."
     )
-    kafka_linger_ms: int = Field(default=5, ge=0, le=1000, description="Producer linger before a send.")
     kafka_max_batch_bytes: int = Field(
         default=512 * 1024,
         ge=16 * 1024,

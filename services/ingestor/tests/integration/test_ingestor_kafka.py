@@ -12,6 +12,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
 
 from demetra_common.contracts import (
     ALL_CHANNELS,
@@ -23,7 +24,7 @@ from demetra_common.contracts import (
     Trigger,
 )
 from demetra_common.testkit import eventually, read_topic
-from demetra_common.topics import SYNC_EVENTS, Topics
+from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS, Topics
 from demetra_ingestor.app import create_app
 from demetra_ingestor.handlers import consumer_group
 from demetra_ingestor.settings import IngestorSettings
@@ -100,6 +101,8 @@ async def test_one_request_for_all_channels_yields_started_every_campaign_and_co
     assert Counter(m.channel for m in messages) == {channel: N for channel in ALL_CHANNELS}
     assert len({m.campaign.campaign_id for m in messages}) == 4 * N
     assert all(r.key == m.campaign.campaign_id.encode() for r, m in zip(first, messages, strict=True))
+    partitions = list(range(Topics().layout()[CAMPAIGN_FETCHED]))
+    assert all(r.partition == DefaultPartitioner()(r.key, partitions, partitions) for r in first)
     assert {m.sync_id for m in messages} == {request.sync_id}
 
     assert len(both) == 8 * N

@@ -217,3 +217,37 @@ async def test_a_source_returning_another_channels_campaign_fails_the_fetch() ->
 def test_a_source_must_serve_the_channel_it_is_registered_for() -> None:
     with pytest.raises(ValueError, match="serves"):
         Ingestor({Channel.FACEBOOK: MockSource(Channel.TIKTOK, size=1)}, FakeSink())
+
+
+async def test_the_next_page_is_fetched_while_the_current_one_is_published() -> None:
+    timeline: list[str] = []
+
+    class LoggingSource:
+        channel = Channel.FACEBOOK
+
+        async def fetch_page(self, as_of: dt.datetime, cursor: str | None) -> Page:
+            page = int(cursor or 0)
+            timeline.append(f"fetch {page}")
+            campaigns = list(mock_campaigns(self.channel, as_of, 3, offset=page, limit=1))
+            return Page(campaigns, SLOT, str(page + 1) if page < 2 else None)
+
+    class SlowSink(FakeSink):
+        async def publish_campaigns(self, messages: Sequence[CampaignFetched]) -> Delivery:
+            timeline.append(f"publish {messages[0].campaign.campaign_id[-1]}")
+            await asyncio.sleep(0.01)  # the producer is busy: the event loop may fetch meanwhile
+            timeline.append("published")
+            return await super().publish_campaigns(messages)
+
+    campaign_ids = [c.campaign_id for c in mock_campaigns(Channel.FACEBOOK, SLOT, 3)]
+    await Ingestor({Channel.FACEBOOK: LoggingSource()}, SlowSink()).ingest(request(), Channel.FACEBOOK)
+    assert timeline == [
+        "fetch 0",
+        f"publish {campaign_ids[0][-1]}",
+        "fetch 1",
+        "published",
+        f"publish {campaign_ids[1][-1]}",
+        "fetch 2",
+        "published",
+        f"publish {campaign_ids[2][-1]}",
+        "published",
+    ]

@@ -136,12 +136,11 @@ async def test_sync_now_answers_202_and_publishes_a_manual_request(
     assert invalid.status_code == 422
     body = response.json()
     assert body["trigger"] == "manual" and body["channels"] == ["tiktok"]
-    [tiktok, all_four] = requests(await read_topic(kafka_bootstrap, topics.sync_requested, count=2))
-    assert (tiktok.sync_id, tiktok.trigger, tiktok.channels) == (
-        body["sync_id"],
-        Trigger.MANUAL,
-        [Channel.TIKTOK],
-    )
+    published = {
+        r.sync_id: r for r in requests(await read_topic(kafka_bootstrap, topics.sync_requested, count=2))
+    }
+    tiktok, all_four = published[body["sync_id"]], published[everything.json()["sync_id"]]
+    assert (tiktok.trigger, tiktok.channels) == (Trigger.MANUAL, [Channel.TIKTOK])
     assert all_four.channels == list(Channel)
     assert [t["sync_id"] for t in status["last_triggers"]] == [all_four.sync_id, tiktok.sync_id]
 
