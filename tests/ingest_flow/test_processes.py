@@ -8,12 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import ConsumerRecord
 
 from demetra_common.contracts import ALL_CHANNELS, SyncEvent, SyncEventType
 from demetra_common.testkit import eventually, read_topic
@@ -63,8 +64,8 @@ async def ready(client: httpx.AsyncClient, base: str) -> None:
     await eventually(answers, timeout=60, interval=0.25, what=f"{base}/ready")
 
 
-def events_of(records: list, sync_id: str) -> list[SyncEvent]:  # type: ignore[type-arg]
-    events = (SyncEvent.model_validate_json(r.value) for r in records)
+def events_of(records: Sequence[ConsumerRecord[bytes, bytes]], sync_id: str) -> list[SyncEvent]:
+    events = (SyncEvent.model_validate_json(r.value or b"") for r in records)
     return [e for e in events if e.sync_id == sync_id]
 
 

@@ -17,7 +17,7 @@ from faststream.kafka import KafkaBroker, KafkaPublishMessage
 from faststream.kafka.publisher import BatchPublisher, DefaultPublisher
 
 from demetra_common.contracts import CampaignFetched, SyncEvent
-from demetra_common.topics import Topics
+from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS, Topics
 from demetra_ingestor.service import Delivery
 
 # CampaignFetched's fields are bounded (ids 128, name 255 characters): its JSON stays well under this.
@@ -31,13 +31,13 @@ def declare_publishers(broker: KafkaBroker, topics: Topics) -> tuple[BatchPublis
         topics.campaign_fetched,
         batch=True,
         schema=CampaignFetched,
-        title="campaign.fetched",
+        title=CAMPAIGN_FETCHED,
         description="Every campaign an ingestor fetched in a sync, one record each, keyed by campaign_id.",
     )
     events = broker.publisher(
         topics.sync_events,
         schema=SyncEvent,
-        title="sync.events",
+        title=SYNC_EVENTS,
         description="Progress of each channel's fetch (fetch.started, fetch.completed, fetch.failed), "
         "keyed by sync_id.",
     )

@@ -126,10 +126,6 @@ class Ingestor:
         self._pages_in_flight = pages_in_flight
         self._clock = clock
 
-    @property
-    def channels(self) -> tuple[Channel, ...]:
-        return tuple(self._sources)
-
     async def ingest(self, request: SyncRequested, channel: Channel) -> FetchResult | None:
         """Fetch and publish ``channel`` of ``request``; ``None`` when the request does not name it."""
         if channel not in request.channels:

@@ -6,7 +6,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import httpx
 import pytest
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.timeout(180)
 
 N = 30
 
-Record = ConsumerRecord[bytes, bytes]
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @asynccontextmanager

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from faststream.kafka import KafkaBroker
@@ -15,6 +16,7 @@ from demetra_common.contracts import SyncRequested
 from demetra_common.kafka import make_broker
 from demetra_common.ops import ops_router
 from demetra_common.security import api_key_guard
+from demetra_common.topics import SYNC_REQUESTED
 from demetra_scheduler.routes import scheduler_router
 from demetra_scheduler.service import SchedulerService
 from demetra_scheduler.settings import SchedulerSettings
@@ -27,7 +29,7 @@ def declare_request_publisher(broker: KafkaBroker, settings: SchedulerSettings) 
     return broker.publisher(
         settings.topics.sync_requested,
         schema=SyncRequested,
-        title="sync.requested",
+        title=SYNC_REQUESTED,
         description="Asks the ingestors for a sync, keyed by sync_id. Published by the scheduler (trigger "
         "schedule or manual) and the query API (api); anyone may publish one by hand.",
     )
@@ -91,8 +93,10 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
     app.include_router(ops_router({"kafka": kafka_reachable}))
     app.include_router(scheduler_router(api_key_guard(settings.api_key)))
 
+    @app.exception_handler(KafkaError)
     @app.exception_handler(TimeoutError)
-    async def broker_timeout(_: Request, exc: TimeoutError) -> JSONResponse:
-        return JSONResponse({"detail": f"Kafka did not answer in time: {exc}"}, status_code=503)
+    async def kafka_unavailable(_: Request, exc: Exception) -> JSONResponse:
+        # A stop, start or sync-now that Kafka did not acknowledge did not happen: the client may retry.
+        return JSONResponse({"detail": f"Kafka unavailable, nothing changed: {exc!r}"}, status_code=503)
 
     return app

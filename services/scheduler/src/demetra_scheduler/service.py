@@ -26,7 +26,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import Counter
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_exponential_jitter
 
-from demetra_common.contracts import Channel, SyncRequested, Trigger, deterministic_event_id, utcnow
+from demetra_common.contracts import (
+    Channel,
+    EventType,
+    SyncRequested,
+    Trigger,
+    deterministic_event_id,
+    utcnow,
+)
 from demetra_scheduler.cron import has_seconds, latest_fire_time, parse_cron, slot_sync_id
 from demetra_scheduler.state import LastSlot, PausedState
 
@@ -83,7 +90,7 @@ class SchedulerStatus:
 
 
 def sync_requested_event_id(sync_id: str) -> uuid.UUID:
-    return deterministic_event_id("sync.requested", sync_id)
+    return deterministic_event_id(EventType.SYNC_REQUESTED.value, sync_id)
 
 
 class SchedulerService:

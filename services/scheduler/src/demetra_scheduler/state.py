@@ -20,6 +20,7 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from demetra_common.contracts import SyncId
+from demetra_common.topics import SCHEDULER_STATE
 
 logger = logging.getLogger(__name__)
 
@@ -128,13 +129,13 @@ def declare_state_publishers(broker: KafkaBroker, topic: str) -> tuple[DefaultPu
     paused = broker.publisher(
         topic,
         schema=PausedState,
-        title="scheduler.state:paused",
+        title=f"{SCHEDULER_STATE}:paused",
         description="Key `paused`: whether scheduled syncs are paused. Compacted; the latest record wins.",
     )
     last_slot = broker.publisher(
         topic,
         schema=LastSlot,
-        title="scheduler.state:last_slot",
+        title=f"{SCHEDULER_STATE}:last_slot",
         description="Key `last_slot`: the newest slot a scheduled sync was requested for. Compacted.",
     )
     return paused, last_slot
