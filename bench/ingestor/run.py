@@ -26,6 +26,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from demetra_common.contracts import Channel, SyncEvent, SyncEventType, SyncRequested, Trigger
 from demetra_common.kafka import make_broker
+from demetra_common.logging import configure_logging
 from demetra_common.settings import CommonSettings
 from demetra_common.topics import Topics
 from demetra_ingestor.app import create_app
@@ -131,6 +132,7 @@ async def main() -> None:
     parser.add_argument("--compression", default=DEFAULTS["kafka_compression"].default)
     parser.add_argument("--pages-in-flight", type=int, default=DEFAULTS["pages_in_flight"].default)
     args = parser.parse_args()
+    configure_logging("bench", "WARNING", "text")
 
     ceiling = await source_ceiling(args.campaigns, args.page_size)
     print(f"mock source alone, one core: {ceiling:,.0f} campaigns/s")

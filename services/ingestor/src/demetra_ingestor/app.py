@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -45,6 +46,8 @@ def build_broker(
         compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
         middlewares=(skip_invalid_requests(),),
         graceful_timeout=settings.shutdown_grace_s or None,
+        # FastStream's access log (received/processed per message) through our handlers, as JSON.
+        logger=logging.getLogger("demetra_ingestor.broker"),
     )
     campaigns, events = declare_publishers(broker, settings.topics)
     ingestor = Ingestor(
