@@ -164,8 +164,8 @@ class Ingestor:
         as_of = request.as_of()
         in_flight: deque[tuple[Delivery, int]] = deque()
         published = 0
-        # One page is always being fetched ahead while the previous one is published: the source's latency
-        # (or, for the mock, its work in another process) overlaps with publishing.
+        # The next page is requested as soon as its cursor is known, so a real platform's latency overlaps
+        # with publishing the page at hand.
         ahead: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(source, as_of, None))
         try:
             while ahead is not None:
