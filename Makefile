@@ -33,6 +33,9 @@ bench: install ## every benchmark under bench/, each ends with one name=value li
 		[ -f "$$script" ] || continue; found=1; echo "== $$script"; $(UV) run --frozen python "$$script"; done; \
 		[ $$found = 1 ] || echo "no benchmarks under bench/ yet"
 
+docs: ## docs/asyncapi.yaml: the Kafka contracts (AsyncAPI 3), generated from the services' FastStream brokers
+	@$(UV) run --frozen python docs/generate_asyncapi.py
+
 lint:
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .

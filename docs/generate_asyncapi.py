@@ -1,0 +1,94 @@
+"""Write ``docs/asyncapi.yaml``: Demetra's Kafka contracts, generated from the services' FastStream brokers.
+
+    make docs        (or: uv run python docs/generate_asyncapi.py [--check])
+
+The document is built from the brokers the services really run (their declared publishers and subscribers
+with the contract models as schemas), with fixed settings so that it does not depend on the environment.
+``--check`` exits 1 when the committed file differs from what the code says; a test does the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+from faststream.specification import AsyncAPI
+
+from demetra_ingestor.app import build_broker as ingestor_broker
+from demetra_ingestor.settings import ALL, IngestorSettings
+from demetra_scheduler.app import build_broker as scheduler_broker
+from demetra_scheduler.settings import SchedulerSettings
+
+DOCUMENT = Path(__file__).resolve().parent / "asyncapi.yaml"
+VERSION = "1"
+SERVER = "127.0.0.1:9092"
+DESCRIPTION = """\
+Demetra's event contracts on Apache Kafka. Every message is JSON with a `schema_version`; consumers reject
+versions they do not know.
+
+- `sync.requested` (key: sync_id) asks for a sync. The scheduler publishes one per cron slot
+  (sync_id `sched-<slot>`, trigger `schedule`) and on `sync-now` (trigger `manual`); the query API for
+  ad-hoc syncs (trigger `api`). Anyone may publish one by hand, e.g.
+  `{"sync_id": "by-hand-1", "trigger": "manual", "channels": ["facebook"]}`.
+- Each channel's ingestor (consumer group `ingestor.<channel>`) fetches the channels named in the request and
+  publishes every campaign on `campaign.fetched` (key: campaign_id) and its progress on `sync.events`
+  (key: sync_id): `fetch.started`, then `fetch.completed` with the exact count, or `fetch.failed`.
+- Event ids are derived from the sync, so a re-run sync republishes identical messages; consumers dedup on
+  `event_id`.
+- `scheduler.state` is the scheduler's compacted, durable state (paused or running, last requested slot).
+"""
+
+
+def render() -> str:
+    """The AsyncAPI 3 document of the pipeline's topics, as YAML."""
+    # Fixed settings: the document describes the contracts, not this machine's environment.
+    fixed = {"kafka_topic_prefix": "", "kafka_bootstrap_servers": SERVER}
+    brokers = (
+        scheduler_broker(SchedulerSettings.model_validate(fixed)),
+        ingestor_broker(IngestorSettings.model_validate({**fixed, "channel": ALL})),
+    )
+    specification = AsyncAPI(
+        *brokers, title="Demetra event contracts", version=VERSION, description=DESCRIPTION
+    ).to_specification()
+    document = specification.to_jsonable()
+    # FastStream keeps publishers and subscribers in WeakSets: sort the named sections for a stable file.
+    document["channels"] = dict(sorted(document["channels"].items()))
+    document["operations"] = dict(sorted(document["operations"].items()))
+    components = document["components"]
+    for section in ("messages", "schemas"):
+        components[section] = dict(sorted(components[section].items()))
+    # FastStream's to_yaml() quotes multi-line text into one escaped line; write it as readable blocks.
+    return yaml.dump(document, Dumper=_Dumper, sort_keys=False, width=110, allow_unicode=True)
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _text(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|" if "\n" in value else None)
+
+
+_Dumper.add_representer(str, _text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--check", action="store_true", help="exit 1 if the committed document is stale")
+    args = parser.parse_args()
+    document = render()
+    if args.check:
+        if not DOCUMENT.exists() or DOCUMENT.read_text() != document:
+            sys.exit(f"{DOCUMENT} is stale: run `make docs`")
+        print(f"{DOCUMENT} is current")
+        return
+    DOCUMENT.write_text(document)
+    print(f"wrote {DOCUMENT}")
+
+
+if __name__ == "__main__":
+    main()

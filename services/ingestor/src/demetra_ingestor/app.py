@@ -1,0 +1,92 @@
+"""Composition root of the ingestor: settings -> sources, broker, core, HTTP (health, readiness, metrics)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+
+from demetra_common.contracts import Channel
+from demetra_common.kafka import make_broker
+from demetra_common.ops import ops_router
+from demetra_ingestor.handlers import register_subscribers, skip_invalid_requests
+from demetra_ingestor.publishing import KafkaSyncSink, declare_publishers
+from demetra_ingestor.service import Ingestor, RetryPolicy
+from demetra_ingestor.settings import IngestorSettings
+from demetra_ingestor.sources import CampaignSource
+from demetra_ingestor.sources.mock import MockSource
+
+
+def build_sources(settings: IngestorSettings) -> dict[Channel, CampaignSource]:
+    """One source per served channel; today the mock platform APIs."""
+    return {
+        channel: MockSource(
+            channel,
+            size=settings.mock_campaigns_per_channel,
+            page_size=settings.mock_page_size,
+            latency_s=settings.mock_latency_ms / 1000,
+            error_rate=settings.mock_error_rate,
+            always_fail=channel in settings.mock_fail_channels,
+        )
+        for channel in settings.channels
+    }
+
+
+def build_broker(
+    settings: IngestorSettings, sources: dict[Channel, CampaignSource] | None = None
+) -> KafkaBroker:
+    """The ingestor's broker with its publishers and subscribers declared; connects on ``start()``."""
+    broker = make_broker(
+        settings,
+        client_id=f"demetra-ingestor-{settings.channel}",
+        max_batch_size=settings.kafka_max_batch_bytes,
+        compression_type=None if settings.kafka_compression == "none" else settings.kafka_compression,
+        middlewares=(skip_invalid_requests(),),
+        graceful_timeout=settings.shutdown_grace_s or None,
+        # FastStream's access log (received/processed per message) through our handlers, as JSON.
+        logger=logging.getLogger("demetra_ingestor.broker"),
+    )
+    campaigns, events = declare_publishers(broker, settings.topics)
+    ingestor = Ingestor(
+        sources if sources is not None else build_sources(settings),
+        KafkaSyncSink(broker, campaigns, events, max_batch_bytes=settings.kafka_max_batch_bytes),
+        retry=RetryPolicy(
+            attempts=settings.fetch_retry_attempts,
+            initial_s=settings.fetch_retry_initial_s,
+            max_s=settings.fetch_retry_max_s,
+            jitter_s=settings.fetch_retry_jitter_s,
+        ),
+        fetch_timeout_s=settings.fetch_timeout_s,
+        pages_in_flight=settings.pages_in_flight,
+    )
+    register_subscribers(broker, settings, ingestor)
+    return broker
+
+
+def create_app(settings: IngestorSettings) -> FastAPI:
+    """The ingestor process: FastStream subscribers run inside the FastAPI lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        broker = build_broker(settings)
+        await broker.start()
+        app.state.broker = broker
+        try:
+            yield
+        finally:
+            await broker.stop()
+
+    async def kafka_reachable() -> bool:
+        broker: KafkaBroker | None = getattr(app.state, "broker", None)
+        return broker is not None and await broker.ping(timeout=1.5)
+
+    app = FastAPI(
+        title=f"Demetra ingestor ({settings.channel})",
+        description="Consumes sync.requested, publishes campaign.fetched and sync.events.",
+        lifespan=lifespan,
+    )
+    app.include_router(ops_router({"kafka": kafka_reachable}))
+    return app

@@ -1,0 +1,102 @@
+"""The Kafka side of ``SyncSink``: declared FastStream publishers (they document the contracts).
+
+Campaigns go out as one record batch per partition and page (``publish_batch``), which costs about half of
+sending them one by one. Each record still lands on the partition the default partitioner would pick for
+its key (murmur2 of the campaign_id, as in every Kafka client), so "keyed by campaign_id" holds exactly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+
+from aiokafka.partitioner import DefaultPartitioner
+from faststream.kafka import KafkaBroker, KafkaPublishMessage
+from faststream.kafka.publisher import BatchPublisher, DefaultPublisher
+
+from demetra_common.contracts import CampaignFetched, SyncEvent
+from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS, Topics
+from demetra_ingestor.service import Delivery
+
+# CampaignFetched's fields are bounded (ids 128, name 255 characters): its JSON stays well under this.
+MAX_MESSAGE_BYTES = 2048
+METADATA_TTL_S = 60.0
+
+
+def declare_publishers(broker: KafkaBroker, topics: Topics) -> tuple[BatchPublisher, DefaultPublisher]:
+    """(campaign.fetched, sync.events) publishers of ``broker``."""
+    campaigns = broker.publisher(
+        topics.campaign_fetched,
+        batch=True,
+        schema=CampaignFetched,
+        title=CAMPAIGN_FETCHED,
+        description="Every campaign an ingestor fetched in a sync, one record each, keyed by campaign_id.",
+    )
+    events = broker.publisher(
+        topics.sync_events,
+        schema=SyncEvent,
+        title=SYNC_EVENTS,
+        description="Progress of each channel's fetch (fetch.started, fetch.completed, fetch.failed), "
+        "keyed by sync_id.",
+    )
+    return campaigns, events
+
+
+class KafkaSyncSink:
+    """Campaigns are handed over without waiting for acks (the returned delivery does); events wait.
+
+    The correlation id of every message is its sync_id, so the messages of one sync can be traced together
+    and a re-run sync republishes identical records (value, key and headers).
+    """
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        campaigns: BatchPublisher,
+        events: DefaultPublisher,
+        *,
+        max_batch_bytes: int,
+    ) -> None:
+        self._broker = broker
+        self._campaigns = campaigns
+        self._events = events
+        self._records_per_batch = max(1, max_batch_bytes // MAX_MESSAGE_BYTES)
+        self._partitioner = DefaultPartitioner()
+        self._partitions: list[int] = []
+        self._partitions_read_at = -METADATA_TTL_S
+
+    async def publish_campaigns(self, messages: Sequence[CampaignFetched]) -> Delivery:
+        partitions = await self._campaign_partitions()
+        by_partition: dict[int, list[KafkaPublishMessage]] = defaultdict(list)
+        for message in messages:
+            key = message.campaign.campaign_id.encode()
+            partition = self._partitioner(key, partitions, partitions)
+            by_partition[partition].append(KafkaPublishMessage(message, key=key))
+        acks = []
+        step = self._records_per_batch
+        for partition, records in by_partition.items():
+            for start in range(0, len(records), step):
+                acks.append(
+                    await self._campaigns.publish(
+                        *records[start : start + step],
+                        partition=partition,
+                        correlation_id=messages[0].sync_id,
+                        no_confirm=True,
+                    )
+                )
+        return asyncio.gather(*acks)
+
+    async def publish_event(self, event: SyncEvent) -> None:
+        await self._events.publish(event, key=event.sync_id.encode(), correlation_id=event.sync_id)
+
+    async def _campaign_partitions(self) -> list[int]:
+        """The topic's partitions, from the cluster (re-read every minute, so added partitions are used)."""
+        if time.monotonic() - self._partitions_read_at > METADATA_TTL_S or not self._partitions:
+            [topic] = await self._broker.config.admin_client.describe_topics([self._campaigns.topic])
+            if topic["error_code"] or not topic["partitions"]:
+                raise LookupError(f"no partitions for {self._campaigns.topic}: error {topic['error_code']}")
+            self._partitions = sorted(p["partition"] for p in topic["partitions"])
+            self._partitions_read_at = time.monotonic()
+        return self._partitions

@@ -1,0 +1,89 @@
+"""Settings of an ingestor process: which channel it serves, how it talks to the source and to Kafka."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import NoDecode
+
+from demetra_common.contracts import ALL_CHANNELS, Channel
+from demetra_common.settings import CommonSettings
+
+ALL = "all"
+BASE_HTTP_PORT = 8010
+
+
+class IngestorSettings(CommonSettings):
+    channel: Channel | Literal["all"] = Field(
+        default=ALL,
+        description="The channel this process ingests (facebook, instagram, google_ads, tiktok) or all four.",
+    )
+
+    # Fetching
+    fetch_timeout_s: float = Field(
+        default=900.0, gt=0, description="A channel's whole fetch must finish within this, else fetch.failed."
+    )
+    fetch_retry_attempts: int = Field(
+        default=5, ge=1, le=50, description="Attempts per source page before the fetch is given up."
+    )
+    fetch_retry_initial_s: float = Field(default=0.5, ge=0, description="First retry backoff (doubles).")
+    fetch_retry_max_s: float = Field(default=15.0, ge=0, description="Longest single retry backoff.")
+    fetch_retry_jitter_s: float = Field(default=0.5, ge=0, description="Random extra wait per retry.")
+    redelivery_backoff_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="Wait before a sync.requested that could not be published is read again (Kafka trouble).",
+    )
+
+    shutdown_grace_s: float = Field(
+        default=20.0,
+        ge=0,
+        description="On shutdown, a fetch in progress may finish within this; else it re-runs after restart.",
+    )
+
+    # Publishing
+    pages_in_flight: int = Field(
+        default=8, ge=1, le=1000, description="Source pages published but not yet acknowledged, at most."
+    )
+    kafka_max_batch_bytes: int = Field(
+        default=512 * 1024,
+        ge=16 * 1024,
+        le=16 * 1024 * 1024,
+        description="Producer batch size per partition.",
+    )
+    kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = Field(
+        default="none", description="Producer compression (snappy, lz4, zstd need their codec installed)."
+    )
+
+    # The mock source (today's only source)
+    mock_campaigns_per_channel: int = Field(
+        default=500, ge=1, le=10_000_000, description="Active campaigns per channel in the mock catalogue."
+    )
+    mock_page_size: int = Field(default=500, ge=1, le=100_000, description="Campaigns per mock API page.")
+    mock_latency_ms: float = Field(default=0.0, ge=0, description="Injected latency per mock page.")
+    mock_error_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Probability that a mock page request fails transiently."
+    )
+    mock_fail_channels: Annotated[list[Channel], NoDecode] = Field(
+        default_factory=list,
+        description="Channels whose mock source always fails (comma-separated), to exercise fetch.failed.",
+    )
+
+    @field_validator("mock_fail_channels", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _port_follows_channel(self) -> Self:
+        if "http_port" not in self.model_fields_set:
+            self.http_port = BASE_HTTP_PORT + (0 if self.channel == ALL else ALL_CHANNELS.index(self.channel))
+        return self
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels this process serves, each with its own consumer group."""
+        return ALL_CHANNELS if self.channel == ALL else (Channel(self.channel),)

@@ -1,0 +1,286 @@
+"""The ingestor against the real broker: requests in, campaigns and sync events out, offsets as promised."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, TypeAlias
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
+
+from demetra_common.contracts import (
+    ALL_CHANNELS,
+    CampaignFetched,
+    Channel,
+    SyncEvent,
+    SyncEventType,
+    SyncRequested,
+    Trigger,
+)
+from demetra_common.testkit import eventually, read_topic
+from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS, Topics
+from demetra_ingestor.app import create_app
+from demetra_ingestor.handlers import consumer_group
+from demetra_ingestor.settings import IngestorSettings
+
+pytestmark = pytest.mark.timeout(180)
+
+N = 30
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+@asynccontextmanager
+async def ingestor(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+    """An ingestor app running in this process (settings from the test's environment plus overrides)."""
+    app = create_app(IngestorSettings(_env_file=None, **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://ingestor") as client:
+            yield client
+
+
+@asynccontextmanager
+async def producer(kafka_bootstrap: str) -> AsyncIterator[AIOKafkaProducer]:
+    """A plain Kafka client, nothing of the project's: what an operator or another team would use."""
+    client = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.stop()
+
+
+async def request_sync(kafka_bootstrap: str, topics: Topics, request: SyncRequested) -> None:
+    async with producer(kafka_bootstrap) as client:
+        await client.send_and_wait(
+            topics.sync_requested, request.model_dump_json().encode(), key=request.sync_id.encode()
+        )
+
+
+def sync_events(records: Iterable[Record]) -> list[SyncEvent]:
+    return [SyncEvent.model_validate_json(r.value or b"") for r in records]
+
+
+def by_channel(events: Iterable[SyncEvent]) -> dict[Channel, list[SyncEventType]]:
+    grouped: dict[Channel, list[SyncEventType]] = defaultdict(list)
+    for event in events:
+        grouped[event.channel].append(event.type)
+    return grouped
+
+
+def wire_form(records: Iterable[Record]) -> Counter[tuple[bytes | None, bytes | None, tuple[Any, ...]]]:
+    return Counter((r.key, r.value, tuple(r.headers)) for r in records)
+
+
+async def test_one_request_for_all_channels_yields_started_every_campaign_and_completed_per_channel(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    request = SyncRequested(sync_id="sched-20261125T1400Z", trigger=Trigger.SCHEDULE)
+    async with ingestor(mock_campaigns_per_channel=N, mock_page_size=7):
+        await request_sync(kafka_bootstrap, topics, request)
+        events = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=8))
+        first = await read_topic(kafka_bootstrap, topics.campaign_fetched, count=4 * N, idle_after=1.0)
+
+        # The same sync again: the same campaigns, byte for byte (value, key and headers).
+        await request_sync(kafka_bootstrap, topics, request)
+        again = await read_topic(kafka_bootstrap, topics.sync_events, count=16)
+        both = await read_topic(kafka_bootstrap, topics.campaign_fetched, count=8 * N, idle_after=1.0)
+
+    for channel in ALL_CHANNELS:
+        assert by_channel(events)[channel] == [SyncEventType.FETCH_STARTED, SyncEventType.FETCH_COMPLETED]
+    assert {e.count for e in events if e.type is SyncEventType.FETCH_COMPLETED} == {N}
+
+    messages = [CampaignFetched.model_validate_json(r.value or b"") for r in first]
+    assert Counter(m.channel for m in messages) == {channel: N for channel in ALL_CHANNELS}
+    assert len({m.campaign.campaign_id for m in messages}) == 4 * N
+    assert all(r.key == m.campaign.campaign_id.encode() for r, m in zip(first, messages, strict=True))
+    partitions = list(range(Topics().layout()[CAMPAIGN_FETCHED]))
+    assert all(r.partition == DefaultPartitioner()(r.key, partitions, partitions) for r in first)
+    assert {m.sync_id for m in messages} == {request.sync_id}
+
+    assert len(both) == 8 * N
+    assert wire_form(both) == wire_form(first) + wire_form(first)
+    second_run = sync_events(again)[8:]
+    assert sorted(e.event_id for e in second_run) == sorted(e.event_id for e in events)
+
+
+async def test_a_channel_whose_source_fails_reports_fetch_failed_without_delaying_the_others(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    request = SyncRequested(sync_id="api-failing-tiktok", trigger=Trigger.API)
+    # TikTok's retries take about 1.5s in all; the other channels must not wait for them.
+    async with ingestor(
+        mock_campaigns_per_channel=N,
+        mock_fail_channels=[Channel.TIKTOK],
+        fetch_retry_attempts=4,
+        fetch_retry_initial_s=0.25,
+        fetch_retry_jitter_s=0.0,
+    ):
+        await request_sync(kafka_bootstrap, topics, request)
+        events = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=8))
+        campaigns = await read_topic(kafka_bootstrap, topics.campaign_fetched, count=3 * N, idle_after=1.0)
+
+    grouped = by_channel(events)
+    assert grouped[Channel.TIKTOK] == [SyncEventType.FETCH_STARTED, SyncEventType.FETCH_FAILED]
+    for channel in (Channel.FACEBOOK, Channel.INSTAGRAM, Channel.GOOGLE_ADS):
+        assert grouped[channel] == [SyncEventType.FETCH_STARTED, SyncEventType.FETCH_COMPLETED]
+    failed = next(e for e in events if e.type is SyncEventType.FETCH_FAILED)
+    assert failed.error == "gave up after 4 attempts: tiktok API unavailable (mock outage)"
+    # One key (the sync_id), one partition: the log order is the order of publication.
+    assert events[-1] == failed
+    assert len(campaigns) == 3 * N
+    assert all(not r.key.startswith(b"tt_") for r in campaigns if r.key)
+
+
+async def test_a_request_written_by_hand_with_a_plain_client_starts_a_sync(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    hand_written = b'{"sync_id": "by-hand-1", "trigger": "manual", "channels": ["facebook", "google_ads"]}'
+    async with ingestor(mock_campaigns_per_channel=N), producer(kafka_bootstrap) as client:
+        await client.send_and_wait(topics.sync_requested, hand_written, key=b"by-hand-1")
+        events = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=4, idle_after=1.0))
+        campaigns = await read_topic(kafka_bootstrap, topics.campaign_fetched, count=2 * N)
+
+    assert set(by_channel(events)) == {Channel.FACEBOOK, Channel.GOOGLE_ADS}  # the others ignore it
+    assert {e.sync_id for e in events} == {"by-hand-1"}
+    assert {json.loads(r.value or b"")["channel"] for r in campaigns} == {"facebook", "google_ads"}
+
+
+async def committed(kafka_bootstrap: str, group: str, partition: TopicPartition) -> int | None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return offsets[partition].offset if partition in offsets else None
+
+
+async def test_invalid_requests_are_skipped_and_committed_without_blocking_the_next(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    key = b"same-partition"
+    poison = [
+        b"{not json",
+        b'{"sync_id": "no-trigger"}',
+        b'{"sync_id": "future", "trigger": "manual", "schema_version": 2}',
+        b'{"sync_id": "bad id!", "trigger": "manual"}',
+        b"",
+    ]
+    valid = b'{"sync_id": "after-poison", "trigger": "manual", "channels": ["instagram"]}'
+    async with (
+        ingestor(channel=Channel.INSTAGRAM, mock_campaigns_per_channel=N),
+        producer(kafka_bootstrap) as client,
+    ):
+        for value in poison:
+            await client.send_and_wait(topics.sync_requested, value, key=key)
+        await client.send_and_wait(
+            topics.sync_requested, b"{}", key=key, headers=[("content-type", b"application/json")]
+        )
+        metadata = await client.send_and_wait(topics.sync_requested, valid, key=key)
+        events = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=2))
+        partition = TopicPartition(topics.sync_requested, metadata.partition)
+
+        async def all_committed() -> bool:
+            offset = await committed(kafka_bootstrap, consumer_group(Channel.INSTAGRAM), partition)
+            return offset == metadata.offset + 1
+
+        await eventually(all_committed, timeout=30, what="every request of the partition committed")
+
+    assert [(e.sync_id, e.type) for e in events] == [
+        ("after-poison", SyncEventType.FETCH_STARTED),
+        ("after-poison", SyncEventType.FETCH_COMPLETED),
+    ]
+
+
+async def records_on(kafka_bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=None)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(Topics().layout()[SYNC_EVENTS])]
+        return sum((await consumer.end_offsets(partitions)).values())
+    finally:
+        await consumer.stop()
+
+
+async def test_the_offset_is_committed_only_after_the_fetch_was_published(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    request = SyncRequested(sync_id="slow-1", trigger=Trigger.MANUAL, channels=[Channel.FACEBOOK])
+    group = consumer_group(Channel.FACEBOOK)
+    # About 6s of fetching: longer than a consumer's auto-commit interval (5s), were one used.
+    slow = {"mock_campaigns_per_channel": 12, "mock_page_size": 1, "mock_latency_ms": 500}
+    async with ingestor(channel=Channel.FACEBOOK, **slow), producer(kafka_bootstrap) as client:
+        metadata = await client.send_and_wait(
+            topics.sync_requested, request.model_dump_json().encode(), key=request.sync_id.encode()
+        )
+        partition = TopicPartition(topics.sync_requested, metadata.partition)
+        observed: list[int | None] = []
+
+        async def fetch_completed() -> bool:
+            offset = await committed(kafka_bootstrap, group, partition)
+            published = await records_on(kafka_bootstrap, topics.sync_events)
+            if published < 2:  # fetch.completed not yet out: the request must still be uncommitted
+                observed.append(offset)
+            return published >= 2
+
+        await eventually(fetch_completed, timeout=60, interval=0.25, what="fetch.completed")
+
+        async def done() -> bool:
+            return await committed(kafka_bootstrap, group, partition) == metadata.offset + 1
+
+        await eventually(done, timeout=30, what="offset committed after fetch.completed")
+
+    assert len(observed) > 10
+    assert set(observed) <= {None, -1}
+
+
+async def test_a_fetch_interrupted_by_shutdown_runs_again_after_restart(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    request = SyncRequested(sync_id="interrupted-1", trigger=Trigger.MANUAL, channels=[Channel.GOOGLE_ADS])
+    slow = {
+        "channel": Channel.GOOGLE_ADS,
+        "mock_campaigns_per_channel": N,
+        "mock_page_size": 3,
+        "mock_latency_ms": 300,
+        "shutdown_grace_s": 0,  # no time to finish: the fetch is cut off as by a crash
+    }
+    async with ingestor(**slow):
+        await request_sync(kafka_bootstrap, topics, request)
+        await read_topic(kafka_bootstrap, topics.sync_events, count=1)  # fetch.started
+    interrupted = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=1, idle_after=1.0))
+    assert [e.type for e in interrupted] == [SyncEventType.FETCH_STARTED]
+
+    async with ingestor(**{**slow, "mock_latency_ms": 0}):
+        events = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=3))
+    assert [e.type for e in events] == [
+        SyncEventType.FETCH_STARTED,
+        SyncEventType.FETCH_STARTED,
+        SyncEventType.FETCH_COMPLETED,
+    ]
+    assert events[0].event_id == events[1].event_id  # the same event, recognised downstream
+    assert events[2].count == N
+
+
+async def test_health_readiness_and_metrics(
+    kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
+) -> None:
+    request = SyncRequested(sync_id="metrics-1", trigger=Trigger.MANUAL, channels=[Channel.TIKTOK])
+    async with ingestor(channel=Channel.TIKTOK, mock_campaigns_per_channel=N) as client:
+        assert (await client.get("/health")).json() == {"status": "ok"}
+        ready = await client.get("/ready")
+        assert ready.status_code == 200 and ready.json()["checks"] == {"kafka": "ok"}
+
+        await request_sync(kafka_bootstrap, topics, request)
+        await read_topic(kafka_bootstrap, topics.sync_events, count=2)
+        metrics = (await client.get("/metrics")).text
+    assert 'demetra_ingestor_messages_published_total{channel="tiktok",topic="campaign.fetched"}' in metrics
+    assert 'demetra_ingestor_fetch_duration_seconds_count{channel="tiktok",outcome="completed"}' in metrics

@@ -1,0 +1,55 @@
+import datetime as dt
+import random
+
+import pytest
+
+from demetra_common.contracts import Channel
+from demetra_common.mock import mock_campaigns
+from demetra_ingestor.sources.base import SourceUnavailable
+from demetra_ingestor.sources.mock import MockSource
+
+AS_OF = dt.datetime(2026, 11, 25, 14, 37, tzinfo=dt.UTC)
+
+
+async def all_pages(source: MockSource, as_of: dt.datetime = AS_OF) -> list[list[str]]:
+    pages, cursor = [], None
+    while True:
+        page = await source.fetch_page(as_of, cursor)
+        pages.append([c.campaign_id for c in page.campaigns])
+        if page.next_cursor is None:
+            return pages
+        cursor = page.next_cursor
+
+
+async def test_pages_cover_the_catalogue_exactly_once() -> None:
+    source = MockSource(Channel.TIKTOK, size=23, page_size=5)
+    pages = await all_pages(source)
+    assert [len(p) for p in pages] == [5, 5, 5, 5, 3]
+    assert [cid for page in pages for cid in page] == [
+        c.campaign_id for c in mock_campaigns(Channel.TIKTOK, AS_OF, 23)
+    ]
+
+
+async def test_pages_report_the_hour_slot_and_repeat_within_it() -> None:
+    source = MockSource(Channel.FACEBOOK, size=10, page_size=10)
+    first = await source.fetch_page(AS_OF, None)
+    again = await source.fetch_page(AS_OF.replace(minute=2), None)
+    assert first.reported_at == dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
+    assert first == again
+
+
+async def test_always_fail_raises_a_retryable_error() -> None:
+    with pytest.raises(SourceUnavailable, match="instagram"):
+        await MockSource(Channel.INSTAGRAM, size=5, always_fail=True).fetch_page(AS_OF, None)
+
+
+async def test_error_rate_fails_some_requests() -> None:
+    source = MockSource(Channel.GOOGLE_ADS, size=5, error_rate=0.5, rng=random.Random(7))
+    outcomes = []
+    for _ in range(40):
+        try:
+            await source.fetch_page(AS_OF, None)
+            outcomes.append(True)
+        except SourceUnavailable:
+            outcomes.append(False)
+    assert 5 < outcomes.count(False) < 35

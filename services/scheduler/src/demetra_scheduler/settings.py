@@ -1,0 +1,48 @@
+"""Settings of the scheduler: when scheduled syncs happen, what they ask for, the control port."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import NoDecode
+
+from demetra_common.contracts import ALL_CHANNELS, Channel
+from demetra_common.settings import CommonSettings
+from demetra_scheduler.cron import parse_cron
+
+
+class SchedulerSettings(CommonSettings):
+    http_port: int = Field(default=8001, ge=1, le=65535, description="Port of the control API.")
+
+    sync_cron: str = Field(
+        default="0 * * * *",
+        description="When scheduled syncs happen, UTC: 5-field crontab, or 6 fields with seconds first.",
+    )
+    sync_misfire_grace_s: int = Field(
+        default=900,
+        ge=1,
+        description="A missed slot (downtime, overload) is still requested this late; many coalesce to one.",
+    )
+    channels: Annotated[list[Channel], NoDecode] = Field(
+        default_factory=lambda: list(ALL_CHANNELS),
+        min_length=1,
+        description="Channels a scheduled sync asks for (comma-separated).",
+    )
+    scheduler_state_timeout_s: float = Field(
+        default=30.0, gt=0, description="Reading the durable paused/running state at startup must end within."
+    )
+    scheduler_history: int = Field(default=20, ge=1, le=1000, description="Recent triggers shown by status.")
+
+    @field_validator("sync_cron")
+    @classmethod
+    def _valid_cron(cls, value: str) -> str:
+        parse_cron(value)
+        return value
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
