@@ -65,9 +65,17 @@ def known_env(package: str) -> set[str]:
         return common
     if not service_written(package):
         return common | PENDING_FIELDS.get(package, set())
-    settings = importlib.import_module(f"{package}.settings").Settings
-    assert issubclass(settings, CommonSettings), f"{package}.settings.Settings must subclass CommonSettings"
-    return env_names(settings)
+    module = importlib.import_module(f"{package}.settings")
+    classes = [
+        value
+        for value in vars(module).values()
+        if isinstance(value, type)
+        and issubclass(value, CommonSettings)
+        and value is not CommonSettings
+        and value.__module__ == module.__name__
+    ]
+    assert len(classes) == 1, f"{package}.settings must define one CommonSettings subclass, has {classes}"
+    return env_names(classes[0])
 
 
 # ------------------------------------------------------------------------------------------ compose
