@@ -7,7 +7,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import APIRouter, Response
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 logger = logging.getLogger(__name__)
@@ -24,7 +24,7 @@ def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float =
         return {"status": "ok"}
 
     @router.get("/ready", summary="Readiness: every dependency answers", response_model=None)
-    async def ready() -> ORJSONResponse:
+    async def ready() -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks.items():
             try:
@@ -34,7 +34,7 @@ def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float =
                 ok = False
             results[name] = "ok" if ok else "unavailable"
         healthy = all(value == "ok" for value in results.values())
-        return ORJSONResponse(
+        return JSONResponse(
             {"status": "ok" if healthy else "unavailable", "checks": results},
             status_code=200 if healthy else 503,
         )
