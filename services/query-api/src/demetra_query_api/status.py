@@ -47,7 +47,7 @@ class SyncState(StrEnum):
 UNFINISHED = frozenset({ChannelState.PENDING, ChannelState.FETCHING, ChannelState.LOADING})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built hundreds of times per request, and frozen __init__ is slow
 class EventGroup:
     """The events of one type for one (sync, channel): one row of the repository's aggregate."""
 
