@@ -462,36 +462,8 @@ async def sync_event_groups(
     """The event aggregates of each sync, per (channel, type)."""
     records = await _SYNC_GROUPS.fetch(connection, sync_ids=list(sync_ids))
     groups: dict[str, list[EventGroup]] = {}
-    # Positional unpacking, in the select's column order: by-name lookups cost more than the query here.
-    for (
-        sync_id,
-        channel,
-        kind,
-        first_at,
-        last_at,
-        last_recorded_at,
-        count,
-        inserted,
-        updated,
-        unchanged,
-        rejected,
-        last_error,
-        requests,
-    ) in records:
-        groups.setdefault(sync_id, []).append(
-            EventGroup(
-                kind,
-                channel,
-                first_at,
-                last_at,
-                last_recorded_at,
-                count,
-                inserted,
-                updated,
-                unchanged,
-                rejected,
-                last_error,
-                requests or (),
-            )
-        )
+    # Positional, in the select's column order (which is EventGroup's after the type and channel): by-name
+    # lookups cost more than the query here.
+    for sync_id, channel, kind, *facts, requests in records:
+        groups.setdefault(sync_id, []).append(EventGroup(kind, channel, *facts, requests or ()))  # type: ignore[call-arg]
     return groups
