@@ -213,8 +213,6 @@ class SyncWriter:
 class Seeder:
     """What tests use to put rows in their database (fixtures, since test modules cannot import conftest)."""
 
-    Row = Row
-
     def __init__(self, db: asyncpg.Connection) -> None:
         self.db = db
 
