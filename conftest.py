@@ -30,7 +30,9 @@ from demetra_common.migrate import upgrade
 from demetra_common.topics import Topics
 
 REPO = Path(__file__).resolve().parent
-TEMPLATE_DB = "demetra_test_template"
+# One template per test session: concurrent sessions on a shared server (and branches with different
+# migrations) must not drop or reuse each other's template.
+TEMPLATE_DB = f"demetra_test_template_{uuid.uuid4().hex[:8]}"
 
 
 def _docker_answers() -> bool:
@@ -92,8 +94,8 @@ async def _admin_connection(server_url: str) -> asyncpg.Connection:
 
 
 @pytest.fixture(scope="session")
-async def migrated_template(postgres_server_url: str) -> str:
-    """A database at the newest migration, cloned for each test."""
+async def migrated_template(postgres_server_url: str) -> AsyncIterator[str]:
+    """A database at the newest migration, cloned for each test; dropped at the end of the session."""
     admin = await _admin_connection(postgres_server_url)
     try:
         await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
@@ -101,7 +103,8 @@ async def migrated_template(postgres_server_url: str) -> str:
     finally:
         await admin.close()
     await asyncio.to_thread(upgrade, _with_database(postgres_server_url, TEMPLATE_DB))
-    return TEMPLATE_DB
+    yield TEMPLATE_DB
+    await _drop_database(postgres_server_url, TEMPLATE_DB)
 
 
 async def _create_database(server_url: str, template: str | None) -> str:

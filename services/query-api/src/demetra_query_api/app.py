@@ -1,0 +1,193 @@
+"""Composition root: ``create_app(settings)`` wires the pool, the broker, the rate limiter and the routes.
+
+Nothing connects at import or in ``create_app``: the lifespan opens the (lazy) database pool, starts the
+broker (tolerating Kafka being down), and runs the summary refresher until shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import Depends, FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
+
+from demetra_common.kafka import make_broker
+from demetra_common.logging import configure_logging
+from demetra_common.ops import ops_router
+from demetra_common.security import API_KEY_HEADER, api_key_guard
+from demetra_query_api import service
+from demetra_query_api.cache import ResponseCache
+from demetra_query_api.db import Database, DatabaseUnavailable
+from demetra_query_api.deps import Services
+from demetra_query_api.http import OrjsonResponse, json_response
+from demetra_query_api.publisher import BrokerUnavailable, SyncRequestPublisher
+from demetra_query_api.ratelimit import RateLimited, SyncRateLimiter
+from demetra_query_api.routes import campaigns, metrics, seed, syncs
+from demetra_query_api.schemas import ServiceInfo
+from demetra_query_api.settings import QueryApiSettings
+
+logger = logging.getLogger(__name__)
+
+SERVICE = "demetra-query-api"
+
+try:
+    VERSION = version(SERVICE)
+except PackageNotFoundError:  # running from a source tree without installing
+    VERSION = "0.0.0"
+
+DESCRIPTION = f"""
+Read API over Demetra's campaigns, their KPIs and the status of every sync, plus ad-hoc syncs.
+
+* **Campaigns**: filter, sort (whitelisted fields) and page with opaque cursors (`next` links).
+* **Metrics**: totals and KPIs per channel and day; ROI is cost-weighted, conversion rate click-weighted.
+* **Syncs**: status derived from the events table the loader writes (pending, fetching, loading,
+  completed, failed per channel; running, completed, partial, failed per sync; timeouts included).
+* **Writes** (`POST /api/syncs`, `POST /api/test/sync-now`) need the `{API_KEY_HEADER}` header and are
+  rate-limited per client address (429 with `Retry-After`).
+
+Errors are JSON objects with a `detail` field; invalid parameters answer 422 naming the field.
+"""
+
+TAGS = [
+    {"name": "campaigns", "description": "Campaign metrics as loaded from every channel."},
+    {"name": "metrics", "description": "Aggregated KPIs per channel and day."},
+    {"name": "syncs", "description": "Sync history and status; request a sync."},
+    {"name": "seed compatibility", "description": "Endpoints kept from the original backend."},
+    {"name": "ops", "description": "Liveness, readiness and Prometheus metrics."},
+]
+
+
+def _problem(status_code: int, detail: str, headers: dict[str, str] | None = None) -> Response:
+    return json_response({"detail": detail}, status_code, headers)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DatabaseUnavailable)
+    async def database_unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
+        return _problem(503, "database unavailable, retry shortly", {"Retry-After": "5"})
+
+    @app.exception_handler(BrokerUnavailable)
+    async def broker_unavailable(request: Request, exc: BrokerUnavailable) -> Response:
+        return _problem(503, f"could not publish the sync request: {exc}", {"Retry-After": "5"})
+
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        return _problem(
+            429,
+            f"rate limit exceeded ({exc.limit}); retry in {exc.retry_after_s} s",
+            {"Retry-After": str(exc.retry_after_s)},
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        logger.exception("unhandled error on %s %s", request.method, request.url.path)
+        return _problem(500, "internal error")
+
+
+def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
+    settings = settings or QueryApiSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = await Database.open(settings)
+        broker = make_broker(settings, client_id=SERVICE)
+        publisher = SyncRequestPublisher(
+            broker, settings.topics.sync_requested, timeout_s=settings.publish_timeout_s
+        )
+        await publisher.start()
+        app.state.services = Services(
+            settings=settings,
+            database=database,
+            publisher=publisher,
+            rate_limiter=SyncRateLimiter(settings.sync_rate_limit, settings.rate_limit_storage_uri),
+            cache=ResponseCache(settings.response_cache_ttl_s),
+        )
+        refresher = asyncio.create_task(
+            service.refresh_summary_periodically(
+                database,
+                interval=dt.timedelta(seconds=settings.summary_refresh_interval_s),
+                max_age=dt.timedelta(seconds=settings.summary_max_age_s),
+            ),
+            name="summary-refresher",
+        )
+        try:
+            yield
+        finally:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+            await publisher.stop()
+            await database.close()
+
+    app = FastAPI(
+        title="Demetra query API",
+        version=VERSION,
+        description=DESCRIPTION,
+        openapi_tags=TAGS,
+        default_response_class=OrjsonResponse,
+        lifespan=lifespan,
+    )
+    any_origin = settings.cors_allow_any_origin
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"] if any_origin else settings.cors_origins,
+        allow_credentials=not any_origin,  # browsers refuse credentials with a wildcard origin anyway
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=[API_KEY_HEADER, "Content-Type"],
+        expose_headers=["Location", "Retry-After"],
+        max_age=600,
+    )
+    _install_error_handlers(app)
+
+    async def database_ready() -> bool:
+        services: Services = app.state.services
+        return await services.database.ping()
+
+    async def kafka_ready() -> bool:
+        services: Services = app.state.services
+        return await services.publisher.ping()
+
+    app.include_router(ops_router({"database": database_ready, "kafka": kafka_ready}))
+
+    @app.get("/", response_model=ServiceInfo, tags=["ops"], summary="What this service is, and links")
+    async def root() -> ServiceInfo:
+        return ServiceInfo(
+            name=SERVICE,
+            version=VERSION,
+            description="Campaigns, KPIs and sync status of Demetra; ad-hoc syncs.",
+            links={
+                "docs": "/docs",
+                "redoc": "/redoc",
+                "openapi": "/openapi.json",
+                "health": "/health",
+                "ready": "/ready",
+                "campaigns": "/api/campaigns",
+                "metrics_summary": "/api/metrics/summary",
+                "syncs": "/api/syncs",
+            },
+        )
+
+    require_api_key = [Depends(api_key_guard(settings.api_key))]
+    app.include_router(campaigns.router)
+    app.include_router(metrics.router)
+    app.include_router(syncs.router)
+    app.include_router(syncs.writes, dependencies=require_api_key)
+    app.include_router(seed.router)
+    app.include_router(seed.writes, dependencies=require_api_key)
+    return app
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn factory (``--factory``): each worker process reads its settings and configures logging."""
+    settings = QueryApiSettings()
+    configure_logging(SERVICE, settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
+__all__ = ["app_from_environment", "create_app"]

@@ -1,0 +1,146 @@
+"""Opaque keyset cursors: where the previous page ended, as base64url JSON the client passes back unchanged.
+
+A cursor holds the sort it was made for and the (sort key, id) of the last row served; the next page starts
+strictly after it. Because ids are unique, rows inserted while a client pages never shift the pages it has
+not read yet: no repeats and no gaps among the rows that existed when paging started.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import math
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+VERSION = 1
+MAX_ID = 2**63 - 1
+MAX_CURSOR_LENGTH = 512
+
+
+class InvalidCursor(ValueError):
+    """The cursor was not made by this API for this kind of request."""
+
+
+class SortField(StrEnum):
+    """Sortable campaign fields: each has an index ending in id, so every page is an index range scan."""
+
+    DATE = "date"
+    ROI = "roi"
+    COST = "cost"
+    CAMPAIGN_ID = "campaign_id"
+    FETCHED_AT = "fetched_at"
+
+
+class SortOrder(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
+SortKey = dt.date | dt.datetime | float | Decimal | str
+
+
+def _encode(payload: list[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=").decode()
+
+
+def _decode(cursor: str) -> list[Any]:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor("cursor is too long")
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = orjson.loads(raw)
+    except (binascii.Error, ValueError, orjson.JSONDecodeError) as exc:
+        raise InvalidCursor("cursor is not one this API issued") from exc
+    if not isinstance(payload, list) or not payload or payload[0] != VERSION:
+        raise InvalidCursor("cursor is not one this API issued")
+    return payload
+
+
+def _valid_id(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_ID:
+        raise InvalidCursor("cursor is not one this API issued")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignCursor:
+    sort: SortField
+    order: SortOrder
+    key: SortKey
+    id: int
+
+    def encode(self) -> str:
+        key: Any = self.key
+        if isinstance(key, dt.date | Decimal):  # dates and datetimes as ISO text, cost as exact decimal text
+            key = key.isoformat() if isinstance(key, dt.date) else str(key)
+        return _encode([VERSION, self.sort.value, self.order.value, key, self.id])
+
+    @classmethod
+    def decode(cls, cursor: str, sort: SortField, order: SortOrder) -> CampaignCursor:
+        payload = _decode(cursor)
+        if len(payload) != 5:
+            raise InvalidCursor("cursor is not one this API issued")
+        _, cursor_sort, cursor_order, raw_key, raw_id = payload
+        if cursor_sort != sort.value or cursor_order != order.value:
+            raise InvalidCursor(
+                f"cursor was made for sort={cursor_sort}&order={cursor_order}; "
+                f"repeat that sort or start again without a cursor"
+            )
+        return cls(sort, order, _parse_key(sort, raw_key), _valid_id(raw_id))
+
+
+def _parse_key(sort: SortField, raw: Any) -> SortKey:
+    try:
+        if sort is SortField.DATE and isinstance(raw, str):
+            return dt.date.fromisoformat(raw)
+        if sort is SortField.FETCHED_AT and isinstance(raw, str):
+            moment = dt.datetime.fromisoformat(raw)
+            if moment.tzinfo is not None:
+                return moment
+        number = isinstance(raw, int | float) and not isinstance(raw, bool)
+        if sort is SortField.ROI and number and math.isfinite(raw):
+            return float(raw)
+        if sort is SortField.COST and isinstance(raw, str):
+            cost = Decimal(raw)
+            if cost.is_finite() and abs(cost) < Decimal("1e15"):
+                return cost
+        if (
+            sort is SortField.CAMPAIGN_ID
+            and isinstance(raw, str)
+            and 0 < len(raw) <= 128
+            and "\x00" not in raw
+        ):
+            return raw
+    except (ValueError, InvalidOperation) as exc:
+        raise InvalidCursor("cursor is not one this API issued") from exc
+    raise InvalidCursor("cursor is not one this API issued")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncCursor:
+    """Position in the sync history: the (occurred_at, id) of the first event of the last sync served."""
+
+    occurred_at: dt.datetime
+    id: int
+
+    def encode(self) -> str:
+        return _encode([VERSION, "sync", self.occurred_at.isoformat(), self.id])
+
+    @classmethod
+    def decode(cls, cursor: str) -> SyncCursor:
+        payload = _decode(cursor)
+        if len(payload) != 4 or payload[1] != "sync" or not isinstance(payload[2], str):
+            raise InvalidCursor("cursor is not one this API issued")
+        try:
+            occurred_at = dt.datetime.fromisoformat(payload[2])
+        except ValueError as exc:
+            raise InvalidCursor("cursor is not one this API issued") from exc
+        if occurred_at.tzinfo is None:
+            raise InvalidCursor("cursor is not one this API issued")
+        return cls(occurred_at, _valid_id(payload[3]))

@@ -1,0 +1,101 @@
+"""The query API's connection pool: asyncpg directly, because every request is one or two short reads.
+
+Why not the SQLAlchemy engine of ``demetra_common.db``: measured on this service's main query (a 51-row
+keyset page), the engine's pre-ping round trip, its BEGIN/ROLLBACK around each checkout and its execution
+layer cost 628 us per request against 129 us for a pooled asyncpg connection (bench/README.md). The
+statements themselves are still SQLAlchemy Core (``repository.py``), compiled once per shape.
+
+The pool skips asyncpg's reset query on release (another round trip): API connections never change session
+state (no SET, LISTEN, advisory locks held past a call, or open cursors), so there is nothing to reset.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import orjson
+
+from demetra_common.db import plain_dsn
+from demetra_query_api.settings import QueryApiSettings
+
+logger = logging.getLogger(__name__)
+
+Connection = asyncpg.Connection
+
+# Failures of the database as a service (as opposed to a bad statement): they become 503, not 500.
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InsufficientResourcesError,
+    asyncpg.OperatorInterventionError,  # statement timeout, admin shutdown, cannot connect now
+    OSError,
+    TimeoutError,
+)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL did not answer (down, overloaded, or the query ran past its timeout)."""
+
+
+async def _init_connection(connection: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await connection.set_type_codec(
+            json_type,
+            schema="pg_catalog",
+            encoder=lambda value: orjson.dumps(value).decode(),
+            decoder=orjson.loads,
+        )
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool reset hook that sends nothing: see the module docstring."""
+
+
+class Database:
+    """A lazily connecting asyncpg pool; ``connection()`` maps outages to ``DatabaseUnavailable``."""
+
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float) -> None:
+        self._pool = pool
+        self._acquire_timeout_s = acquire_timeout_s
+
+    @classmethod
+    async def open(cls, settings: QueryApiSettings, **options: Any) -> Database:
+        pool = await asyncpg.create_pool(
+            plain_dsn(settings.database_url),
+            # Connect on first use: the API starts (and reports not ready) while PostgreSQL is down.
+            min_size=0,
+            max_size=settings.db_pool_size + settings.db_max_overflow,
+            max_inactive_connection_lifetime=300.0,
+            init=_init_connection,
+            reset=_keep_session,
+            timeout=settings.db_pool_timeout_s,
+            server_settings={
+                "application_name": "demetra-query-api",
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+            },
+            **options,
+        )
+        return cls(pool, acquire_timeout_s=settings.db_pool_timeout_s)
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            async with self._pool.acquire(timeout=self._acquire_timeout_s) as connection:
+                yield connection
+        except UNAVAILABLE_ERRORS as exc:
+            logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
+            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+
+    async def ping(self) -> bool:
+        async with self.connection() as connection:
+            return bool(await connection.fetchval("SELECT 1") == 1)
+
+    async def close(self, timeout_s: float = 10.0) -> None:
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout_s)
+        except TimeoutError:
+            self._pool.terminate()

@@ -1,0 +1,150 @@
+"""Sync history and status (GET /api/syncs, GET /api/syncs/{sync_id}) and ad-hoc syncs (POST /api/syncs)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
+
+from demetra_common.contracts import utcnow
+from demetra_query_api import service
+from demetra_query_api.cursors import SyncCursor
+from demetra_query_api.deps import Services, ServicesDep, services_of
+from demetra_query_api.http import (
+    cached_json,
+    decode_cursor,
+    json_response,
+    page_content,
+    parse_query,
+    query_parameters,
+)
+from demetra_query_api.schemas import (
+    INVALID_QUERY,
+    Problem,
+    SyncAccepted,
+    SyncCreate,
+    SyncOut,
+    SyncPage,
+    SyncQuery,
+)
+from demetra_query_api.status import SyncStatus
+
+router = APIRouter(tags=["syncs"])
+# Write endpoints: the app includes this router behind the API key check.
+writes = APIRouter(tags=["syncs"])
+
+SyncIdPath = Annotated[
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        description="The sync's id.",
+        examples=["sched-20261125T1400Z"],
+    ),
+]
+
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No event of this sync recorded."}
+}
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status.HTTP_400_BAD_REQUEST: {"model": Problem, "description": "The body could not be decoded."},
+    status.HTTP_401_UNAUTHORIZED: {"model": Problem, "description": "Missing or wrong X-API-Key."},
+    status.HTTP_429_TOO_MANY_REQUESTS: {
+        "model": Problem,
+        "description": "Too many syncs requested; retry after the Retry-After header's seconds.",
+    },
+    status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Problem, "description": "Kafka did not acknowledge."},
+}
+
+
+def _timeout(services: Services) -> dt.timedelta:
+    return dt.timedelta(seconds=services.settings.sync_timeout)
+
+
+@router.get(
+    "/api/syncs",
+    response_model=SyncPage,
+    openapi_extra=query_parameters(SyncQuery),
+    responses=INVALID_QUERY,
+    summary="Sync history",
+    description=(
+        "Syncs newest first (by their first recorded event), each with the status derived from the events "
+        "table. Filter by derived `status` or by `trigger`. With a filter a page may hold fewer than "
+        "`limit` syncs (at most 2000 are examined per request): follow `next` until it is null."
+    ),
+)
+async def list_syncs(request: Request) -> Response:
+    services = services_of(request)
+
+    async def content() -> dict[str, Any]:
+        query = parse_query(SyncQuery, request)
+        cursor = decode_cursor(SyncCursor.decode, query.cursor)
+        async with services.database.connection() as connection:
+            page = await service.sync_history(
+                connection,
+                status=query.status,
+                trigger=query.trigger,
+                cursor=cursor,
+                limit=query.limit,
+                now=utcnow(),
+                timeout=_timeout(services),
+            )
+        return page_content(request, page.items, query.limit, page.next_cursor)
+
+    return await cached_json(request, services.cache, content)
+
+
+@router.get("/api/syncs/{sync_id}", response_model=SyncOut, summary="One sync's status", responses=NOT_FOUND)
+async def get_sync(request: Request, sync_id: SyncIdPath) -> Response:
+    services = services_of(request)
+
+    async def content() -> SyncStatus:
+        async with services.database.connection() as connection:
+            found = await service.sync_status(connection, sync_id, now=utcnow(), timeout=_timeout(services))
+        if found is None:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND,
+                detail=f"sync {sync_id} not found (a sync just requested appears once the loader records it)",
+            )
+        return found
+
+    return await cached_json(request, services.cache, content)
+
+
+async def create_sync(request: Request, services: ServicesDep, body: SyncCreate | None) -> Response:
+    """Shared by POST /api/syncs and POST /api/test/sync-now (API key already checked)."""
+    client = request.client.host if request.client else "unknown"
+    await services.rate_limiter.hit(client)
+    requested = await service.request_sync(services.publisher.publish, body.channels if body else None)
+    location = f"{request.scope.get('root_path', '')}/api/syncs/{requested.sync_id}"
+    accepted = SyncAccepted(
+        sync_id=requested.sync_id,
+        channels=requested.channels,
+        requested_at=requested.requested_at,
+        status_url=location,
+    )
+    return json_response(
+        accepted.model_dump(mode="json"), status.HTTP_202_ACCEPTED, headers={"Location": location}
+    )
+
+
+@writes.post(
+    "/api/syncs",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncAccepted,
+    summary="Request a sync now",
+    description=(
+        "Publishes a SyncRequested (trigger=api) on the sync.requested topic, keyed by a new sync_id, and "
+        "answers 202 with the sync_id and a Location header to its status. Needs the X-API-Key header; "
+        "limited per client address (SYNC_RATE_LIMIT)."
+    ),
+    responses=WRITE_RESPONSES,
+)
+async def post_sync(
+    request: Request,
+    services: ServicesDep,
+    body: Annotated[SyncCreate | None, Body(description="Channels to sync; all when omitted.")] = None,
+) -> Response:
+    return await create_sync(request, services, body)

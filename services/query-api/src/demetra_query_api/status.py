@@ -1,0 +1,295 @@
+"""Sync status, derived from the events table alone (DESIGN.md, "Sync status, read from the events table").
+
+The repository aggregates a sync's event rows per (channel, type); this module turns those aggregates into
+a status. Everything here is a pure function of the rows and the clock, so rows that repeat (a re-sent
+fetch.started, two scheduler replicas requesting the same sync) or arrive out of order change nothing:
+status comes from what kinds of rows exist, the newest of each, and sums of load counts, never from how
+many rows there are.
+
+Per channel:
+- ``failed``    the newest fetch outcome is fetch.failed, or the channel made no progress (no new event) for
+                ``timeout`` while not finished (``timed_out``);
+- ``completed`` the newest fetch outcome is fetch.completed with count N and at least N campaigns loaded
+                (loaded = inserted + updated + unchanged + rejected, summed over the load rows);
+- ``loading``   fetch.completed with count N, fewer than N loaded;
+- ``fetching``  fetch.started (or load rows) seen, no fetch outcome yet;
+- ``pending``   requested, nothing else seen.
+Per sync: ``completed`` when every channel is, ``failed`` when every channel failed, ``partial`` when the
+channels all finished and some failed, ``running`` otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from demetra_common.contracts import ALL_CHANNELS, Channel, EventType, Trigger
+
+
+class ChannelState(StrEnum):
+    PENDING = "pending"
+    FETCHING = "fetching"
+    LOADING = "loading"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class SyncState(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    PARTIAL = "partial"
+    FAILED = "failed"
+
+
+UNFINISHED = frozenset({ChannelState.PENDING, ChannelState.FETCHING, ChannelState.LOADING})
+
+
+@dataclass(slots=True)  # not frozen: built hundreds of times per request, and frozen __init__ is slow
+class EventGroup:
+    """The events of one type for one (sync, channel): one row of the repository's aggregate."""
+
+    type: str
+    channel: str | None
+    first_at: dt.datetime
+    last_at: dt.datetime
+    last_recorded_at: dt.datetime
+    count: int | None = None  # fetch.completed: the largest count reported
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    last_error: str | None = None  # fetch.failed: the newest error
+    requests: Sequence[Mapping[str, Any]] = ()  # sync.requested: every payload
+
+    @property
+    def activity_at(self) -> dt.datetime:
+        """The latest sign of life: when the newest event happened or was recorded, whichever is later."""
+        return max(self.last_at, self.last_recorded_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    requested: int = 0
+    fetched: int = 0
+    loaded: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelStatus:
+    channel: Channel
+    status: ChannelState
+    requested: bool
+    fetched: int | None
+    loaded: int
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    last_event_at: dt.datetime | None
+    timed_out: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SyncStatus:
+    sync_id: str
+    status: SyncState
+    trigger: Trigger | None
+    request_seen: bool
+    requested_at: dt.datetime | None
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    duration_s: float
+    timed_out: bool
+    counts: Counts
+    channels: list[ChannelStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    channels: tuple[Channel, ...]
+    trigger: Trigger | None
+    requested_at: dt.datetime | None
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
+
+
+def _parse_requests(group: EventGroup | None) -> _Request | None:
+    """Merge every recorded sync.requested of a sync: union of channels, earliest request and its trigger."""
+    if group is None:
+        return None
+    channels: list[Channel] = []
+    earliest: tuple[dt.datetime, Trigger | None] | None = None
+    for payload in group.requests:
+        if not isinstance(payload, Mapping):
+            continue
+        raw_channels = payload.get("channels", [c.value for c in ALL_CHANNELS])
+        for raw in raw_channels if isinstance(raw_channels, list) else []:
+            if isinstance(raw, str) and raw in Channel._value2member_map_ and Channel(raw) not in channels:
+                channels.append(Channel(raw))
+        requested_at = _parse_time(payload.get("requested_at")) or group.first_at
+        raw_trigger = payload.get("trigger")
+        known = isinstance(raw_trigger, str) and raw_trigger in Trigger._value2member_map_
+        trigger = Trigger(raw_trigger) if known else None
+        if earliest is None or requested_at < earliest[0]:
+            earliest = (requested_at, trigger)
+    return _Request(
+        channels=tuple(channels),
+        trigger=earliest[1] if earliest else None,
+        requested_at=earliest[0] if earliest else group.first_at,
+    )
+
+
+def _channel_status(
+    channel: Channel,
+    groups: Mapping[str, EventGroup],
+    *,
+    requested: bool,
+    idle_since: dt.datetime,
+    now: dt.datetime,
+    timeout: dt.timedelta,
+) -> ChannelStatus:
+    started = groups.get(EventType.FETCH_STARTED)
+    completed = groups.get(EventType.FETCH_COMPLETED)
+    failed = groups.get(EventType.FETCH_FAILED)
+    load = groups.get(EventType.LOAD)
+    inserted, updated, unchanged, rejected = (
+        (load.inserted, load.updated, load.unchanged, load.rejected) if load else (0, 0, 0, 0)
+    )
+    loaded = inserted + updated + unchanged + rejected
+    last_event_at = max((group.activity_at for group in groups.values()), default=None)
+    fetched = completed.count if completed and completed.count is not None else None
+
+    error: str | None = None
+    finished_at: dt.datetime | None = None
+    if failed and (completed is None or failed.last_at >= completed.last_at):
+        status, error, finished_at = ChannelState.FAILED, failed.last_error or "fetch failed", failed.last_at
+    elif completed:
+        if loaded >= (fetched or 0):
+            status = ChannelState.COMPLETED
+            finished_at = max(completed.last_at, load.last_at) if load else completed.last_at
+        else:
+            status = ChannelState.LOADING
+    elif started or load:
+        status = ChannelState.FETCHING
+    else:
+        status = ChannelState.PENDING
+
+    timed_out = False
+    if status in UNFINISHED:
+        quiet_since = last_event_at or idle_since
+        if now - quiet_since > timeout:
+            timed_out = True
+            finished_at = quiet_since + timeout
+            error = f"timeout: no progress for {timeout.total_seconds():g} s while {status.value}"
+            status = ChannelState.FAILED
+    return ChannelStatus(
+        channel=channel,
+        status=status,
+        requested=requested,
+        fetched=fetched,
+        loaded=loaded,
+        inserted=inserted,
+        updated=updated,
+        unchanged=unchanged,
+        rejected=rejected,
+        started_at=started.first_at if started else None,
+        finished_at=finished_at,
+        last_event_at=last_event_at,
+        timed_out=timed_out,
+        error=error,
+    )
+
+
+def _sync_state(statuses: Iterable[ChannelState]) -> SyncState:
+    states = list(statuses)
+    if not states or any(state in UNFINISHED for state in states):
+        return SyncState.RUNNING
+    if all(state is ChannelState.COMPLETED for state in states):
+        return SyncState.COMPLETED
+    if all(state is ChannelState.FAILED for state in states):
+        return SyncState.FAILED
+    return SyncState.PARTIAL
+
+
+def derive_sync(
+    sync_id: str, groups: Iterable[EventGroup], *, now: dt.datetime, timeout: dt.timedelta
+) -> SyncStatus:
+    """The status of one sync from the aggregates of its event rows (at least one)."""
+    by_channel: dict[Channel, dict[str, EventGroup]] = {}
+    request_group: EventGroup | None = None
+    first_at: dt.datetime | None = None
+    for group in groups:
+        first_at = group.first_at if first_at is None else min(first_at, group.first_at)
+        if group.type == EventType.SYNC_REQUESTED:
+            request_group = group
+        elif group.channel in Channel._value2member_map_:
+            by_channel.setdefault(Channel(group.channel), {})[group.type] = group
+    if first_at is None:
+        raise ValueError(f"sync {sync_id} has no events")
+
+    request = _parse_requests(request_group)
+    requested = request.channels if request else ()
+    channels = sorted(set(requested) | set(by_channel), key=ALL_CHANNELS.index)
+    idle_since = request_group.activity_at if request_group else first_at
+    channel_statuses = [
+        _channel_status(
+            channel,
+            by_channel.get(channel, {}),
+            requested=channel in requested,
+            idle_since=idle_since,
+            now=now,
+            timeout=timeout,
+        )
+        for channel in channels
+    ]
+    state = _sync_state(status.status for status in channel_statuses)
+    # A request naming no channel this API knows can never progress: it times out like a silent channel.
+    stalled = not channel_statuses and now - idle_since > timeout
+    if stalled:
+        state = SyncState.FAILED
+    started_at = min(request.requested_at, first_at) if request and request.requested_at else first_at
+    finished_at = (
+        max((c.finished_at for c in channel_statuses if c.finished_at), default=idle_since + timeout)
+        if state is not SyncState.RUNNING
+        else None
+    )
+    duration = ((finished_at or now) - started_at).total_seconds()
+    return SyncStatus(
+        sync_id=sync_id,
+        status=state,
+        trigger=request.trigger if request else None,
+        request_seen=request is not None,
+        requested_at=request.requested_at if request else None,
+        started_at=started_at,
+        finished_at=finished_at,
+        duration_s=max(0.0, duration),
+        timed_out=stalled or any(c.timed_out for c in channel_statuses),
+        counts=Counts(
+            requested=len(requested) if request else len(channels),
+            fetched=sum(c.fetched or 0 for c in channel_statuses),
+            loaded=sum(c.loaded for c in channel_statuses),
+            inserted=sum(c.inserted for c in channel_statuses),
+            updated=sum(c.updated for c in channel_statuses),
+            unchanged=sum(c.unchanged for c in channel_statuses),
+            rejected=sum(c.rejected for c in channel_statuses),
+        ),
+        channels=channel_statuses,
+    )

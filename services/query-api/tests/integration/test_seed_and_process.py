@@ -1,0 +1,86 @@
+"""Seed-compatibility endpoints, and the service run as production runs it (python -m, several workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import signal
+import socket
+import sys
+from asyncio.subprocess import PIPE, STDOUT
+from typing import Any
+
+import httpx
+import pytest
+
+from demetra_common.contracts import ALL_CHANNELS, Channel
+from demetra_common.mock import mock_campaigns
+from demetra_common.testkit import eventually
+
+AS_OF = "2026-11-25T14:37:00Z"
+SLOT = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
+
+
+async def test_mock_data_is_what_the_channels_mock_source_reports(client: httpx.AsyncClient) -> None:
+    response = await client.get(f"/api/test/mock-data?channel=tiktok&as_of={AS_OF}")
+    assert response.status_code == 200
+    body = response.json()
+    expected = [c.model_dump(mode="json") for c in mock_campaigns(Channel.TIKTOK, SLOT, 500)]
+    assert body["channel"] == "tiktok" and body["count"] == 500
+    assert dt.datetime.fromisoformat(body["as_of"]) == SLOT
+    assert body["campaigns"] == expected
+
+
+async def test_mock_data_defaults_to_facebook_now(client: httpx.AsyncClient) -> None:
+    body = (await client.get("/api/test/mock-data")).json()
+    assert body["channel"] == "facebook" and {c["channel"] for c in body["campaigns"]} == {"facebook"}
+
+
+async def test_mock_all_has_every_channel(client: httpx.AsyncClient) -> None:
+    body = (await client.get(f"/api/test/mock-all?as_of={AS_OF}")).json()
+    assert body["by_channel"] == {channel.value: 500 for channel in ALL_CHANNELS}
+    assert body["count"] == len(body["campaigns"]) == 2000
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [("channel=bing", "channel"), ("as_of=1999-12-31T23:00:00Z", "as_of"), ("as_of=soon", "as_of")],
+)
+async def test_bad_mock_parameters_are_a_422(client: httpx.AsyncClient, query: str, field: str) -> None:
+    response = await client.get(f"/api/test/mock-data?{query}")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def test_python_m_serves_with_several_workers_and_stops_on_sigterm(
+    service_env: dict[str, str], seed: Any
+) -> None:
+    await seed.campaigns([seed.row("fb_1")])
+    port = _free_port()
+    env = {**os.environ, **service_env, "HTTP_PORT": str(port), "HTTP_WORKERS": "2", "LOG_LEVEL": "WARNING"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "demetra_query_api", env=env, stdout=PIPE, stderr=STDOUT
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=2) as http:
+
+            async def serving() -> Any:
+                assert process.returncode is None, "the API exited"
+                try:
+                    return (await http.get("/api/campaigns")).json()
+                except httpx.TransportError:
+                    return None
+
+            body = await eventually(serving, timeout=60, what="the API to serve campaigns")
+        assert [item["campaign_id"] for item in body["items"]] == ["fb_1"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
+    assert process.returncode == 0, output.decode()

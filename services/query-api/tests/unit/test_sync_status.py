@@ -1,0 +1,221 @@
+"""Sync status derivation from event aggregates: every channel and sync state, duplicates, timeouts."""
+
+import datetime as dt
+
+import pytest
+
+from demetra_common.contracts import Channel, EventType, Trigger
+from demetra_query_api.status import ChannelState, EventGroup, SyncState, derive_sync
+
+T0 = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
+TIMEOUT = dt.timedelta(minutes=10)
+
+
+def at(seconds: float) -> dt.datetime:
+    return T0 + dt.timedelta(seconds=seconds)
+
+
+def requested(*channels: Channel, trigger: Trigger = Trigger.SCHEDULE, when: float = 0) -> EventGroup:
+    payload = {
+        "sync_id": "s",
+        "trigger": trigger.value,
+        "channels": [c.value for c in channels],
+        "requested_at": at(when).isoformat(),
+    }
+    return EventGroup(EventType.SYNC_REQUESTED, None, at(when), at(when), at(when), requests=[payload])
+
+
+def group(
+    kind: EventType, channel: Channel, first: float, last: float | None = None, **fields: object
+) -> EventGroup:
+    last = first if last is None else last
+    return EventGroup(kind, channel.value, at(first), at(last), at(last), **fields)  # type: ignore[arg-type]
+
+
+def derive(*groups: EventGroup, now: float = 60):
+    return derive_sync("s", groups, now=at(now), timeout=TIMEOUT)
+
+
+FB, IG = Channel.FACEBOOK, Channel.INSTAGRAM
+
+
+def test_requested_channels_without_events_are_pending_and_the_sync_running() -> None:
+    status = derive(requested(FB, IG))
+    assert status.status is SyncState.RUNNING
+    assert [c.status for c in status.channels] == [ChannelState.PENDING, ChannelState.PENDING]
+    assert status.trigger is Trigger.SCHEDULE and status.request_seen
+    assert status.counts.requested == 2
+
+
+def test_started_channel_is_fetching() -> None:
+    status = derive(requested(FB), group(EventType.FETCH_STARTED, FB, 1))
+    assert status.channels[0].status is ChannelState.FETCHING
+    assert status.channels[0].started_at == at(1)
+
+
+def test_completed_fetch_with_fewer_loaded_than_fetched_is_loading() -> None:
+    status = derive(
+        requested(FB),
+        group(EventType.FETCH_STARTED, FB, 1),
+        group(EventType.FETCH_COMPLETED, FB, 5, count=10),
+        group(EventType.LOAD, FB, 6, 7, inserted=3, updated=2, unchanged=1, rejected=1),
+    )
+    channel = status.channels[0]
+    assert channel.status is ChannelState.LOADING
+    assert (channel.fetched, channel.loaded) == (10, 7)
+    assert status.status is SyncState.RUNNING
+
+
+def test_all_fetched_campaigns_loaded_completes_the_channel_and_the_sync() -> None:
+    status = derive(
+        requested(FB, IG),
+        group(EventType.FETCH_STARTED, FB, 1),
+        group(EventType.FETCH_COMPLETED, FB, 5, count=3),
+        group(EventType.LOAD, FB, 6, 9, inserted=2, unchanged=1),
+        group(EventType.FETCH_STARTED, IG, 1),
+        group(EventType.FETCH_COMPLETED, IG, 4, count=0),
+    )
+    assert status.status is SyncState.COMPLETED
+    assert [c.status for c in status.channels] == [ChannelState.COMPLETED, ChannelState.COMPLETED]
+    assert status.finished_at == at(9)
+    assert status.duration_s == 9.0
+    assert status.counts.fetched == 3 and status.counts.loaded == 3 and status.counts.inserted == 2
+
+
+def test_every_channel_failed_fails_the_sync_with_the_error() -> None:
+    status = derive(
+        requested(FB),
+        group(EventType.FETCH_STARTED, FB, 1),
+        group(EventType.FETCH_FAILED, FB, 2, last_error="HTTP 503 from the platform"),
+    )
+    assert status.status is SyncState.FAILED
+    assert status.channels[0].error == "HTTP 503 from the platform"
+    assert not status.timed_out
+
+
+def test_some_failed_and_the_rest_completed_is_partial() -> None:
+    status = derive(
+        requested(FB, IG),
+        group(EventType.FETCH_FAILED, FB, 2, last_error="boom"),
+        group(EventType.FETCH_COMPLETED, IG, 3, count=1),
+        group(EventType.LOAD, IG, 4, inserted=1),
+    )
+    assert status.status is SyncState.PARTIAL
+
+
+def test_one_failed_while_another_still_loads_is_running() -> None:
+    status = derive(
+        requested(FB, IG),
+        group(EventType.FETCH_FAILED, FB, 2, last_error="boom"),
+        group(EventType.FETCH_COMPLETED, IG, 3, count=5),
+    )
+    assert status.status is SyncState.RUNNING
+    assert status.finished_at is None
+
+
+@pytest.mark.parametrize(
+    ("groups", "stuck_in"),
+    [
+        ((), "pending"),
+        ((group(EventType.FETCH_STARTED, FB, 1),), "fetching"),
+        (
+            (group(EventType.FETCH_COMPLETED, FB, 1, count=5), group(EventType.LOAD, FB, 2, inserted=1)),
+            "loading",
+        ),
+    ],
+)
+def test_no_progress_for_the_timeout_fails_the_channel_as_timed_out(
+    groups: tuple[EventGroup, ...], stuck_in: str
+) -> None:
+    last = max((g.last_at for g in groups), default=at(0))
+    just_before = (last + TIMEOUT - T0).total_seconds() - 1
+    assert derive(requested(FB), *groups, now=just_before).status is SyncState.RUNNING
+
+    status = derive(requested(FB), *groups, now=just_before + 2)
+    channel = status.channels[0]
+    assert (status.status, channel.status, channel.timed_out) == (SyncState.FAILED, ChannelState.FAILED, True)
+    assert status.timed_out
+    assert stuck_in in (channel.error or "")
+    assert channel.finished_at == last + TIMEOUT
+
+
+def test_progress_is_measured_from_the_newest_event_so_a_slow_load_is_not_timed_out() -> None:
+    status = derive(
+        requested(FB),
+        group(EventType.FETCH_COMPLETED, FB, 1, count=10),
+        group(EventType.LOAD, FB, 2, 900, inserted=5),
+        now=1000,
+    )
+    assert status.channels[0].status is ChannelState.LOADING
+
+
+def test_timeout_of_one_channel_with_the_other_completed_is_partial() -> None:
+    status = derive(
+        requested(FB, IG),
+        group(EventType.FETCH_COMPLETED, IG, 1, count=0),
+        now=3600,
+    )
+    assert status.status is SyncState.PARTIAL
+    assert [c.status for c in status.channels] == [ChannelState.FAILED, ChannelState.COMPLETED]
+
+
+def test_a_retry_that_completed_after_a_failure_wins() -> None:
+    status = derive(
+        requested(FB),
+        group(EventType.FETCH_FAILED, FB, 2, last_error="flaky"),
+        group(EventType.FETCH_COMPLETED, FB, 5, count=1),
+        group(EventType.LOAD, FB, 6, inserted=1),
+    )
+    assert status.status is SyncState.COMPLETED
+
+
+def test_a_sync_known_only_from_fetch_and_load_rows_still_gets_a_status() -> None:
+    status = derive(
+        group(EventType.FETCH_STARTED, IG, 3),
+        group(EventType.FETCH_COMPLETED, IG, 4, count=2),
+        group(EventType.LOAD, IG, 5, unchanged=2),
+    )
+    assert status.status is SyncState.COMPLETED
+    assert not status.request_seen and status.trigger is None and status.requested_at is None
+    assert status.started_at == at(3)
+    assert [c.channel for c in status.channels] == [IG]
+    assert status.counts.requested == 1
+
+
+def test_events_of_a_channel_that_was_not_requested_are_shown_but_marked() -> None:
+    status = derive(requested(FB), group(EventType.FETCH_STARTED, IG, 1))
+    assert [(c.channel, c.requested) for c in status.channels] == [(FB, True), (IG, False)]
+
+
+def test_several_recorded_requests_merge_channels_and_keep_the_earliest() -> None:
+    first = requested(FB, trigger=Trigger.SCHEDULE, when=0)
+    second = requested(IG, trigger=Trigger.MANUAL, when=30)
+    merged = EventGroup(
+        EventType.SYNC_REQUESTED, None, at(0), at(30), at(30), requests=[*second.requests, *first.requests]
+    )
+    status = derive(merged)
+    assert [c.channel for c in status.channels] == [FB, IG]
+    assert status.trigger is Trigger.SCHEDULE and status.requested_at == at(0)
+
+
+def test_malformed_request_payloads_do_not_break_status() -> None:
+    bad = EventGroup(
+        EventType.SYNC_REQUESTED,
+        None,
+        at(0),
+        at(0),
+        at(0),
+        requests=[{"channels": ["facebook", "myspace", {"x": 1}], "trigger": ["?"], "requested_at": 5}],
+    )
+    status = derive(bad)
+    assert [c.channel for c in status.channels] == [FB]
+    assert status.trigger is None and status.requested_at == at(0)
+
+
+def test_a_request_naming_no_known_channel_times_out_instead_of_running_forever() -> None:
+    bad = EventGroup(
+        EventType.SYNC_REQUESTED, None, at(0), at(0), at(0), requests=[{"channels": ["myspace"]}]
+    )
+    assert derive(bad, now=60).status is SyncState.RUNNING
+    status = derive(bad, now=3600)
+    assert status.status is SyncState.FAILED and status.timed_out
