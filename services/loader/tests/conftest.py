@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from demetra_common.contracts import Campaign, CampaignFetched, Channel
 from demetra_common.db import plain_dsn
 from demetra_loader.app import create_app
+from demetra_loader.repository import Database
 from demetra_loader.settings import LoaderSettings
 
 T0 = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
@@ -115,6 +116,15 @@ def run_loader(loader_settings: LoaderSettings) -> RunLoader:
             yield app
 
     return running
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    """The loader's own connection pool on this test's database, for driving its core directly."""
+    database = Database(database_url, max_size=2, connect_timeout_s=5)
+    await database.open()
+    yield database
+    await database.close()
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from demetra_loader.service import (
     EventRecorder,
     LoadPipeline,
     SourceRecord,
-    check_batch,
+    check_batch_in_turns,
     next_offsets,
 )
 from demetra_loader.settings import LoaderSettings
@@ -83,7 +83,7 @@ def register_handlers(
     async def load_campaigns(records: Records, message: KafkaMessage) -> None:
         consumer: AIOKafkaConsumer = message.consumer  # type: ignore[assignment]
         try:
-            batch = check_batch(records)
+            batch = await check_batch_in_turns(records)
             queued = await pipeline.submit(batch, partial(_committed, consumer))
         except BaseException:
             _rewind(consumer, records)

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
-import pytest
 
 from demetra_common.contracts import Channel, SyncEvent, SyncEventType, SyncRequested, Trigger
 from demetra_common.topics import Topics
@@ -28,14 +27,6 @@ class CollectingDeadLetters:
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:
         self.letters.extend(letters)
-
-
-@pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
-    database = Database(database_url, max_size=2, connect_timeout_s=5)
-    await database.open()
-    yield database
-    await database.close()
 
 
 def records(kafka_record: Any, messages: Sequence[Any], partition: int = 0) -> list[Any]:
