@@ -8,7 +8,7 @@ import json
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any
+from typing import Any, TypeAlias
 
 import asyncpg
 import pytest
@@ -60,7 +60,7 @@ def make_fetched() -> FetchedFactory:
     return fetched
 
 
-Message = CampaignFetched | tuple[bytes | None, bytes | None]
+Message: TypeAlias = CampaignFetched | tuple[bytes | None, bytes | None]
 Publish = Callable[[str, Iterable[Message]], Awaitable[None]]
 
 

@@ -16,9 +16,9 @@ def main() -> None:
     configure_logging("loader", settings.log_level, settings.log_format)
     app = create_app(settings)
     # Validating a batch allocates a few objects per field of every message, nearly all freed by reference
-    # counting; with the default thresholds the cyclic collector runs every 700 allocations and rescans
-    # everything alive, which more than doubled the cost of validation. Collect rarely, and never rescan
-    # what was loaded at startup.
+    # counting. With the default thresholds the cyclic collector runs every 700 net allocations and keeps
+    # rescanning the batches still alive, which more than doubled the cost of validation. Collect rarely,
+    # and never rescan what was loaded at startup.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
     uvicorn.run(

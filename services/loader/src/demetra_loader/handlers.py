@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.publisher.usecase import BatchPublisher, DefaultPublisher
@@ -51,14 +51,17 @@ class KafkaDeadLetters:
         self._publisher = publisher
 
     async def send(self, letters: Sequence[DeadLetter]) -> None:
-        await asyncio.gather(
-            *(
-                self._publisher.publish(
-                    letter.record.value or b"", key=letter.record.key, headers=letter.headers()
-                )
-                for letter in letters
-            )
-        )
+        await asyncio.gather(*(self._send(letter) for letter in letters))
+
+    async def _send(self, letter: DeadLetter) -> None:
+        headers = letter.headers()
+        try:
+            await self._publisher.publish(letter.record.value or b"", key=letter.record.key, headers=headers)
+        except MessageSizeTooLargeError:
+            # The reason headers pushed a message that was just under the limit over it: keep the reason
+            # and the source position (enough to find the original), drop the value.
+            headers["value_dropped"] = "too large for the dead-letter topic with these headers"
+            await self._publisher.publish(b"", key=letter.record.key, headers=headers)
 
 
 def register_handlers(
@@ -88,8 +91,9 @@ def register_handlers(
         except BaseException:
             _rewind(consumer, records)
             raise
-        if not queued:  # shutting down: leave these records for the next delivery
+        if not queued:  # shutting down: leave these records for the next delivery, without spinning
             _rewind(consumer, records)
+            await asyncio.sleep(settings.loader_batch_max_wait_ms / 1000)
 
     @broker.subscriber(
         topics.sync_requested,

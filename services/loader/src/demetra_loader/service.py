@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -152,7 +151,7 @@ def _owner(value: bytes) -> tuple[str | None, Channel | None]:
 
 def _unstorable(message: CampaignFetched) -> str | None:
     campaign = message.campaign
-    if not math.isfinite(campaign.cost) or campaign.cost > MAX_COST:
+    if not campaign.cost <= MAX_COST:  # also false for NaN and infinity
         return f"campaign.cost: {campaign.cost} cannot be stored (at most {MAX_COST})"
     if max(campaign.impressions, campaign.clicks, campaign.engagement) > MAX_BIGINT:
         return "campaign: a count exceeds 2^63 - 1"
@@ -167,7 +166,7 @@ class CheckedBatch:
 
     records: Sequence[SourceRecord]
     verdicts: Sequence[Verdict]
-    rows: Sequence[CampaignValues | None] = ()
+    rows: Sequence[CampaignValues | None]
 
     @cached_property
     def next_offsets(self) -> dict[Position, int]:

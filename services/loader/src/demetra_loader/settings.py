@@ -11,7 +11,7 @@ class LoaderSettings(CommonSettings):
     http_port: int = Field(default=8002, ge=1, le=65535, description="Port of /health, /ready and /metrics.")
 
     loader_batch_size: int = Field(
-        default=5000,
+        default=10_000,
         ge=1,
         le=100_000,
         description="Most campaign.fetched messages loaded in one PostgreSQL transaction.",
