@@ -1,1 +1,1 @@
-
+"""Demetra loader: campaign.fetched -> campaigns (idempotent, batched); sync events -> events."""

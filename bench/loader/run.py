@@ -1,0 +1,340 @@
+"""Loader benchmark: how close the loader comes to what Kafka and PostgreSQL can do at all, in one run.
+
+    uv run python bench/loader/run.py [--messages 200000] [--baseline-sample 2000] [--rounds 3]
+
+With the messages already in a private, prefixed set of topics (realistic mock campaigns of four channels)
+and a private migrated database on the server of DATABASE_URL, it measures:
+
+(a) the loader, run as production runs it (``python -m demetra_loader``): messages per second from its first
+    batch commit to its last (observed in consumer_offsets, which commits with the rows);
+(b) two ceilings: a raw asyncpg COPY of the same rows, in one transaction, into a table shaped and indexed
+    like ``campaigns``; and a bare aiokafka consume of the topic with orjson decoding of every value;
+(c) a seed-style baseline: each message validated, checked for existence and inserted through the ORM, one
+    transaction per message (on a sample, extrapolated).
+
+Each figure is the best of ``--rounds`` runs (3): the machine may be shared, and interference only ever
+makes a run slower. The loader runs with its defaults; LOADER_* variables in the environment reach it.
+It ends with one line: loader_msgs_s ceiling_msgs_s loader_vs_ceiling loader_vs_baseline rss_mb (the
+loader's peak resident memory). Everything it creates is deleted at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from sqlalchemy import select
+
+from demetra_common.contracts import CampaignFetched, Channel
+from demetra_common.db import make_engine, make_sessionmaker, plain_dsn
+from demetra_common.migrate import upgrade
+from demetra_common.mock import mock_campaigns
+from demetra_common.settings import CommonSettings
+from demetra_common.tables import CampaignRow
+from demetra_common.testkit import ServiceProcess
+from demetra_common.topics import Topics
+from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
+from demetra_loader.service import campaign_values
+
+AS_OF = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
+SYNC_ID = "sched-20261125T1400Z"
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def messages(count: int) -> list[CampaignFetched]:
+    per_channel = -(-count // len(Channel))
+    out = [
+        CampaignFetched(sync_id=SYNC_ID, channel=channel, fetched_at=AS_OF, campaign=campaign)
+        for channel in Channel
+        for campaign in mock_campaigns(channel, AS_OF, per_channel)
+    ]
+    return out[:count]
+
+
+def with_database(url: str, name: str) -> str:
+    base, _, rest = url.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+async def administer(server_url: str, statement: str) -> None:
+    """Run a statement on the server's maintenance database (CREATE / DROP DATABASE)."""
+    admin = await asyncpg.connect(with_database(plain_dsn(server_url), "postgres"))
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
+async def create_database(server_url: str, name: str) -> str:
+    await administer(server_url, f'CREATE DATABASE "{name}"')
+    url = with_database(server_url, name)
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    await administer(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20, max_batch_size=1 << 20
+    )
+    await producer.start()
+    began = time.perf_counter()
+    try:
+        futures = [await producer.send(topic, value, key=key) for key, value in values]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return len(values) / (time.perf_counter() - began)
+
+
+async def bare_consume(bootstrap: str, topic: str, count: int) -> float:
+    """Ceiling 1: aiokafka reading the topic from the start, orjson-decoding every value."""
+    consumer = AIOKafkaConsumer(
+        topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+    )
+    await consumer.start()
+    seen = 0
+    began: float | None = None
+    try:
+        while seen < count:
+            batch = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            if began is None and batch:
+                began = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    orjson.loads(record.value)
+                seen += len(records)
+    finally:
+        await consumer.stop()
+    assert began is not None
+    return count / (time.perf_counter() - began)
+
+
+async def raw_copy(database_url: str, rows: list[CampaignValues]) -> float:
+    """Ceiling 2: one COPY of every row, in one transaction, into a table indexed like campaigns."""
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        await connection.execute("DROP TABLE IF EXISTS campaigns_copy")
+        await connection.execute("CREATE TABLE campaigns_copy (LIKE campaigns INCLUDING ALL)")
+        began = time.perf_counter()
+        async with connection.transaction():
+            await connection.copy_records_to_table("campaigns_copy", records=rows, columns=CAMPAIGN_COLUMNS)
+        return len(rows) / (time.perf_counter() - began)
+    finally:
+        await connection.close()
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class LoaderRun:
+    msgs_s: float  # first to last commit
+    overall_msgs_s: float  # from process start
+    cpu_us_per_msg: float  # the loader process's own CPU time, first to last commit
+    rss_mb: float
+    load_events: int
+
+
+async def run_loader(env: dict[str, str], database_url: str, count: int, log_dir: Path) -> LoaderRun:
+    """(a): the real loader process, timed by its commits (consumer_offsets moves with the rows)."""
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    service = ServiceProcess("loader", "demetra_loader", env, log_dir)
+    progress = "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets"
+    try:
+        started = time.perf_counter()
+        starting = asyncio.create_task(asyncio.to_thread(service.start, timeout=120))
+        first_at = last_at = first_cpu = 0.0
+        first_count = 0
+        while True:
+            done = await connection.fetchval(progress)
+            now = time.perf_counter()
+            if done and not first_at:
+                first_at, first_count = now, done
+                assert service.process is not None
+                first_cpu = cpu_seconds(service.process.pid)
+            if done >= count:
+                last_at = now
+                break
+            if starting.done() and starting.exception():
+                raise starting.exception()  # type: ignore[misc]
+            await asyncio.sleep(0.01)
+        await starting
+        assert service.process is not None
+        cpu = cpu_seconds(service.process.pid) - first_cpu
+        rss = peak_rss_mb(service.process.pid)
+        load_events = await connection.fetchval("SELECT count(*) FROM events WHERE type = 'load'")
+        counted = await connection.fetchval(
+            "SELECT sum((payload->>'inserted')::int + (payload->>'unchanged')::int) FROM events"
+        )
+        assert counted == count, f"the loader counted {counted} of {count}"
+    finally:
+        await asyncio.to_thread(service.stop)
+        await connection.close()
+    loaded = count - first_count
+    return LoaderRun(
+        loaded / (last_at - first_at), count / (last_at - started), cpu / loaded * 1e6, rss, load_events
+    )
+
+
+async def orm_baseline(database_url: str, values: list[bytes]) -> float:
+    """(c): what the original backend did per campaign: validate, look it up, add it, commit."""
+    engine = make_engine(CommonSettings(_env_file=None, database_url=database_url))  # type: ignore[call-arg]
+    sessions = make_sessionmaker(engine)
+    try:
+        began = time.perf_counter()
+        for value in values:
+            message = CampaignFetched.model_validate_json(value)
+            campaign = message.campaign
+            async with sessions() as session:
+                found = await session.scalar(
+                    select(CampaignRow).where(CampaignRow.campaign_id == campaign.campaign_id)
+                )
+                if found is None:
+                    session.add(
+                        CampaignRow(
+                            **campaign.model_dump(exclude={"channel"}),
+                            channel=campaign.channel.value,
+                            fetched_at=message.fetched_at,
+                            sync_id=message.sync_id,
+                        )
+                    )
+                    await session.commit()
+        return len(values) / (time.perf_counter() - began)
+    finally:
+        await engine.dispose()
+
+
+async def main(count: int, sample: int, rounds: int) -> None:
+    settings = CommonSettings()
+    bootstrap = settings.kafka_bootstrap_servers
+    server_url = settings.database_url
+    run_id = uuid.uuid4().hex[:8]
+    topics = Topics(f"bench{run_id}.")
+    ceiling_db_name, baseline_db_name = f"bench_ceiling_{run_id}", f"bench_baseline_{run_id}"
+    databases = [ceiling_db_name, baseline_db_name]
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-loader-"))
+    say(f"loader benchmark: {count} campaign.fetched messages, {rounds} rounds, {os.cpu_count()} cores")
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(name, partitions, 1, topic_configs=topics.configs(name))
+                for name, partitions in topics.layout().items()
+            ]
+        )
+        ceiling_db = await create_database(server_url, ceiling_db_name)
+        baseline_db = await create_database(server_url, baseline_db_name)
+
+        fetched = messages(count)
+        values = [(m.campaign.campaign_id.encode(), m.model_dump_json().encode()) for m in fetched]
+        rows = [campaign_values(message) for message in fetched]  # exactly what the loader writes
+        produced = await produce(bootstrap, topics.campaign_fetched, values)
+        size = sum(len(value) for _, value in values) / count
+        say(f"  produced into {topics.campaign_fetched}: {produced:,.0f} msgs/s, {size:.0f} bytes each")
+        say(
+            "  round   kafka consume+decode   COPY ceiling    loader 1st->last commit (from start)"
+            "   loader CPU  load events"
+        )
+
+        kafka_rates: list[float] = []
+        copy_rates: list[float] = []
+        loader_runs: list[LoaderRun] = []
+        for round_ in range(1, rounds + 1):
+            kafka_rates.append(await bare_consume(bootstrap, topics.campaign_fetched, count))
+            copy_rates.append(await raw_copy(ceiling_db, rows))
+            loader_db_name = f"bench_loader_{run_id}_{round_}"
+            databases.append(loader_db_name)
+            loader_db = await create_database(server_url, loader_db_name)
+            env = {
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "KAFKA_TOPIC_PREFIX": topics.prefix,
+                "LOADER_GROUP_ID": f"loader-{round_}",  # each round reads the topic from the start
+                "DATABASE_URL": loader_db,
+                "LOG_LEVEL": "WARNING",
+                "LOG_FORMAT": "text",
+                "ENVIRONMENT": "test",
+            }
+            run = await run_loader(env, loader_db, count, log_dir)
+            loader_runs.append(run)
+            await drop_database(server_url, loader_db_name)
+            say(
+                f"  {round_:>5}   {kafka_rates[-1]:>13,.0f} msgs/s   {copy_rates[-1]:>7,.0f} rows/s"
+                f"   {run.msgs_s:>7,.0f} msgs/s ({run.overall_msgs_s:>6,.0f} msgs/s)"
+                f"         {run.cpu_us_per_msg:>5.1f} us/msg  {run.load_events:>6}"
+            )
+
+        baseline = await orm_baseline(baseline_db, [value for _, value in values[:sample]])
+        say(
+            f"  baseline, ORM one message at a time ({sample} sampled): {baseline:,.0f} msgs/s "
+            f"({count:,} would take {count / baseline / 60:.1f} min)"
+        )
+        kafka_ceiling, copy_ceiling = max(kafka_rates), max(copy_rates)
+        loader = max(loader_runs, key=lambda run: run.msgs_s)
+        ceiling = min(kafka_ceiling, copy_ceiling)
+        rss = max(run.rss_mb for run in loader_runs)
+        say(f"  best of {rounds}: loader {loader.msgs_s:,.0f} msgs/s (first to last commit)")
+        say(
+            f"  best of {rounds}: ceilings: bare aiokafka consume + orjson decode {kafka_ceiling:,.0f} msgs/s"
+        )
+        say(f"                         raw asyncpg COPY into indexed campaigns  {copy_ceiling:,.0f} rows/s")
+        say(f"  loader peak RSS {rss:.0f} MB; loader CPU {loader.cpu_us_per_msg:.1f} us per message")
+        say(
+            f"  loader / lower ceiling = {loader.msgs_s / ceiling:.2f}; "
+            f"loader / baseline = {loader.msgs_s / baseline:.1f}x"
+        )
+        print(
+            f"loader_msgs_s={loader.msgs_s:.0f} ceiling_msgs_s={ceiling:.0f} "
+            f"loader_vs_ceiling={loader.msgs_s / ceiling:.2f} "
+            f"loader_vs_baseline={loader.msgs_s / baseline:.1f} rss_mb={rss:.0f}"
+        )
+    finally:
+        await admin.delete_topics(list(topics.layout()))
+        await admin.close()
+        for name in databases:
+            await drop_database(server_url, name)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--baseline-sample", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=3, help="each figure is the best of this many runs")
+    arguments = parser.parse_args()
+    sys.exit(asyncio.run(main(arguments.messages, arguments.baseline_sample, arguments.rounds)))

@@ -1,0 +1,169 @@
+"""FastStream edges: campaign.fetched batches into the load pipeline, sync events into the events table.
+
+Both subscribers use ``AckPolicy.MANUAL``: FastStream never commits; a Kafka offset is committed only after
+the PostgreSQL transaction holding its records committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.publisher.usecase import BatchPublisher, DefaultPublisher
+from faststream.message import StreamMessage
+from faststream.middlewares import AckPolicy
+from faststream.params import NoCast
+
+from demetra_loader import metrics
+from demetra_loader.service import (
+    BatchOutcome,
+    DeadLetter,
+    EventRecorder,
+    LoadPipeline,
+    SourceRecord,
+    check_batch_in_turns,
+    next_offsets,
+)
+from demetra_loader.settings import LoaderSettings
+
+logger = logging.getLogger(__name__)
+
+Records = NoCast[tuple[ConsumerRecord[bytes, bytes], ...]]
+
+
+async def raw_records(message: StreamMessage[Any]) -> Any:
+    """Hand the handler the consumed records untouched: the core validates the raw bytes against the
+    contract itself, so FastStream's JSON decoding would be wasted work."""
+    return message.raw_message
+
+
+class KafkaDeadLetters:
+    """Publishes rejected records to campaign.fetched.dlq: original key and value, reason in the headers."""
+
+    def __init__(self, publisher: DefaultPublisher | BatchPublisher) -> None:
+        self._publisher = publisher
+
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        await asyncio.gather(*(self._send(letter) for letter in letters))
+
+    async def _send(self, letter: DeadLetter) -> None:
+        headers = letter.headers()
+        try:
+            await self._publisher.publish(letter.record.value or b"", key=letter.record.key, headers=headers)
+        except MessageSizeTooLargeError:
+            # The reason headers pushed a message that was just under the limit over it: keep the reason
+            # and the source position (enough to find the original), drop the value.
+            headers["value_dropped"] = "too large for the dead-letter topic with these headers"
+            await self._publisher.publish(b"", key=letter.record.key, headers=headers)
+
+
+def register_handlers(
+    broker: KafkaBroker, settings: LoaderSettings, pipeline: LoadPipeline, recorder: EventRecorder
+) -> None:
+    topics = settings.topics
+
+    @broker.subscriber(
+        topics.campaign_fetched,
+        batch=True,
+        group_id=settings.campaign_group,
+        max_records=settings.loader_batch_size,
+        batch_timeout_ms=settings.loader_batch_max_wait_ms,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        decoder=raw_records,
+        title="loader: campaign.fetched",
+        description="Upserts campaigns (newest fetched_at wins) and writes one load event per sync and "
+        "channel, one transaction per batch; invalid messages go to campaign.fetched.dlq.",
+    )
+    async def load_campaigns(records: Records, message: KafkaMessage) -> None:
+        consumer: AIOKafkaConsumer = message.consumer  # type: ignore[assignment]
+        try:
+            batch = await check_batch_in_turns(records)
+            queued = await pipeline.submit(batch, partial(_committed, consumer))
+        except BaseException:
+            _rewind(consumer, records)
+            raise
+        if not queued:  # shutting down: leave these records for the next delivery, without spinning
+            _rewind(consumer, records)
+            await asyncio.sleep(settings.loader_batch_max_wait_ms / 1000)
+
+    @broker.subscriber(
+        topics.sync_requested,
+        topics.sync_events,
+        batch=True,
+        group_id=settings.events_group,
+        max_records=1000,
+        batch_timeout_ms=settings.loader_batch_max_wait_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        decoder=raw_records,
+        title="loader: sync.requested, sync.events",
+        description="Records every sync request and fetch progress event in the events table.",
+    )
+    async def record_sync_events(records: Records, message: KafkaMessage) -> None:
+        consumer: AIOKafkaConsumer = message.consumer  # type: ignore[assignment]
+        try:
+            await recorder.record(records)
+        except BaseException:
+            _rewind(consumer, records)
+            raise
+        await _commit(consumer, next_offsets(records))
+
+
+async def _committed(consumer: AIOKafkaConsumer, outcome: BatchOutcome) -> None:
+    """After the batch's transaction committed: commit its offsets to Kafka and publish the lag."""
+    offsets = await _commit(consumer, outcome.next_offsets)
+    for partition, offset in offsets.items():
+        highwater = consumer.highwater(partition)
+        if highwater is not None:
+            metrics.LAG.labels(partition.topic, str(partition.partition)).set(max(highwater - offset, 0))
+    totals = outcome.totals
+    logger.info(
+        "batch committed in %.3fs: inserted=%d updated=%d unchanged=%d rejected=%d skipped=%d",
+        outcome.seconds,
+        totals.inserted,
+        totals.updated,
+        totals.unchanged,
+        totals.rejected,
+        outcome.skipped,
+    )
+
+
+async def _commit(
+    consumer: AIOKafkaConsumer, next_offsets: dict[tuple[str, int], int]
+) -> dict[TopicPartition, int]:
+    """Commit offsets of partitions this consumer still owns. A failed commit only means redelivery, which
+    the loader recognises (consumer_offsets / event_id), so it is logged, not raised."""
+    assigned = consumer.assignment()
+    offsets = {
+        partition: offset
+        for (topic, number), offset in next_offsets.items()
+        if (partition := TopicPartition(topic, number)) in assigned
+    }
+    if offsets:
+        try:
+            await consumer.commit(offsets)
+        except KafkaError as exc:
+            logger.warning("Kafka offset commit failed, records will be redelivered and skipped: %r", exc)
+    return offsets
+
+
+def _rewind(consumer: AIOKafkaConsumer, records: Sequence[SourceRecord]) -> None:
+    """Seek back to the first record of the batch, so a batch that was not loaded is consumed again
+    instead of being silently passed by the next commit."""
+    earliest: dict[TopicPartition, int] = {}
+    for record in records:
+        partition = TopicPartition(record.topic, record.partition)
+        earliest[partition] = min(earliest.get(partition, record.offset), record.offset)
+    assigned = consumer.assignment()
+    for partition, offset in earliest.items():
+        if partition in assigned:
+            consumer.seek(partition, offset)

@@ -1,0 +1,49 @@
+"""Prometheus metrics of the loader (served by demetra_common.ops at /metrics).
+
+Declared once per process, as prometheus_client expects; declaring a metric connects to nothing.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from demetra_common.contracts import LoadCounts
+
+BATCHES = Counter("loader_batches_total", "campaign.fetched batches committed to PostgreSQL.")
+ROWS = Counter(
+    "loader_rows_total",
+    "campaign.fetched messages by what loading them did (inserted, updated, unchanged, rejected).",
+    ["outcome"],
+)
+SKIPPED = Counter(
+    "loader_redelivered_skipped_total",
+    "Redelivered campaign.fetched messages skipped because an earlier delivery already applied them.",
+)
+DEAD_LETTERS = Counter("loader_dead_letters_total", "Messages published to campaign.fetched.dlq.")
+BATCH_SECONDS = Histogram(
+    "loader_batch_seconds",
+    "Time to commit one batch, retries included.",
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+LAG = Gauge(
+    "loader_consumer_lag",
+    "Messages behind the end of each partition after the last committed batch.",
+    ["topic", "partition"],
+)
+RETRIES = Counter("loader_retries_total", "Failed attempts that were retried, by operation.", ["operation"])
+EVENTS = Counter(
+    "loader_sync_events_total",
+    "sync.requested and sync.events messages by result (recorded, duplicate, rejected).",
+    ["result"],
+)
+
+
+def record_batch(totals: LoadCounts, dead_letters: int, skipped: int, seconds: float) -> None:
+    BATCHES.inc()
+    ROWS.labels("inserted").inc(totals.inserted)
+    ROWS.labels("updated").inc(totals.updated)
+    ROWS.labels("unchanged").inc(totals.unchanged)
+    ROWS.labels("rejected").inc(totals.rejected)
+    DEAD_LETTERS.inc(dead_letters)
+    SKIPPED.inc(skipped)
+    BATCH_SECONDS.observe(seconds)

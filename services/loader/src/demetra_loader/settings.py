@@ -1,0 +1,63 @@
+"""The loader's settings: CommonSettings plus how it batches, groups and retries."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from demetra_common.settings import CommonSettings
+
+
+class LoaderSettings(CommonSettings):
+    http_port: int = Field(default=8002, ge=1, le=65535, description="Port of /health, /ready and /metrics.")
+
+    loader_batch_size: int = Field(
+        default=10_000,
+        ge=1,
+        le=100_000,
+        description="Most campaign.fetched messages loaded in one PostgreSQL transaction.",
+    )
+    loader_batch_max_wait_ms: int = Field(
+        default=500,
+        ge=1,
+        le=60_000,
+        description="How long to wait for messages when none are buffered; a batch never waits to fill up.",
+    )
+    loader_pending_batches: int = Field(
+        default=1,
+        ge=1,
+        le=16,
+        description="Validated batches queued behind the one being written (PostgreSQL works on batch N "
+        "while the next ones are validated).",
+    )
+    loader_group_id: str = Field(
+        default="loader",
+        min_length=1,
+        description="Consumer group of campaign.fetched (KAFKA_TOPIC_PREFIX is put in front of it).",
+    )
+    loader_events_group_id: str = Field(
+        default="loader.events",
+        min_length=1,
+        description="Consumer group of sync.requested and sync.events (KAFKA_TOPIC_PREFIX in front).",
+    )
+    loader_retry_initial_s: float = Field(
+        default=0.2, gt=0, description="First wait before retrying a batch that PostgreSQL or Kafka refused."
+    )
+    loader_retry_max_s: float = Field(
+        default=10.0, gt=0, description="Longest wait between retries; a batch is retried until it succeeds."
+    )
+    loader_shutdown_timeout_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="On SIGTERM, how long queued batches may take to commit before they are abandoned "
+        "(abandoned batches are rolled back and redelivered after restart).",
+    )
+
+    @property
+    def campaign_group(self) -> str:
+        """The consumer group of campaign.fetched. Prefixed like the topics, so that an isolated topic set
+        (a test run, a staging copy) never shares a group, and its rebalances, with another."""
+        return self.kafka_topic_prefix + self.loader_group_id
+
+    @property
+    def events_group(self) -> str:
+        return self.kafka_topic_prefix + self.loader_events_group_id

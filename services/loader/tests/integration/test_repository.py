@@ -1,0 +1,105 @@
+"""The two ways campaigns are written, and the switch from the fast one to the careful one."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import pytest
+
+from demetra_common.testkit import eventually
+from demetra_loader.repository import Database, RejectedByDatabase
+from demetra_loader.service import CampaignLoader, DeadLetter, RetryPolicy, campaign_values, check_batch
+
+T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
+
+
+class NoDeadLetters:
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        assert not letters
+
+
+@pytest.mark.parametrize("method", ["write_campaigns", "upsert_campaigns"])
+async def test_new_rows_insert_newer_rows_update_and_the_rest_change_nothing(
+    method: str, database: Database, db: asyncpg.Connection, make_fetched: Any
+) -> None:
+    async with database.transaction() as repository:
+        first = await getattr(repository, method)(
+            [campaign_values(make_fetched(i, fetched_at=T)) for i in ("a", "b", "c")]
+        )
+    async with database.transaction() as repository:
+        second = await getattr(repository, method)(
+            [
+                campaign_values(make_fetched("a", fetched_at=T + dt.timedelta(hours=1), impressions=5000)),
+                campaign_values(make_fetched("b", fetched_at=T)),
+                campaign_values(make_fetched("c", fetched_at=T - dt.timedelta(hours=1), impressions=10)),
+                campaign_values(make_fetched("d", fetched_at=T)),
+            ]
+        )
+    assert first == {"a": True, "b": True, "c": True}
+    assert second == {"a": False, "d": True}
+    rows = await db.fetch(
+        "SELECT campaign_id, impressions, created_at < updated_at AS touched FROM campaigns"
+    )
+    assert {(r["campaign_id"], r["impressions"], r["touched"]) for r in rows} == {
+        ("a", 5000, True),
+        ("b", 1000, False),
+        ("c", 1000, False),
+        ("d", 1000, False),
+    }
+
+
+async def test_a_campaign_another_writer_inserts_meanwhile_makes_the_loader_take_the_careful_path(
+    database: Database, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any
+) -> None:
+    rival = db  # another writer: inserts "x" and holds its transaction open
+    transaction = rival.transaction()
+    await transaction.start()
+    await rival.execute(
+        "INSERT INTO campaigns (campaign_id, channel, name, date, impressions, clicks, engagement, cost,"
+        " conversion_rate, roi, fetched_at, sync_id)"
+        " VALUES ('x', 'facebook', 'rival', '2026-11-25', 1, 0, 0, 0, 0, 0, $1, 'rival')",
+        T,
+    )
+    messages = [make_fetched("x", fetched_at=T + dt.timedelta(hours=1)), make_fetched("y", fetched_at=T)]
+    batch = check_batch(
+        [kafka_record("cf", 0, i, m.model_dump_json().encode()) for i, m in enumerate(messages)]
+    )
+    loader = CampaignLoader(database, NoDeadLetters(), group_id="loader", retry=RetryPolicy(0.01, 0.1))
+    loading = asyncio.create_task(loader.load(batch))
+
+    async def blocked_on_the_rival() -> bool:
+        await rival.execute("SELECT pg_stat_clear_snapshot()")  # else one snapshot per transaction
+        waiting = await rival.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"
+        )
+        return bool(waiting)
+
+    await eventually(blocked_on_the_rival, what="the loader waiting for the rival's row")
+    await transaction.commit()
+    outcome = await asyncio.wait_for(loading, 10)
+    assert (outcome.totals.inserted, outcome.totals.updated, outcome.totals.rejected) == (1, 1, 0)
+    assert (
+        await rival.fetchval("SELECT name FROM campaigns WHERE campaign_id = 'x'")
+        == "Black Friday Retargeting"
+    )
+    assert await rival.fetchval("SELECT count(*) FROM campaigns") == 2
+
+
+async def test_the_fast_path_reports_refused_rows_and_the_careful_one_keeps_the_transaction_usable(
+    database: Database, db: asyncpg.Connection, make_fetched: Any
+) -> None:
+    await db.execute("ALTER TABLE campaigns ADD CONSTRAINT no_cursed_names CHECK (name <> 'cursed')")
+    cursed = [campaign_values(make_fetched("z", name="cursed"))]
+    with pytest.raises(RejectedByDatabase, match="no_cursed_names"):
+        async with database.transaction() as repository:
+            await repository.write_campaigns(cursed)
+    async with database.transaction() as repository:
+        with pytest.raises(RejectedByDatabase, match="no_cursed_names"):
+            await repository.upsert_campaigns(cursed)
+        assert await repository.upsert_campaigns([campaign_values(make_fetched("ok"))]) == {"ok": True}
+    assert await db.fetchval("SELECT array_agg(campaign_id) FROM campaigns") == ["ok"]
