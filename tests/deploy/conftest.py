@@ -34,14 +34,6 @@ TARGETS: dict[str, tuple[str, str]] = {
     "query-api": ("demetra-query-api", "demetra_query_api"),
 }
 
-# Settings fields a service is known to get but whose package has no settings.py yet (the services are
-# written in parallel). Used ONLY while `<package>.settings` does not exist; from then on the real
-# Settings class is the judge.
-PENDING_FIELDS: dict[str, set[str]] = {
-    "demetra_scheduler": {"SYNC_CRON"},
-    "demetra_ingestor": {"CHANNEL"},
-}
-
 
 def service_written(package: str) -> bool:
     """A service package counts as written once it has its settings module."""
@@ -64,7 +56,7 @@ def known_env(package: str) -> set[str]:
     if package == "demetra_common":
         return common
     if not service_written(package):
-        return common | PENDING_FIELDS.get(package, set())
+        return common
     module = importlib.import_module(f"{package}.settings")
     classes = [
         value

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
@@ -40,9 +38,3 @@ def test_environment_sets_port_and_failing_channels(monkeypatch: pytest.MonkeyPa
 def test_unknown_channel_is_refused() -> None:
     with pytest.raises(ValueError, match="channel"):
         IngestorSettings(_env_file=None, channel="myspace")
-
-
-def test_every_setting_is_documented_in_env_example() -> None:
-    documented = (Path(__file__).resolve().parents[4] / ".env.example").read_text()
-    missing = [name.upper() for name in IngestorSettings.model_fields if name.upper() not in documented]
-    assert missing == []

@@ -1,5 +1,3 @@
-from pathlib import Path
-
 import pytest
 
 from demetra_common.contracts import Channel
@@ -29,9 +27,3 @@ def test_environment_sets_cron_and_channels(monkeypatch: pytest.MonkeyPatch) -> 
 def test_an_invalid_cron_is_refused_at_startup() -> None:
     with pytest.raises(ValueError, match="cron expression"):
         SchedulerSettings(_env_file=None, sync_cron="every hour")
-
-
-def test_every_setting_is_documented_in_env_example() -> None:
-    documented = (Path(__file__).resolve().parents[4] / ".env.example").read_text()
-    missing = [name.upper() for name in SchedulerSettings.model_fields if name.upper() not in documented]
-    assert missing == []
