@@ -75,6 +75,23 @@ class CampaignRow(Base):
     )
 
 
+# The columns that carry a campaign's data, as the loader writes them and the query API serves them.
+CAMPAIGN_DATA_COLUMNS: tuple[str, ...] = (
+    "campaign_id",
+    "channel",
+    "name",
+    "date",
+    "impressions",
+    "clicks",
+    "engagement",
+    "cost",
+    "conversion_rate",
+    "roi",
+    "fetched_at",
+    "sync_id",
+)
+
+
 class EventRow(Base):
     """The sync history. Sync status is derived from these rows alone.
 

@@ -10,7 +10,7 @@ from pydantic_settings import NoDecode
 from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.settings import CommonSettings
 
-ALL = "all"
+ALL: Literal["all"] = "all"
 BASE_HTTP_PORT = 8010
 
 

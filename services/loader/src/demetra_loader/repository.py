@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from demetra_common.db import plain_dsn
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 
 # One row of ``campaigns`` as the loader writes it, in CAMPAIGN_COLUMNS order.
 CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, float, dt.datetime, str]
@@ -21,20 +22,7 @@ CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, fl
 EventValues = tuple[uuid.UUID, str, str | None, str, str, dt.datetime]
 Position = tuple[str, int]  # (topic, partition)
 
-CAMPAIGN_COLUMNS = (
-    "campaign_id",
-    "channel",
-    "name",
-    "date",
-    "impressions",
-    "clicks",
-    "engagement",
-    "cost",
-    "conversion_rate",
-    "roi",
-    "fetched_at",
-    "sync_id",
-)
+CAMPAIGN_COLUMNS = CAMPAIGN_DATA_COLUMNS
 _STAGE = "loader_campaigns_stage"
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (

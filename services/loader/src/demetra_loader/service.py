@@ -146,7 +146,7 @@ def _owner(value: bytes) -> tuple[str | None, Channel | None]:
         or channel not in Channel._value2member_map_
     ):
         return None, None
-    return sync_id, Channel(channel)
+    return sync_id, Channel(str(channel))
 
 
 def _unstorable(message: CampaignFetched) -> str | None:

@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from demetra_common.contracts import EventType
-from demetra_common.tables import CampaignRow, EventRow
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, CampaignRow, EventRow
 from demetra_query_api.cursors import SortField, SortKey, SortOrder
 from demetra_query_api.kpis import Totals
 from demetra_query_api.status import EventGroup
@@ -78,20 +78,7 @@ def compile_statement(statement: Select[Any]) -> Statement:
 campaigns = CampaignRow.__table__.c
 
 # The fields of a campaign in API responses, in this order; the SQL selects them (plus the row id last).
-CAMPAIGN_FIELDS = (
-    "campaign_id",
-    "channel",
-    "name",
-    "date",
-    "impressions",
-    "clicks",
-    "engagement",
-    "cost",
-    "conversion_rate",
-    "roi",
-    "fetched_at",
-    "sync_id",
-)
+CAMPAIGN_FIELDS = CAMPAIGN_DATA_COLUMNS
 _CAMPAIGN_COLUMNS: tuple[ColumnElement[Any], ...] = (
     campaigns.campaign_id,
     campaigns.channel,

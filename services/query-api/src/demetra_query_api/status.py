@@ -147,7 +147,7 @@ def _parse_requests(group: EventGroup | None) -> _Request | None:
         requested_at = _parse_time(payload.get("requested_at")) or group.first_at
         raw_trigger = payload.get("trigger")
         known = isinstance(raw_trigger, str) and raw_trigger in Trigger._value2member_map_
-        trigger = Trigger(raw_trigger) if known else None
+        trigger = Trigger(str(raw_trigger)) if known else None
         if earliest is None or requested_at < earliest[0]:
             earliest = (requested_at, trigger)
     return _Request(
@@ -241,7 +241,7 @@ def derive_sync(
         if group.type == EventType.SYNC_REQUESTED:
             request_group = group
         elif group.channel in Channel._value2member_map_:
-            by_channel.setdefault(Channel(group.channel), {})[group.type] = group
+            by_channel.setdefault(Channel(str(group.channel)), {})[group.type] = group
     if first_at is None:
         raise ValueError(f"sync {sync_id} has no events")
 
