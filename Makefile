@@ -3,6 +3,9 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(or $(shell command -v uv 2>/dev/null),$(PYTHON) -m uv)
 STACK := $(UV) run --frozen python deploy/local/stack.py
+# kustomize (for the Kubernetes manifest tests) lands here when neither it nor kubectl is installed
+export PATH := $(HOME)/.local/bin:$(PATH)
+KUSTOMIZE_VERSION := v5.5.0
 
 .PHONY: install up down status logs test bench lint docs
 
@@ -10,6 +13,8 @@ install: ## uv (from PyPI if missing) and the whole workspace from uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --all-packages
 	@test -f .env || cp .env.example .env
+	@command -v kustomize >/dev/null 2>&1 || command -v kubectl >/dev/null 2>&1 || \
+		GOBIN=$(HOME)/.local/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
 
 up: install ## Kafka + PostgreSQL + migrations + every service, in the background
 	@$(STACK) up
