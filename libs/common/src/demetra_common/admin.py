@@ -104,6 +104,21 @@ async def _partition_counts(client: AIOKafkaAdminClient, names: Sequence[str]) -
     }
 
 
+async def _until_visible(client: AIOKafkaAdminClient, names: Sequence[str], deadline_s: float) -> None:
+    """Wait until new topics show in the cluster's metadata, so whoever runs next (a service, a describe)
+    finds them: creation is acknowledged a moment before every broker lists the topic."""
+    async for attempt in AsyncRetrying(
+        stop=stop_after_delay(deadline_s),
+        wait=wait_exponential(multiplier=0.05, max=1.0),
+        retry=retry_if_exception_type(LookupError),
+        reraise=True,
+    ):
+        with attempt:
+            pending = set(names) - set(await _partition_counts(client, names))
+            if pending:
+                raise LookupError(f"topics not yet in metadata: {sorted(pending)}")
+
+
 async def ensure_topics(
     bootstrap_servers: str,
     topics: Topics,
@@ -134,6 +149,11 @@ async def ensure_topics(
                 elif code != TopicAlreadyExistsError.errno:
                     raise TopicAdminError(f"Kafka refused to create topic {name}: error {code} {message}")
             counts.update(await _partition_counts(client, [n for n in missing if n not in created]))
+            try:
+                await _until_visible(client, created, deadline_s)
+            except LookupError as exc:
+                message = f"created topics did not appear within {deadline_s:.0f}s: {exc}"
+                raise TopicAdminError(message) from exc
     existing = [
         TopicState(name, layout[name], counts.get(name)) for name in layout if name not in set(created)
     ]
