@@ -53,10 +53,12 @@ def _infrastructure() -> Iterator[tuple[str, str]]:
         yield kafka, database
         return
     if os.environ.get("DEMETRA_TEST_INFRA", "auto") != "local" and _docker_answers():
-        from testcontainers.kafka import KafkaContainer
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.kafka import KafkaContainer
+        from testcontainers.community.postgres import PostgresContainer
 
-        with KafkaContainer("apache/kafka:4.1.1").with_kraft() as k, PostgresContainer("postgres:17") as pg:
+        # testcontainers' KafkaContainer drives Confluent's image (its start script is Confluent-specific).
+        kafka_image, postgres_image = "confluentinc/cp-kafka:7.9.0", "postgres:17.6"
+        with KafkaContainer(kafka_image).with_kraft() as k, PostgresContainer(postgres_image) as pg:
             yield kafka or k.get_bootstrap_server(), database or pg.get_connection_url()
         return
     result = subprocess.run(
