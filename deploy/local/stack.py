@@ -26,6 +26,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,28 +110,17 @@ def terminate(name: str, grace_s: float = 30.0) -> bool:
     if pid is None:
         pid_file(name).unlink(missing_ok=True)
         return False
-    with _suppress(ProcessLookupError):
+    with suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
     while time.monotonic() < deadline and pid_alive(pid):
         time.sleep(0.1)
     if pid_alive(pid):
         say(f"{name} did not stop within {grace_s:.0f}s; killing it")
-        with _suppress(ProcessLookupError):
+        with suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
     pid_file(name).unlink(missing_ok=True)
     return True
-
-
-class _suppress:
-    def __init__(self, *exceptions: type[BaseException]) -> None:
-        self.exceptions = exceptions
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> bool:
-        return exc_type is not None and issubclass(exc_type, self.exceptions)  # type: ignore[arg-type]
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -367,7 +357,7 @@ def start_postgres() -> None:
         _make_traversable(bindir)
         lib = bindir.parent / "lib"
         for item in [bindir.parent, *bindir.parent.rglob("*")]:
-            with _suppress(PermissionError):
+            with suppress(PermissionError):
                 item.chmod(item.stat().st_mode | (0o055 if item.is_dir() else 0o044))
         if lib.exists():
             _make_traversable(lib)
