@@ -6,15 +6,32 @@ which work against the local stack that ``make up`` starts.
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
-from typing import Self
+from typing import Annotated, Self, TypeVar
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BeforeValidator, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from demetra_common.topics import Topics
 
 LOCAL_API_KEY = "local-dev-key-change-me"
+
+T = TypeVar("T")
+
+
+def split_list(value: object) -> object:
+    """An environment variable holding a list: ``a,b`` (blanks ignored) or a JSON list ``["a", "b"]``."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
+
+
+# A settings field read from one comma-separated (or JSON list) environment variable.
+CommaSeparated = Annotated[list[T], NoDecode, BeforeValidator(split_list)]
 
 
 class Environment(StrEnum):

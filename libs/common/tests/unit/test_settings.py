@@ -2,7 +2,7 @@ import pytest
 from pydantic import ValidationError
 
 from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_common.settings import CommonSettings
+from demetra_common.settings import CommonSettings, split_list
 from demetra_common.topics import PARTITIONS, Topics
 
 
@@ -43,3 +43,11 @@ def test_topic_prefix_isolates_every_topic() -> None:
 def test_database_urls_are_normalised_to_asyncpg(url: str) -> None:
     assert asyncpg_url(url) == "postgresql+asyncpg://u:p@h:5432/d"
     assert plain_dsn(url) == "postgresql://u:p@h:5432/d"
+
+
+@pytest.mark.parametrize(
+    ("raw", "parsed"),
+    [("a,b", ["a", "b"]), (" a , ,b ", ["a", "b"]), ('["a", "b"]', ["a", "b"]), ("", []), (["x"], ["x"])],
+)
+def test_list_settings_read_comma_separated_or_json(raw: object, parsed: list[str]) -> None:
+    assert split_list(raw) == parsed

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import NoDecode
+from pydantic import Field, model_validator
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
-from demetra_common.settings import CommonSettings
+from demetra_common.settings import CommaSeparated, CommonSettings
 
 ALL: Literal["all"] = "all"
 BASE_HTTP_PORT = 8010
@@ -65,17 +64,10 @@ class IngestorSettings(CommonSettings):
     mock_error_rate: float = Field(
         default=0.0, ge=0, le=1, description="Probability that a mock page request fails transiently."
     )
-    mock_fail_channels: Annotated[list[Channel], NoDecode] = Field(
+    mock_fail_channels: CommaSeparated[Channel] = Field(
         default_factory=list,
         description="Channels whose mock source always fails (comma-separated), to exercise fetch.failed.",
     )
-
-    @field_validator("mock_fail_channels", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
-        return value
 
     @model_validator(mode="after")
     def _port_follows_channel(self) -> Self:

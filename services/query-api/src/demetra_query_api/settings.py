@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
-import orjson
 from limits import parse
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
 
-from demetra_common.settings import CommonSettings
+from demetra_common.settings import CommaSeparated, CommonSettings
 
 DEFAULT_CORS_ORIGINS = ["http://localhost:3000", "http://localhost:5173"]
 
@@ -26,7 +22,7 @@ class QueryApiSettings(CommonSettings):
         description="Seconds without a new event after which a sync's channel is reported failed (timeout).",
     )
 
-    cors_origins: Annotated[list[str], NoDecode] = Field(
+    cors_origins: CommaSeparated[str] = Field(
         default_factory=lambda: list(DEFAULT_CORS_ORIGINS),
         description="Origins allowed by CORS, comma-separated. '*' allows any origin, without credentials.",
     )
@@ -67,16 +63,6 @@ class QueryApiSettings(CommonSettings):
     publish_timeout_s: float = Field(
         default=10.0, gt=0, description="How long POST /api/syncs waits for Kafka to acknowledge."
     )
-
-    @field_validator("cors_origins", mode="before")
-    @classmethod
-    def _split_origins(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip()
-            if text.startswith("["):
-                return orjson.loads(text)
-            return [origin.strip() for origin in text.split(",") if origin.strip()]
-        return value
 
     @field_validator("sync_rate_limit")
     @classmethod

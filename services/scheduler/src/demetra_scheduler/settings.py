@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import Field, field_validator
-from pydantic_settings import NoDecode
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
-from demetra_common.settings import CommonSettings
+from demetra_common.settings import CommaSeparated, CommonSettings
 from demetra_scheduler.cron import parse_cron
 
 
@@ -24,7 +21,7 @@ class SchedulerSettings(CommonSettings):
         ge=1,
         description="A missed slot (downtime, overload) is still requested this late; many coalesce to one.",
     )
-    channels: Annotated[list[Channel], NoDecode] = Field(
+    channels: CommaSeparated[Channel] = Field(
         default_factory=lambda: list(ALL_CHANNELS),
         min_length=1,
         description="Channels a scheduled sync asks for (comma-separated).",
@@ -38,11 +35,4 @@ class SchedulerSettings(CommonSettings):
     @classmethod
     def _valid_cron(cls, value: str) -> str:
         parse_cron(value)
-        return value
-
-    @field_validator("channels", mode="before")
-    @classmethod
-    def _comma_separated(cls, value: object) -> object:
-        if isinstance(value, str):
-            return [item.strip() for item in value.split(",") if item.strip()]
         return value
