@@ -12,21 +12,19 @@ other's messages or rows.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
-import asyncpg
 import pytest
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_common.migrate import upgrade
+from demetra_common.db import asyncpg_url
+from demetra_common.testkit import create_database, drop_database, private_topics
 from demetra_common.topics import Topics
 
 REPO = Path(__file__).resolve().parent
@@ -85,82 +83,43 @@ def postgres_server_url(_infrastructure: tuple[str, str]) -> str:
     return asyncpg_url(_infrastructure[1])
 
 
-def _with_database(url: str, name: str) -> str:
-    base, _, rest = url.rpartition("/")
-    query = rest.partition("?")[2]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
-
-
-async def _admin_connection(server_url: str) -> asyncpg.Connection:
-    return await asyncpg.connect(_with_database(plain_dsn(server_url), "postgres"), timeout=10)
-
-
 @pytest.fixture(scope="session")
 async def migrated_template(postgres_server_url: str) -> AsyncIterator[str]:
     """A database at the newest migration, cloned for each test; dropped at the end of the session."""
-    admin = await _admin_connection(postgres_server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{TEMPLATE_DB}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{TEMPLATE_DB}"')
-    finally:
-        await admin.close()
-    await asyncio.to_thread(upgrade, _with_database(postgres_server_url, TEMPLATE_DB))
+    await drop_database(postgres_server_url, TEMPLATE_DB)
+    await create_database(postgres_server_url, TEMPLATE_DB, migrate=True)
     yield TEMPLATE_DB
-    await _drop_database(postgres_server_url, TEMPLATE_DB)
+    await drop_database(postgres_server_url, TEMPLATE_DB)
 
 
-async def _create_database(server_url: str, template: str | None) -> str:
+@asynccontextmanager
+async def _fresh_database(server_url: str, template: str | None) -> AsyncIterator[str]:
     name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = await _admin_connection(server_url)
     try:
-        clause = f' TEMPLATE "{template}"' if template else ""
-        await admin.execute(f'CREATE DATABASE "{name}"{clause}')
+        yield await create_database(server_url, name, template=template)
     finally:
-        await admin.close()
-    return name
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    admin = await _admin_connection(server_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+        await drop_database(server_url, name)
 
 
 @pytest.fixture
 async def database_url(postgres_server_url: str, migrated_template: str) -> AsyncIterator[str]:
     """A fresh database with the whole schema, dropped after the test (asyncpg SQLAlchemy URL)."""
-    name = await _create_database(postgres_server_url, migrated_template)
-    yield _with_database(postgres_server_url, name)
-    await _drop_database(postgres_server_url, name)
+    async with _fresh_database(postgres_server_url, migrated_template) as url:
+        yield url
 
 
 @pytest.fixture
 async def empty_database_url(postgres_server_url: str) -> AsyncIterator[str]:
     """A fresh database with no schema at all (for migration tests)."""
-    name = await _create_database(postgres_server_url, None)
-    yield _with_database(postgres_server_url, name)
-    await _drop_database(postgres_server_url, name)
+    async with _fresh_database(postgres_server_url, None) as url:
+        yield url
 
 
 @pytest.fixture
 async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
     """A private set of every Demetra topic (same partition counts), deleted after the test."""
-    isolated = Topics(prefix=f"t{uuid.uuid4().hex[:10]}.")
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(name, partitions, 1, topic_configs=isolated.configs(name))
-                for name, partitions in isolated.layout().items()
-            ]
-        )
+    async with private_topics(kafka_bootstrap) as isolated:
         yield isolated
-        await admin.delete_topics(list(isolated.layout()))
-    finally:
-        await admin.close()
 
 
 @pytest.fixture

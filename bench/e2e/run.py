@@ -18,38 +18,21 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import asyncpg
 import httpx
-from aiokafka.admin import AIOKafkaAdminClient
 
-from demetra_common.admin import ensure_topics
 from demetra_common.contracts import ALL_CHANNELS
 from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_common.migrate import upgrade
 from demetra_common.security import API_KEY_HEADER
-from demetra_common.testkit import ServiceProcess
-from demetra_common.topics import Topics
+from demetra_common.testkit import ServiceProcess, private_database, private_topics
 
 API_KEY = "bench-e2e-key"
 SERVER_URL = asyncpg_url(
     os.environ.get("DATABASE_URL", "postgresql+asyncpg://demetra:demetra@127.0.0.1:5432/demetra")
 )
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-
-
-def database(name: str) -> str:
-    return SERVER_URL.rsplit("/", 1)[0] + f"/{name}"
-
-
-async def admin(sql: str) -> None:
-    connection = await asyncpg.connect(plain_dsn(database("postgres")))
-    try:
-        await connection.execute(sql)
-    finally:
-        await connection.close()
 
 
 async def truncate_campaigns(url: str) -> None:
@@ -110,34 +93,23 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
 
-    topics = Topics(f"bench{uuid.uuid4().hex[:8]}.")
-    await ensure_topics(BOOTSTRAP, topics)
-    name = f"bench_e2e_{uuid.uuid4().hex[:8]}"
-    await admin(f'CREATE DATABASE "{name}"')
-    url = database(name)
-    await asyncio.to_thread(upgrade, url)
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-        "DATABASE_URL": url,
-        "KAFKA_TOPIC_PREFIX": topics.prefix,
-        "API_KEY": API_KEY,
-        "SYNC_RATE_LIMIT": "1000/minute",
-        "RESPONSE_CACHE_TTL_S": "0",
-        "LOG_LEVEL": "WARNING",
-    }
-    logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    print(f"services' logs: {logs}", flush=True)
-    try:
+    async with (
+        private_topics(BOOTSTRAP, prefix="bench") as topics,
+        private_database(SERVER_URL, prefix="bench_e2e") as url,
+    ):
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "DATABASE_URL": url,
+            "KAFKA_TOPIC_PREFIX": topics.prefix,
+            "API_KEY": API_KEY,
+            "SYNC_RATE_LIMIT": "1000/minute",
+            "RESPONSE_CACHE_TTL_S": "0",
+            "LOG_LEVEL": "WARNING",
+        }
+        logs = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+        print(f"services' logs: {logs}", flush=True)
         small = await measure(500, args.runs, env, url, logs)
         large = await measure(10_000, args.runs, env, url, logs)
-    finally:
-        await admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        kafka = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-        await kafka.start()
-        try:
-            await kafka.delete_topics(list(topics.layout()))
-        finally:
-            await kafka.close()
     print(f"median 4x500: {statistics.median(small):.2f}s   median 4x10k: {statistics.median(large):.2f}s")
     print(f"e2e_4x500_s={statistics.median(small):.2f} e2e_4x10k_s={statistics.median(large):.2f}")
 

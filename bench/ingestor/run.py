@@ -22,12 +22,13 @@ import time
 import uuid
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import AIOKafkaAdminClient
 
 from demetra_common.contracts import Channel, SyncEvent, SyncEventType, SyncRequested, Trigger
 from demetra_common.kafka import make_broker
 from demetra_common.logging import configure_logging
 from demetra_common.settings import CommonSettings
+from demetra_common.testkit import private_topics
 from demetra_common.topics import Topics
 from demetra_ingestor.app import create_app
 from demetra_ingestor.settings import IngestorSettings
@@ -137,17 +138,8 @@ async def main() -> None:
     ceiling = await source_ceiling(args.campaigns, args.page_size)
     print(f"mock source alone, one core: {ceiling:,.0f} campaigns/s")
 
-    topics = Topics(prefix=f"bench{uuid.uuid4().hex[:8]}.")
-    admin = AIOKafkaAdminClient(bootstrap_servers=BOOTSTRAP)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [NewTopic(name, n, 1, topic_configs=topics.configs(name)) for name, n in topics.layout().items()]
-        )
+    async with private_topics(BOOTSTRAP, prefix="bench") as topics:
         elapsed, completed, on_topic = await ingestor_run(args, topics)
-    finally:
-        await admin.delete_topics(list(topics.layout()))
-        await admin.close()
 
     rate = completed / elapsed
     print(

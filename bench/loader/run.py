@@ -27,24 +27,20 @@ import os
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from sqlalchemy import select
 
 from demetra_common.contracts import CampaignFetched, Channel
 from demetra_common.db import make_engine, make_sessionmaker, plain_dsn
-from demetra_common.migrate import upgrade
 from demetra_common.mock import mock_campaigns
 from demetra_common.settings import CommonSettings
 from demetra_common.tables import CampaignRow
-from demetra_common.testkit import ServiceProcess
-from demetra_common.topics import Topics
+from demetra_common.testkit import ServiceProcess, private_database, private_topics
 from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
 from demetra_loader.service import campaign_values
 
@@ -64,32 +60,6 @@ def messages(count: int) -> list[CampaignFetched]:
         for campaign in mock_campaigns(channel, AS_OF, per_channel)
     ]
     return out[:count]
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, rest = url.rpartition("/")
-    query = rest.partition("?")[2]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
-
-
-async def administer(server_url: str, statement: str) -> None:
-    """Run a statement on the server's maintenance database (CREATE / DROP DATABASE)."""
-    admin = await asyncpg.connect(with_database(plain_dsn(server_url), "postgres"))
-    try:
-        await admin.execute(statement)
-    finally:
-        await admin.close()
-
-
-async def create_database(server_url: str, name: str) -> str:
-    await administer(server_url, f'CREATE DATABASE "{name}"')
-    url = with_database(server_url, name)
-    await asyncio.to_thread(upgrade, url)
-    return url
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    await administer(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def produce(bootstrap: str, topic: str, values: list[tuple[bytes, bytes]]) -> float:
@@ -242,24 +212,13 @@ async def main(count: int, sample: int, rounds: int) -> None:
     settings = CommonSettings()
     bootstrap = settings.kafka_bootstrap_servers
     server_url = settings.database_url
-    run_id = uuid.uuid4().hex[:8]
-    topics = Topics(f"bench{run_id}.")
-    ceiling_db_name, baseline_db_name = f"bench_ceiling_{run_id}", f"bench_baseline_{run_id}"
-    databases = [ceiling_db_name, baseline_db_name]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
     log_dir = Path(tempfile.mkdtemp(prefix="bench-loader-"))
     say(f"loader benchmark: {count} campaign.fetched messages, {rounds} rounds, {os.cpu_count()} cores")
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(name, partitions, 1, topic_configs=topics.configs(name))
-                for name, partitions in topics.layout().items()
-            ]
-        )
-        ceiling_db = await create_database(server_url, ceiling_db_name)
-        baseline_db = await create_database(server_url, baseline_db_name)
-
+    async with (
+        private_topics(bootstrap, prefix="bench") as topics,
+        private_database(server_url, prefix="bench_ceiling") as ceiling_db,
+        private_database(server_url, prefix="bench_baseline") as baseline_db,
+    ):
         fetched = messages(count)
         values = [(m.campaign.campaign_id.encode(), m.model_dump_json().encode()) for m in fetched]
         rows = [campaign_values(message) for message in fetched]  # exactly what the loader writes
@@ -277,21 +236,18 @@ async def main(count: int, sample: int, rounds: int) -> None:
         for round_ in range(1, rounds + 1):
             kafka_rates.append(await bare_consume(bootstrap, topics.campaign_fetched, count))
             copy_rates.append(await raw_copy(ceiling_db, rows))
-            loader_db_name = f"bench_loader_{run_id}_{round_}"
-            databases.append(loader_db_name)
-            loader_db = await create_database(server_url, loader_db_name)
-            env = {
-                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                "KAFKA_TOPIC_PREFIX": topics.prefix,
-                "LOADER_GROUP_ID": f"loader-{round_}",  # each round reads the topic from the start
-                "DATABASE_URL": loader_db,
-                "LOG_LEVEL": "WARNING",
-                "LOG_FORMAT": "text",
-                "ENVIRONMENT": "test",
-            }
-            run = await run_loader(env, loader_db, count, log_dir)
+            async with private_database(server_url, prefix=f"bench_loader_{round_}") as loader_db:
+                env = {
+                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                    "KAFKA_TOPIC_PREFIX": topics.prefix,
+                    "LOADER_GROUP_ID": f"loader-{round_}",  # each round reads the topic from the start
+                    "DATABASE_URL": loader_db,
+                    "LOG_LEVEL": "WARNING",
+                    "LOG_FORMAT": "text",
+                    "ENVIRONMENT": "test",
+                }
+                run = await run_loader(env, loader_db, count, log_dir)
             loader_runs.append(run)
-            await drop_database(server_url, loader_db_name)
             say(
                 f"  {round_:>5}   {kafka_rates[-1]:>13,.0f} msgs/s   {copy_rates[-1]:>7,.0f} rows/s"
                 f"   {run.msgs_s:>7,.0f} msgs/s ({run.overall_msgs_s:>6,.0f} msgs/s)"
@@ -322,11 +278,6 @@ async def main(count: int, sample: int, rounds: int) -> None:
             f"loader_vs_ceiling={loader.msgs_s / ceiling:.2f} "
             f"loader_vs_baseline={loader.msgs_s / baseline:.1f} rss_mb={rss:.0f}"
         )
-    finally:
-        await admin.delete_topics(list(topics.layout()))
-        await admin.close()
-        for name in databases:
-            await drop_database(server_url, name)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -39,7 +38,7 @@ import asyncpg
 import orjson
 
 from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_common.migrate import upgrade
+from demetra_common.testkit import create_database, drop_database, free_port
 
 REPO = Path(__file__).resolve().parents[2]
 LOG_DIR = REPO / ".state" / "bench"
@@ -123,34 +122,6 @@ def ensure_wrk() -> str:
         subprocess.run(["apt-get", "update"], check=False, capture_output=True)
         subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
     return shutil.which("wrk") or "wrk"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _with_database(url: str, name: str) -> str:
-    base, _, rest = url.rpartition("/")
-    query = rest.partition("?")[2]
-    return f"{base}/{name}" + (f"?{query}" if query else "")
-
-
-async def create_database(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(plain_dsn(_with_database(server_url, "postgres")))
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-
-
-async def drop_database(server_url: str, name: str) -> None:
-    admin = await asyncpg.connect(plain_dsn(_with_database(server_url, "postgres")))
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 async def seed(url: str, rows: int) -> None:
@@ -266,12 +237,10 @@ def main() -> None:
         os.environ.get("DATABASE_URL", "postgresql://demetra:demetra@127.0.0.1:5432/demetra")
     )
     name = f"bench_query_api_{uuid.uuid4().hex[:8]}"
-    database = _with_database(server, name)
     load = os.getloadavg()[0]
     print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f}; database {name}", flush=True)
-    asyncio.run(create_database(server, name))
+    database = asyncio.run(create_database(server, name, migrate=True))
     try:
-        upgrade(database)
         began = time.monotonic()
         asyncio.run(seed(database, args.rows))
         print(f"seeding took {time.monotonic() - began:.0f}s", flush=True)

@@ -1,4 +1,5 @@
-"""Helpers for tests and benchmarks: wait with a deadline, read a topic, run a service as a subprocess.
+"""Helpers for tests and benchmarks: wait with a deadline, read a topic, run a service as a subprocess,
+and private databases and topic sets on a shared server and cluster.
 
 Shipped with demetra_common so every package's tests use the same two tools instead of sleeps.
 """
@@ -13,12 +14,21 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Awaitable, Callable
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
+import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient
+
+from demetra_common.admin import ensure_topics
+from demetra_common.db import asyncpg_url, plain_dsn
+from demetra_common.migrate import upgrade
+from demetra_common.topics import Topics
 
 T = TypeVar("T")
 
@@ -157,3 +167,62 @@ class ServiceProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except FileNotFoundError:
             return "(no log)"
+
+
+def database_url_named(url: str, name: str) -> str:
+    """``url`` pointing at database ``name`` of the same server (driver and query kept)."""
+    base, _, rest = url.rpartition("/")
+    query = rest.partition("?")[2]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+async def _on_server(server_url: str, statement: str) -> None:
+    """Run a statement on the server's maintenance database (CREATE / DROP DATABASE cannot run elsewhere)."""
+    connection = await asyncpg.connect(database_url_named(plain_dsn(server_url), "postgres"), timeout=10)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+async def create_database(
+    server_url: str, name: str, *, template: str | None = None, migrate: bool = False
+) -> str:
+    """Create database ``name`` (a copy of ``template`` if given, migrated to head if asked); its URL."""
+    clause = f' TEMPLATE "{template}"' if template else ""
+    await _on_server(server_url, f'CREATE DATABASE "{name}"{clause}')
+    url = database_url_named(asyncpg_url(server_url), name)
+    if migrate:
+        await asyncio.to_thread(upgrade, url)
+    return url
+
+
+async def drop_database(server_url: str, name: str) -> None:
+    await _on_server(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@asynccontextmanager
+async def private_database(server_url: str, *, prefix: str = "t", migrate: bool = True) -> AsyncIterator[str]:
+    """A database of its own on a shared server for the duration of the block, then dropped."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    url = await create_database(server_url, name, migrate=migrate)
+    try:
+        yield url
+    finally:
+        await drop_database(server_url, name)
+
+
+@asynccontextmanager
+async def private_topics(bootstrap: str, *, prefix: str = "t") -> AsyncIterator[Topics]:
+    """A prefixed copy of every Demetra topic (same partitions and configs), deleted after the block."""
+    topics = Topics(f"{prefix}{uuid.uuid4().hex[:10]}.")
+    await ensure_topics(bootstrap, topics)
+    try:
+        yield topics
+    finally:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        await admin.start()
+        try:
+            await admin.delete_topics(list(topics.layout()))
+        finally:
+            await admin.close()
