@@ -1,7 +1,12 @@
-"""Async SQLAlchemy engine on asyncpg. Nothing connects until first use."""
+"""Database access on asyncpg: the SQLAlchemy engine, and a bare asyncpg pool for the hot paths (the
+loader's COPY, the query API's reads) where the engine's per-checkout work costs more than the query.
+Nothing connects until first use."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -34,3 +39,22 @@ def make_engine(settings: CommonSettings, **options: object) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Pool reset hook that sends nothing. Demetra's services leave no session state that could trip a later
+    borrower (no SET, LISTEN, held advisory locks or open cursors; the loader's staging table is meant to
+    stay), so asyncpg's reset query would only cost a round trip per checkout."""
+
+
+async def make_pool(database_url: str, *, max_size: int, timeout_s: float, **options: Any) -> asyncpg.Pool:
+    """An asyncpg pool that connects on first use (min_size 0): a service starts, and reports not ready,
+    while PostgreSQL is down. ``options`` go to ``asyncpg.create_pool`` (init, server_settings, ...)."""
+    return await asyncpg.create_pool(
+        plain_dsn(database_url),
+        min_size=0,
+        max_size=max_size,
+        timeout=timeout_s,
+        reset=_keep_session,
+        **options,
+    )

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from demetra_common.db import plain_dsn
+from demetra_common.db import make_pool
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 
 # One row of ``campaigns`` as the loader writes it, in CAMPAIGN_COLUMNS order.
@@ -180,20 +180,18 @@ class Database:
     """A small asyncpg pool. Connects lazily (min_size 0), so the loader starts while PostgreSQL is down."""
 
     def __init__(self, database_url: str, *, max_size: int, connect_timeout_s: float) -> None:
-        self._dsn = plain_dsn(database_url)
+        self._database_url = database_url
         self._max_size = max_size
         self._connect_timeout_s = connect_timeout_s
         self._pool: asyncpg.Pool | None = None
 
     async def open(self) -> None:
-        self._pool = await asyncpg.create_pool(
-            self._dsn,
-            min_size=0,
+        self._pool = await make_pool(
+            self._database_url,
             max_size=self._max_size,
-            timeout=self._connect_timeout_s,
+            timeout_s=self._connect_timeout_s,
             command_timeout=300,
             init=_prepare_connection,
-            reset=_keep_session,
         )
 
     async def close(self) -> None:
@@ -220,8 +218,3 @@ class Database:
 
 async def _prepare_connection(connection: Any) -> None:
     await connection.execute(_CREATE_STAGE)
-
-
-async def _keep_session(connection: Any) -> None:
-    """Released connections keep their session: the loader sets no session state but its staging table,
-    which it wants to keep, so asyncpg's reset query would only cost a round trip per batch."""

@@ -5,8 +5,7 @@ keyset page), the engine's pre-ping round trip, its BEGIN/ROLLBACK around each c
 layer cost 628 us per request against 129 us for a pooled asyncpg connection (bench/README.md). The
 statements themselves are still SQLAlchemy Core (``repository.py``), compiled once per shape.
 
-The pool skips asyncpg's reset query on release (another round trip): API connections never change session
-state (no SET, LISTEN, advisory locks held past a call, or open cursors), so there is nothing to reset.
+The pool (``demetra_common.db.make_pool``) connects lazily and skips asyncpg's reset query on release.
 """
 
 from __future__ import annotations
@@ -20,7 +19,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from demetra_common.db import plain_dsn
+from demetra_common.db import make_pool
 from demetra_query_api.settings import QueryApiSettings
 
 logger = logging.getLogger(__name__)
@@ -51,10 +50,6 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
         )
 
 
-async def _keep_session(connection: asyncpg.Connection) -> None:
-    """Pool reset hook that sends nothing: see the module docstring."""
-
-
 class Database:
     """A lazily connecting asyncpg pool; ``connection()`` maps outages to ``DatabaseUnavailable``."""
 
@@ -64,15 +59,12 @@ class Database:
 
     @classmethod
     async def open(cls, settings: QueryApiSettings, **options: Any) -> Database:
-        pool = await asyncpg.create_pool(
-            plain_dsn(settings.database_url),
-            # Connect on first use: the API starts (and reports not ready) while PostgreSQL is down.
-            min_size=0,
+        pool = await make_pool(
+            settings.database_url,
             max_size=settings.db_pool_size + settings.db_max_overflow,
+            timeout_s=settings.db_pool_timeout_s,
             max_inactive_connection_lifetime=300.0,
             init=_init_connection,
-            reset=_keep_session,
-            timeout=settings.db_pool_timeout_s,
             server_settings={
                 "application_name": "demetra-query-api",
                 "statement_timeout": str(settings.db_statement_timeout_ms),
