@@ -322,6 +322,12 @@ def _as_pg_user() -> dict[str, object]:
     return {"user": PG_SYSTEM_USER, "group": pwd.getpwnam(PG_SYSTEM_USER).pw_gid}
 
 
+def _pg_uid() -> int:
+    import pwd
+
+    return pwd.getpwnam(PG_SYSTEM_USER).pw_uid
+
+
 def _make_traversable(path: Path) -> None:
     """The unprivileged PostgreSQL user must reach its data folder and the binaries."""
     for parent in [path, *path.parents]:
@@ -349,26 +355,25 @@ def start_postgres() -> None:
     run_as = _as_pg_user()
     home.mkdir(parents=True, exist_ok=True)
     LOGS.mkdir(parents=True, exist_ok=True)
-    if run_as:
-        import pwd
 
-        uid = pwd.getpwnam(PG_SYSTEM_USER).pw_uid
+    def owner(path: Path) -> None:
+        """Files PostgreSQL itself writes belong to the unprivileged user when we run as root."""
+        if run_as:
+            os.chown(path, _pg_uid(), -1)
+
+    if run_as:
         _make_traversable(home)
         _make_traversable(bindir)
-        lib = bindir.parent / "lib"
-        for item in [bindir.parent, *bindir.parent.rglob("*")]:
+        for item in [bindir.parent, *bindir.parent.rglob("*")]:  # the binaries, their lib/ and share/
             with suppress(PermissionError):
                 item.chmod(item.stat().st_mode | (0o055 if item.is_dir() else 0o044))
-        if lib.exists():
-            _make_traversable(lib)
-        os.chown(home, uid, -1)
+        owner(home)
         if data.exists():
-            os.chown(data, uid, -1)
+            owner(data)
     if not (data / "PG_VERSION").exists():
         pwfile = home / "pwfile"
         pwfile.write_text(PG_PASSWORD)
-        if run_as:
-            os.chown(pwfile, pwd.getpwnam(PG_SYSTEM_USER).pw_uid, -1)
+        owner(pwfile)
         result = subprocess.run(
             [
                 str(bindir / "initdb"),
@@ -397,8 +402,7 @@ def start_postgres() -> None:
             )
     log = log_file("postgres")
     log.touch()
-    if run_as:
-        os.chown(log, pwd.getpwnam(PG_SYSTEM_USER).pw_uid, -1)
+    owner(log)
     result = subprocess.run(
         [
             str(bindir / "pg_ctl"),
