@@ -42,3 +42,14 @@ def test_errors_print_as_one_line_and_exit_1(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [f"[stack] error: no logs in {tmp_path / 'logs'} yet"]
+
+
+def test_cluster_ids_never_start_with_a_dash(stack: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the first uuid encodes to "-" + ..., which Kafka's storage tool would read as an option
+    dash_first = bytes([0xF8]) + bytes(15)
+    plain = bytes(16)
+    uuids = iter([stack.uuid.UUID(bytes=dash_first), stack.uuid.UUID(bytes=plain)])
+    monkeypatch.setattr(stack.uuid, "uuid4", lambda: next(uuids))
+    cluster_id = stack.new_cluster_id()
+    assert cluster_id == "AAAAAAAAAAAAAAAAAAAAAA"
+    assert len(cluster_id) == 22

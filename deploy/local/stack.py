@@ -196,6 +196,18 @@ def java() -> str:
     return found
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id: 16 bytes, URL-safe base64, never starting with '-'.
+
+    Kafka's own Uuid.randomUuid() rejects a leading '-' for the same reason: the storage tool's argument
+    parser would read such an id as an option (1 in 64 random ids).
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def start_kafka() -> None:
     if kafka_external():
         say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={os.environ['KAFKA_BOOTSTRAP_SERVERS']}")
@@ -217,7 +229,6 @@ def start_kafka() -> None:
     config.write_text((HERE / "kafka" / "server.properties").read_text().replace("@DATA_DIR@", str(data)))
     classpath = f"{libs}/*"
     if not (data / "meta.properties").exists():
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         result = subprocess.run(
             [
                 java_bin,
@@ -225,8 +236,7 @@ def start_kafka() -> None:
                 classpath,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                cluster_id,
+                f"--cluster-id={new_cluster_id()}",
                 "-c",
                 str(config),
             ],
