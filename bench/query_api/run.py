@@ -1,11 +1,14 @@
 """Query API throughput and latency over 1M campaigns, measured with wrk at concurrency 64.
 
-    uv run python bench/query_api/run.py [--rows 1000000] [--duration 10] [--workers 2] [--keep-db]
+    uv run python bench/query_api/run.py [--rows 1000000] [--duration 10] [--workers 2] [--pool-size 2]
+                                         [--keep-db]
 
 1. Seeds a private database (created on the server of DATABASE_URL, dropped at the end) with --rows campaigns
    (generate_series in SQL) and ~2,200 hourly syncs of event rows, ANALYZEs it and refreshes the summary
    aggregate.
-2. Runs the API as production does (``python -m demetra_query_api``, --workers uvicorn processes) and
+2. Runs the API as production does (``python -m demetra_query_api``, --workers uvicorn processes with
+   --pool-size PostgreSQL connections each: 2 x 2 backends suit 2 cores that PostgreSQL, the API and wrk
+   share; more backends only contend for the same cores) and
    measures, one after the other, with ``wrk -t2 -c64 --latency``:
    /health, GET /api/campaigns (channel + date filter, date sort, the SECOND page via its cursor),
    GET /api/metrics/summary (one month, all channels) and GET /api/syncs.
@@ -229,6 +232,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--pool-size", type=int, default=2, help="PostgreSQL connections per worker (DB_POOL_SIZE)"
+    )
     parser.add_argument("--keep-db", action="store_true", help="leave the seeded database for inspection")
     args = parser.parse_args()
 
@@ -250,7 +256,7 @@ def main() -> None:
             "HTTP_WORKERS": str(args.workers),
             "LOG_LEVEL": "WARNING",
             "LOG_FORMAT": "text",
-            "DB_POOL_SIZE": "8",
+            "DB_POOL_SIZE": str(args.pool_size),
             "DB_MAX_OVERFLOW": "0",
         }
         runs: dict[str, dict[str, Result]] = {}
@@ -266,7 +272,8 @@ def main() -> None:
                 if ttl == "0"
                 else "RESPONSE_CACHE_TTL_S=1.0 (default: the same URL is served from memory for 1 s)"
             )
-            report(f"{title}, {args.workers} workers, wrk -t2 -c64 -d{args.duration}s:", runs[label])
+            setup = f"{args.workers} workers x {args.pool_size} connections, wrk -t2 -c64 -d{args.duration}s"
+            report(f"{title}, {setup}:", runs[label])
     finally:
         if not args.keep_db:
             asyncio.run(drop_database(server, name))
