@@ -42,8 +42,10 @@ import orjson
 
 from demetra_common.db import asyncpg_url, plain_dsn
 from demetra_common.testkit import create_database, drop_database, free_port
+from demetra_query_api.cursors import CampaignCursor, SortField, SortOrder
 
-REPO = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
 LOG_DIR = REPO / ".state" / "bench"
 
 SEED_CAMPAIGNS = """
@@ -145,14 +147,23 @@ async def seed(url: str, rows: int) -> None:
 
 
 class Api:
-    def __init__(self, env: dict[str, str], name: str) -> None:
+    """The query API as production runs it (``python -m demetra_query_api``), or the floor app."""
+
+    def __init__(self, env: dict[str, str], name: str, *, floor_workers: int = 0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_path = "/page" if floor_workers else "/api/syncs?limit=1"
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log = LOG_DIR / f"{name}.log"
         environment = {**os.environ, **env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
+        command = [sys.executable, "-m", "demetra_query_api"]
+        if floor_workers:
+            command = [
+                *(sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(HERE)),
+                *("--host", "127.0.0.1", "--port", str(self.port), "--workers", str(floor_workers)),
+                *("--no-access-log", "--log-level", "warning"),
+            ]
         with self.log.open("wb") as log:
-            command = [sys.executable, "-m", "demetra_query_api"]
             self.process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
     def get(self, path: str) -> bytes:
@@ -166,7 +177,7 @@ class Api:
                 raise SystemExit(f"the API exited; see {self.log}")
             try:
                 self.get("/health")
-                self.get("/api/syncs?limit=1")  # every worker answers once its pool works
+                self.get(self.ready_path)  # every worker answers once its pool works
                 return
             except OSError:
                 time.sleep(0.2)
@@ -195,9 +206,11 @@ def run_wrk(wrk: str, name: str, url: str, duration: int) -> Result:
     return Result(name, rps, latencies["50"], latencies["99"], int(non_2xx.group(1)) if non_2xx else 0)
 
 
+FIRST_PAGE = "/api/campaigns?channel=facebook&date_from=2026-03-01&sort=date&order=desc"
+
+
 def measure(wrk: str, api: Api, duration: int) -> dict[str, Result]:
-    first = orjson.loads(api.get("/api/campaigns?channel=facebook&date_from=2026-03-01&sort=date&order=desc"))
-    second_page = first["next"]
+    second_page = orjson.loads(api.get(FIRST_PAGE))["next"]
     assert second_page and len(orjson.loads(api.get(second_page))["items"]) == 50
     targets = {
         "health": "/health",
@@ -211,12 +224,45 @@ def measure(wrk: str, api: Api, duration: int) -> dict[str, Result]:
     return {name: run_wrk(wrk, name, api.url + path, duration) for name, path in targets.items()}
 
 
-def report(title: str, results: dict[str, Result]) -> None:
-    health = results["health"]
+def measure_floor(wrk: str, api: Api, floor: Api, duration: int) -> dict[str, Result]:
+    """/health and the same second page on the bare floor app; checks it serves the very same campaigns."""
+    second_page = orjson.loads(api.get(orjson.loads(api.get(FIRST_PAGE))["next"]))["items"]
+    assert orjson.loads(floor.get("/page"))["items"] == second_page, "the floor serves another page"
+    for path in ("/health", "/page"):
+        for _ in range(20):
+            floor.get(path)
+    return {
+        "health": run_wrk(wrk, "health", floor.url + "/health", duration),
+        "list": run_wrk(wrk, "list", floor.url + "/page", duration),
+    }
+
+
+def run_floor(wrk: str, api: Api, database: str, args: argparse.Namespace) -> dict[str, Result]:
+    """The floor app on the same page as the API's second one (where its first page's cursor points)."""
+    cursor = orjson.loads(api.get(FIRST_PAGE))["next_cursor"]
+    after = CampaignCursor.decode(cursor, SortField.DATE, SortOrder.DESC)
+    env = {
+        "FLOOR_DATABASE_URL": plain_dsn(database),
+        "FLOOR_POOL_SIZE": str(args.pool_size),
+        "FLOOR_AFTER": f"{after.key},{after.id}",
+    }
+    floor = Api(env, "query-api-floor", floor_workers=args.workers)
+    try:
+        floor.wait_healthy()
+        return measure_floor(wrk, api, floor, args.duration)
+    finally:
+        floor.stop()
+
+
+def report(title: str, results: dict[str, Result], health: Result | None = None) -> None:
+    """One line per endpoint; the percentage is of ``health`` (by default the /health of ``results``)."""
+    health = health or results["health"]
     print(f"\n{title}")
     labels = {
         "health": "GET /health",
         "list": "GET /api/campaigns (2nd page)",
+        "floor_health": "floor: GET /health",
+        "floor_list": "floor: GET the same page",
         "summary": "GET /api/metrics/summary",
         "syncs": "GET /api/syncs",
     }
@@ -265,6 +311,8 @@ def main() -> None:
             try:
                 api.wait_healthy()
                 runs[label] = measure(wrk, api, args.duration)
+                if label == "uncached":
+                    runs["floor"] = run_floor(wrk, api, database, args)
             finally:
                 api.stop()
             title = (
@@ -274,16 +322,26 @@ def main() -> None:
             )
             setup = f"{args.workers} workers x {args.pool_size} connections, wrk -t2 -c64 -d{args.duration}s"
             report(f"{title}, {setup}:", runs[label])
+            if label == "uncached":
+                report(
+                    f"Floor (bare uvicorn app: the same query, rows and JSON, no framework), {setup}; "
+                    "percentages of the API's /health above:",
+                    {f"floor_{name}": result for name, result in runs["floor"].items()},
+                    health=runs[label]["health"],
+                )
     finally:
         if not args.keep_db:
             asyncio.run(drop_database(server, name))
 
-    plain, cached = runs["uncached"], runs["cached"]
+    plain, cached, floor = runs["uncached"], runs["cached"], runs["floor"]
     print(
         f"\nhealth_rps={plain['health'].rps:.0f} list_rps={plain['list'].rps:.0f} "
         f"list_vs_health={plain['list'].rps / plain['health'].rps:.2f} "
         f"list_p99_ms={plain['list'].p99_ms:.1f} "
         f"summary_p99_ms={plain['summary'].p99_ms:.1f} "
+        f"floor_list_rps={floor['list'].rps:.0f} "
+        f"floor_list_vs_health={floor['list'].rps / plain['health'].rps:.2f} "
+        f"list_vs_floor={plain['list'].rps / floor['list'].rps:.2f} "
         f"cached_health_rps={cached['health'].rps:.0f} cached_list_rps={cached['list'].rps:.0f} "
         f"cached_list_vs_health={cached['list'].rps / cached['health'].rps:.2f} "
         f"cached_list_p99_ms={cached['list'].p99_ms:.1f} cached_summary_p99_ms={cached['summary'].p99_ms:.1f}"
