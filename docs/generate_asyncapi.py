@@ -12,12 +12,19 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 import yaml
 from faststream.specification import AsyncAPI
 
+from demetra_common.kafka import make_broker
 from demetra_ingestor.app import build_broker as ingestor_broker
 from demetra_ingestor.settings import ALL, IngestorSettings
+from demetra_loader.app import build_broker as loader_broker
+from demetra_loader.service import RejectCode
+from demetra_loader.settings import LoaderSettings
+from demetra_query_api.publisher import SyncRequestPublisher
+from demetra_query_api.settings import QueryApiSettings
 from demetra_scheduler.app import build_broker as scheduler_broker
 from demetra_scheduler.settings import SchedulerSettings
 
@@ -35,19 +42,71 @@ versions they do not know.
 - Each channel's ingestor (consumer group `ingestor.<channel>`) fetches the channels named in the request and
   publishes every campaign on `campaign.fetched` (key: campaign_id) and its progress on `sync.events`
   (key: sync_id): `fetch.started`, then `fetch.completed` with the exact count, or `fetch.failed`.
+- The loader (consumer group `loader`) upserts the campaigns into PostgreSQL, one transaction per batch, and
+  records every `sync.requested` and `sync.events` message in the events table (group `loader.events`).
+  A `campaign.fetched` message it cannot load (not JSON, not a valid `CampaignFetched`, refused by the
+  database) goes, with its
+  original key and value, to `campaign.fetched.dlq`; the headers `reason`, `reason_code`, `source_topic`,
+  `source_partition` and `source_offset` say why and where it came from.
 - Event ids are derived from the sync, so a re-run sync republishes identical messages; consumers dedup on
   `event_id`.
 - `scheduler.state` is the scheduler's compacted, durable state (paused or running, last requested slot).
 """
 
 
+# The loader hands its handlers the raw records (it validates the bytes against the contracts itself), so
+# FastStream cannot see what they carry: name the contracts here.
+RAW_SUBSCRIBERS = {
+    "loader: campaign.fetched:SubscribeMessage": "CampaignFetched",
+    "loader: sync.requested, sync.events:sync.requested:SubscribeMessage": "SyncRequested",
+    "loader: sync.requested, sync.events:sync.events:SubscribeMessage": "SyncEvent",
+}
+DEAD_LETTER = "loader: campaign.fetched.dlq:Message"
+DEAD_LETTER_HEADERS = {
+    "reason": "Why the message was rejected: `<reason_code>: <detail>`.",
+    "reason_code": "One of " + ", ".join(f"`{code.value}`" for code in RejectCode) + ".",
+    "source_topic": "The topic the message was read from (campaign.fetched, with any prefix).",
+    "source_partition": "Its partition there.",
+    "source_offset": "Its offset there.",
+}
+
+
+def _describe_raw_messages(components: dict[str, Any]) -> None:
+    messages = components["messages"]
+    for name, schema in RAW_SUBSCRIBERS.items():
+        messages[name]["payload"] = {"$ref": f"#/components/schemas/{schema}"}
+    dead_letter = messages[DEAD_LETTER]
+    components["schemas"].pop(dead_letter["payload"]["$ref"].rsplit("/", 1)[-1].replace("%20", " "))
+    dead_letter["payload"] = {
+        "description": "The rejected message's original value, byte for byte (often not valid JSON); its "
+        "key is the original key. Empty, with the header value_dropped, when the value and the reason "
+        "headers together exceed Kafka's message size limit."
+    }
+    dead_letter["headers"] = {
+        "type": "object",
+        "properties": {
+            **{name: {"type": "string", "description": text} for name, text in DEAD_LETTER_HEADERS.items()},
+            "value_dropped": {"type": "string", "description": "Present only when the value was dropped."},
+        },
+        "required": list(DEAD_LETTER_HEADERS),
+        "additionalProperties": {"type": "string", "description": "The original message's own headers."},
+    }
+    if "EmptyPayload" in components["schemas"] and "EmptyPayload" not in str(messages):
+        del components["schemas"]["EmptyPayload"]
+
+
 def render() -> str:
     """The AsyncAPI 3 document of the pipeline's topics, as YAML."""
     # Fixed settings: the document describes the contracts, not this machine's environment.
     fixed = {"kafka_topic_prefix": "", "kafka_bootstrap_servers": SERVER}
+    query_api = QueryApiSettings.model_validate(fixed)
+    query_api_broker = make_broker(query_api, client_id="demetra-query-api")
+    SyncRequestPublisher(query_api_broker, query_api.topics.sync_requested, timeout_s=1.0)  # declares it
     brokers = (
         scheduler_broker(SchedulerSettings.model_validate(fixed)),
         ingestor_broker(IngestorSettings.model_validate({**fixed, "channel": ALL})),
+        loader_broker(LoaderSettings.model_validate(fixed)),
+        query_api_broker,
     )
     specification = AsyncAPI(
         *brokers, title="Demetra event contracts", version=VERSION, description=DESCRIPTION
@@ -57,6 +116,7 @@ def render() -> str:
     document["channels"] = dict(sorted(document["channels"].items()))
     document["operations"] = dict(sorted(document["operations"].items()))
     components = document["components"]
+    _describe_raw_messages(components)
     for section in ("messages", "schemas"):
         components[section] = dict(sorted(components[section].items()))
     # FastStream's to_yaml() quotes multi-line text into one escaped line; write it as readable blocks.

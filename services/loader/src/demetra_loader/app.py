@@ -38,36 +38,57 @@ class _Running:
         return self.pipeline is not None and self.pipeline.healthy
 
 
+@dataclass(frozen=True)
+class Loader:
+    """The loader's parts, wired but not connected: nothing here touches PostgreSQL or Kafka yet."""
+
+    database: Database
+    broker: KafkaBroker
+    pipeline: LoadPipeline
+
+
+def build_loader(settings: LoaderSettings) -> Loader:
+    """The pool, the broker with its subscribers and dead-letter publisher declared, and the pipeline."""
+    database = Database(
+        settings.database_url,
+        max_size=settings.db_pool_size + settings.db_max_overflow,
+        connect_timeout_s=settings.db_pool_timeout_s,
+    )
+    broker = make_broker(
+        settings,
+        client_id="demetra-loader",
+        graceful_timeout=settings.loader_shutdown_timeout_s,
+        log_level=logging.DEBUG,  # FastStream's per-batch lines; the loader logs each commit itself
+    )
+    dead_letters = broker.publisher(
+        settings.topics.campaign_fetched_dlq,
+        title="loader: campaign.fetched.dlq",
+        description="campaign.fetched messages that cannot be loaded, with the original key and value; "
+        "headers: reason, reason_code, source_topic, source_partition, source_offset.",
+    )
+    retry = RetryPolicy(settings.loader_retry_initial_s, settings.loader_retry_max_s)
+    loader = CampaignLoader(
+        database, KafkaDeadLetters(dead_letters), group_id=settings.campaign_group, retry=retry
+    )
+    pipeline = LoadPipeline(loader, depth=settings.loader_pending_batches)
+    register_handlers(broker, settings, pipeline, EventRecorder(database, settings.topics, retry=retry))
+    return Loader(database, broker, pipeline)
+
+
+def build_broker(settings: LoaderSettings) -> KafkaBroker:
+    """The loader's broker as the service runs it (for the AsyncAPI document)."""
+    return build_loader(settings).broker
+
+
 def create_app(settings: LoaderSettings | None = None) -> FastAPI:
     settings = settings or LoaderSettings()
     running = _Running()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        database = Database(
-            settings.database_url,
-            max_size=settings.db_pool_size + settings.db_max_overflow,
-            connect_timeout_s=settings.db_pool_timeout_s,
-        )
+        loader = build_loader(settings)
+        database, broker, pipeline = loader.database, loader.broker, loader.pipeline
         await database.open()
-        broker = make_broker(
-            settings,
-            client_id="demetra-loader",
-            graceful_timeout=settings.loader_shutdown_timeout_s,
-            log_level=logging.DEBUG,  # FastStream's per-batch lines; the loader logs each commit itself
-        )
-        dead_letters = broker.publisher(
-            settings.topics.campaign_fetched_dlq,
-            title="loader: campaign.fetched.dlq",
-            description="campaign.fetched messages that cannot be loaded, with the original key and value; "
-            "headers: reason, reason_code, source_topic, source_partition, source_offset.",
-        )
-        retry = RetryPolicy(settings.loader_retry_initial_s, settings.loader_retry_max_s)
-        loader = CampaignLoader(
-            database, KafkaDeadLetters(dead_letters), group_id=settings.campaign_group, retry=retry
-        )
-        pipeline = LoadPipeline(loader, depth=settings.loader_pending_batches)
-        register_handlers(broker, settings, pipeline, EventRecorder(database, settings.topics, retry=retry))
         pipeline.start()
         try:
             await broker.start()

@@ -27,7 +27,7 @@ class SyncRequestPublisher:
         self._publisher = broker.publisher(
             topic,
             schema=SyncRequested,
-            title="sync.requested",
+            title="query-api: sync.requested",
             description="Ad-hoc syncs requested through POST /api/syncs (trigger=api), keyed by sync_id.",
         )
         self._started = False
