@@ -9,7 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -23,6 +23,11 @@ EventValues = tuple[uuid.UUID, str, str | None, str, str, dt.datetime]
 Position = tuple[str, int]  # (topic, partition)
 
 CAMPAIGN_COLUMNS = CAMPAIGN_DATA_COLUMNS
+# Where the fields the loader reads back sit in a CampaignValues row (a unit test holds them to the columns).
+CAMPAIGN_ID: Final = 0
+CHANNEL: Final = 1
+FETCHED_AT: Final = 10
+SYNC_ID: Final = 11
 _STAGE = "loader_campaigns_stage"
 _CREATE_STAGE = f"""
 CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (

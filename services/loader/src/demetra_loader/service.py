@@ -43,6 +43,10 @@ from demetra_common.contracts import (
 from demetra_common.topics import Topics
 from demetra_loader import metrics
 from demetra_loader.repository import (
+    CAMPAIGN_ID,
+    CHANNEL,
+    FETCHED_AT,
+    SYNC_ID,
     CampaignValues,
     Database,
     EventValues,
@@ -96,6 +100,7 @@ class Rejection:
 
 Verdict: TypeAlias = CampaignFetched | Rejection
 _CHANNELS = frozenset(channel.value for channel in Channel)
+_CHANNEL_OF = {channel.value: channel for channel in Channel}
 
 
 # ------------------------------------------------------------------------------------------ judging records
@@ -162,10 +167,14 @@ def _unstorable(message: CampaignFetched) -> str | None:
 
 @dataclass(frozen=True)
 class CheckedBatch:
-    """Records as consumed, each with its verdict and, when valid, the row it would write (same order)."""
+    """Records as consumed, each with why it is rejected or else the row it would write (same order).
+
+    The validated messages themselves are not kept: the row holds all the loader needs of them, and tens of
+    thousands of live Pydantic models per batch cost more memory traffic than validating them did.
+    """
 
     records: Sequence[SourceRecord]
-    verdicts: Sequence[Verdict]
+    rejections: Sequence[Rejection | None]
     rows: Sequence[CampaignValues | None]
 
     @cached_property
@@ -198,19 +207,23 @@ def next_offsets(records: Sequence[SourceRecord]) -> dict[Position, int]:
 
 
 def _check_into(
-    records: Sequence[SourceRecord], verdicts: list[Verdict], rows: list[CampaignValues | None]
+    records: Sequence[SourceRecord], rejections: list[Rejection | None], rows: list[CampaignValues | None]
 ) -> None:
     for record in records:
         verdict = check_campaign_record(record.value)
-        verdicts.append(verdict)
-        rows.append(None if isinstance(verdict, Rejection) else campaign_values(verdict))
+        if isinstance(verdict, Rejection):
+            rejections.append(verdict)
+            rows.append(None)
+        else:
+            rejections.append(None)
+            rows.append(campaign_values(verdict))
 
 
 def check_batch(records: Sequence[SourceRecord]) -> CheckedBatch:
-    verdicts: list[Verdict] = []
+    rejections: list[Rejection | None] = []
     rows: list[CampaignValues | None] = []
-    _check_into(records, verdicts, rows)
-    return CheckedBatch(records, verdicts, rows)
+    _check_into(records, rejections, rows)
+    return CheckedBatch(records, rejections, rows)
 
 
 async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 100) -> CheckedBatch:
@@ -218,12 +231,12 @@ async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 1
     tens of milliseconds; meanwhile the writer's database round trips for the previous batch must not wait,
     or PostgreSQL idles while Python validates (which made the whole load half as fast). The rows and the
     plan are made here too, so that the writer's own share of the CPU stays small."""
-    verdicts: list[Verdict] = []
+    rejections: list[Rejection | None] = []
     rows: list[CampaignValues | None] = []
     for start in range(0, len(records), turn):
-        _check_into(records[start : start + turn], verdicts, rows)
+        _check_into(records[start : start + turn], rejections, rows)
         await asyncio.sleep(0)
-    batch = CheckedBatch(records, verdicts, rows)
+    batch = CheckedBatch(records, rejections, rows)
     _ = batch.next_offsets, batch.first_offsets
     await asyncio.sleep(0)
     _ = batch.plan
@@ -247,22 +260,24 @@ def plan_batch(batch: CheckedBatch, applied: Mapping[Position, int]) -> BatchPla
     """Skip what an earlier delivery applied; collapse duplicates of a campaign to the newest fetched_at
     (a later record wins a tie)."""
     plan = BatchPlan()
-    newest: dict[str, CampaignFetched] = {}
-    for index, (record, verdict) in enumerate(zip(batch.records, batch.verdicts, strict=True)):
+    newest: dict[str, dt.datetime] = {}  # campaign_id -> fetched_at of its winner
+    for index, (record, row) in enumerate(zip(batch.records, batch.rows, strict=True)):
         if record.offset < applied.get((record.topic, record.partition), 0):
             plan.skipped += 1
             continue
-        if isinstance(verdict, Rejection):
-            plan.rejected[index] = verdict
+        if row is None:
+            rejection = batch.rejections[index]
+            assert rejection is not None
+            plan.rejected[index] = rejection
             continue
-        campaign_id = verdict.campaign.campaign_id
+        campaign_id, fetched_at = row[CAMPAIGN_ID], row[FETCHED_AT]
         current = newest.get(campaign_id)
         if current is None:
-            newest[campaign_id] = verdict
+            newest[campaign_id] = fetched_at
             plan.winners[campaign_id] = index
-        elif verdict.fetched_at >= current.fetched_at:
+        elif fetched_at >= current:
             plan.superseded.append(plan.winners[campaign_id])
-            newest[campaign_id] = verdict
+            newest[campaign_id] = fetched_at
             plan.winners[campaign_id] = index
         else:
             plan.superseded.append(index)
@@ -326,9 +341,9 @@ def tally(batch: CheckedBatch, plan: BatchPlan, changed: Mapping[str, bool]) -> 
         return found
 
     for campaign_id, index in plan.winners.items():
-        message = batch.verdicts[index]
-        assert isinstance(message, CampaignFetched)
-        counts = tally_for(message.sync_id, message.channel, index)
+        row = batch.rows[index]
+        assert row is not None
+        counts = tally_for(row[SYNC_ID], _CHANNEL_OF[row[CHANNEL]], index)
         inserted = changed.get(campaign_id)
         if inserted is None:
             counts.unchanged += 1
@@ -337,9 +352,9 @@ def tally(batch: CheckedBatch, plan: BatchPlan, changed: Mapping[str, bool]) -> 
         else:
             counts.updated += 1
     for index in plan.superseded:
-        message = batch.verdicts[index]
-        assert isinstance(message, CampaignFetched)
-        tally_for(message.sync_id, message.channel, index).unchanged += 1
+        row = batch.rows[index]
+        assert row is not None
+        tally_for(row[SYNC_ID], _CHANNEL_OF[row[CHANNEL]], index).unchanged += 1
     for index, rejection in plan.rejected.items():
         if rejection.sync_id is not None and rejection.channel is not None:
             tally_for(rejection.sync_id, rejection.channel, index).rejected += 1
@@ -510,13 +525,14 @@ class CampaignLoader:
                 changed.update(await repository.upsert_campaigns(_rows(batch, part)))
             except RejectedByDatabase as exc:
                 if len(part) == 1:
-                    message = batch.verdicts[part[0]]
-                    assert isinstance(message, CampaignFetched)
+                    row = batch.rows[part[0]]
+                    assert row is not None
+                    campaign_id, sync_id, channel = row[CAMPAIGN_ID], row[SYNC_ID], _CHANNEL_OF[row[CHANNEL]]
                     plan.rejected[part[0]] = Rejection(
-                        RejectCode.REJECTED_BY_DATABASE, str(exc)[:1000], message.sync_id, message.channel
+                        RejectCode.REJECTED_BY_DATABASE, str(exc)[:1000], sync_id, channel
                     )
-                    del plan.winners[message.campaign.campaign_id]
-                    logger.warning("PostgreSQL refused %s: %s", message.campaign.campaign_id, exc)
+                    del plan.winners[campaign_id]
+                    logger.warning("PostgreSQL refused %s: %s", campaign_id, exc)
                 else:
                     middle = len(part) // 2
                     pending.extend((part[middle:], part[:middle]))

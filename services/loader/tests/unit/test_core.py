@@ -206,3 +206,10 @@ def test_settings_default_to_port_8002_and_prefix_the_consumer_groups() -> None:
     assert settings.http_port == 8002
     assert (settings.campaign_group, settings.events_group) == ("t1.loader", "t1.loader.events")
     assert LoaderSettings(_env_file=None).campaign_group == "loader"  # type: ignore[call-arg]
+
+
+def test_row_positions_the_loader_reads_back_match_the_columns() -> None:
+    from demetra_loader import repository
+
+    for name in ("campaign_id", "channel", "fetched_at", "sync_id"):
+        assert repository.CAMPAIGN_COLUMNS[getattr(repository, name.upper())] == name
