@@ -99,7 +99,6 @@ class Rejection:
 
 
 Verdict: TypeAlias = CampaignFetched | Rejection
-_CHANNEL_OF = {channel.value: channel for channel in Channel}
 
 
 # ------------------------------------------------------------------------------------------ judging records
@@ -164,9 +163,13 @@ def _unstorable(message: CampaignFetched) -> str | None:
     return None
 
 
+# What checking one record gives: the row it would write, or why it cannot be loaded.
+Checked: TypeAlias = CampaignValues | Rejection
+
+
 @dataclass(frozen=True)
 class CheckedBatch:
-    """Records as consumed, each with why it is rejected or else the row it would write (same order).
+    """Records as consumed, each with the row it would write or why it cannot be loaded (same order).
 
     The validated messages themselves are not kept: the row holds all the loader needs of them, and keeping
     a batch's ten thousand Pydantic models alive until its commit made every message cost the loader about
@@ -174,8 +177,7 @@ class CheckedBatch:
     """
 
     records: Sequence[SourceRecord]
-    rejections: Sequence[Rejection | None]
-    rows: Sequence[CampaignValues | None]
+    checked: Sequence[Checked]
 
     @cached_property
     def next_offsets(self) -> dict[Position, int]:
@@ -206,24 +208,13 @@ def next_offsets(records: Sequence[SourceRecord]) -> dict[Position, int]:
     return positions
 
 
-def _check_into(
-    records: Sequence[SourceRecord], rejections: list[Rejection | None], rows: list[CampaignValues | None]
-) -> None:
-    for record in records:
-        verdict = check_campaign_record(record.value)
-        if isinstance(verdict, Rejection):
-            rejections.append(verdict)
-            rows.append(None)
-        else:
-            rejections.append(None)
-            rows.append(campaign_values(verdict))
+def _check(record: SourceRecord) -> Checked:
+    verdict = check_campaign_record(record.value)
+    return verdict if isinstance(verdict, Rejection) else campaign_values(verdict)
 
 
 def check_batch(records: Sequence[SourceRecord]) -> CheckedBatch:
-    rejections: list[Rejection | None] = []
-    rows: list[CampaignValues | None] = []
-    _check_into(records, rejections, rows)
-    return CheckedBatch(records, rejections, rows)
+    return CheckedBatch(records, [_check(record) for record in records])
 
 
 async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 100) -> CheckedBatch:
@@ -231,12 +222,11 @@ async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 1
     tens of milliseconds; meanwhile the writer's database round trips for the previous batch must not wait,
     or PostgreSQL idles while Python validates (which made the whole load half as fast). The rows and the
     plan are made here too, so that the writer's own share of the CPU stays small."""
-    rejections: list[Rejection | None] = []
-    rows: list[CampaignValues | None] = []
+    checked: list[Checked] = []
     for start in range(0, len(records), turn):
-        _check_into(records[start : start + turn], rejections, rows)
+        checked.extend(_check(record) for record in records[start : start + turn])
         await asyncio.sleep(0)
-    batch = CheckedBatch(records, rejections, rows)
+    batch = CheckedBatch(records, checked)
     _ = batch.next_offsets, batch.first_offsets
     await asyncio.sleep(0)
     _ = batch.plan
@@ -261,14 +251,12 @@ def plan_batch(batch: CheckedBatch, applied: Mapping[Position, int]) -> BatchPla
     (a later record wins a tie)."""
     plan = BatchPlan()
     newest: dict[str, dt.datetime] = {}  # campaign_id -> fetched_at of its winner
-    for index, (record, row) in enumerate(zip(batch.records, batch.rows, strict=True)):
+    for index, (record, row) in enumerate(zip(batch.records, batch.checked, strict=True)):
         if record.offset < applied.get((record.topic, record.partition), 0):
             plan.skipped += 1
             continue
-        if row is None:
-            rejection = batch.rejections[index]
-            assert rejection is not None
-            plan.rejected[index] = rejection
+        if isinstance(row, Rejection):
+            plan.rejected[index] = row
             continue
         campaign_id, fetched_at = row[CAMPAIGN_ID], row[FETCHED_AT]
         current = newest.get(campaign_id)
@@ -341,9 +329,8 @@ def tally(batch: CheckedBatch, plan: BatchPlan, changed: Mapping[str, bool]) -> 
         return found
 
     for campaign_id, index in plan.winners.items():
-        row = batch.rows[index]
-        assert row is not None
-        counts = tally_for(row[SYNC_ID], _CHANNEL_OF[row[CHANNEL]], index)
+        row = _row(batch, index)
+        counts = tally_for(row[SYNC_ID], Channel(row[CHANNEL]), index)
         inserted = changed.get(campaign_id)
         if inserted is None:
             counts.unchanged += 1
@@ -352,9 +339,8 @@ def tally(batch: CheckedBatch, plan: BatchPlan, changed: Mapping[str, bool]) -> 
         else:
             counts.updated += 1
     for index in plan.superseded:
-        row = batch.rows[index]
-        assert row is not None
-        tally_for(row[SYNC_ID], _CHANNEL_OF[row[CHANNEL]], index).unchanged += 1
+        row = _row(batch, index)
+        tally_for(row[SYNC_ID], Channel(row[CHANNEL]), index).unchanged += 1
     for index, rejection in plan.rejected.items():
         if rejection.sync_id is not None and rejection.channel is not None:
             tally_for(rejection.sync_id, rejection.channel, index).rejected += 1
@@ -525,9 +511,8 @@ class CampaignLoader:
                 changed.update(await repository.upsert_campaigns(_rows(batch, part)))
             except RejectedByDatabase as exc:
                 if len(part) == 1:
-                    row = batch.rows[part[0]]
-                    assert row is not None
-                    campaign_id, sync_id, channel = row[CAMPAIGN_ID], row[SYNC_ID], _CHANNEL_OF[row[CHANNEL]]
+                    row = _row(batch, part[0])
+                    campaign_id, sync_id, channel = row[CAMPAIGN_ID], row[SYNC_ID], Channel(row[CHANNEL])
                     plan.rejected[part[0]] = Rejection(
                         RejectCode.REJECTED_BY_DATABASE, str(exc)[:1000], sync_id, channel
                     )
@@ -539,8 +524,15 @@ class CampaignLoader:
         return changed
 
 
+def _row(batch: CheckedBatch, index: int) -> CampaignValues:
+    """The row of a record the plan kept (a winner or a superseded duplicate), never a rejected one."""
+    row = batch.checked[index]
+    assert not isinstance(row, Rejection)
+    return row
+
+
 def _rows(batch: CheckedBatch, indices: Iterable[int]) -> list[CampaignValues]:
-    return [row for index in indices if (row := batch.rows[index]) is not None]
+    return [_row(batch, index) for index in indices]
 
 
 def _where(record: SourceRecord) -> tuple[str, int, int]:

@@ -146,7 +146,7 @@ def test_tally_counts_each_record_once_for_its_sync_and_channel(make_fetched: An
 
 
 def test_load_event_ids_derive_from_the_first_record_counted() -> None:
-    batch = CheckedBatch([], [], [])
+    batch = CheckedBatch([], [])
     tallies = tally(batch, BatchPlan(), {})
     assert load_event_values("loader", tallies, T) == []
     from demetra_loader.service import Tally
