@@ -13,6 +13,7 @@ import argparse
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import yaml
 from faststream.specification import AsyncAPI
@@ -61,6 +62,7 @@ RAW_SUBSCRIBERS = {
     "loader: sync.requested, sync.events:sync.requested:SubscribeMessage": "SyncRequested",
     "loader: sync.requested, sync.events:sync.events:SubscribeMessage": "SyncEvent",
 }
+EMPTY_PAYLOAD = "#/components/schemas/EmptyPayload"
 DEAD_LETTER = "loader: campaign.fetched.dlq:Message"
 DEAD_LETTER_HEADERS = {
     "reason": "Why the message was rejected: `<reason_code>: <detail>`.",
@@ -72,16 +74,18 @@ DEAD_LETTER_HEADERS = {
 
 
 def _describe_raw_messages(components: dict[str, Any]) -> None:
-    messages = components["messages"]
+    messages, schemas = components["messages"], components["schemas"]
     for name, schema in RAW_SUBSCRIBERS.items():
         messages[name]["payload"] = {"$ref": f"#/components/schemas/{schema}"}
+    if all(message["payload"] != {"$ref": EMPTY_PAYLOAD} for message in messages.values()):
+        schemas.pop(EMPTY_PAYLOAD.rsplit("/", 1)[-1], None)
     dead_letter = messages[DEAD_LETTER]
-    components["schemas"].pop(dead_letter["payload"]["$ref"].rsplit("/", 1)[-1].replace("%20", " "))
-    dead_letter["payload"] = {
-        "description": "The rejected message's original value, byte for byte (often not valid JSON); its "
-        "key is the original key. Empty, with the header value_dropped, when the value and the reason "
-        "headers together exceed Kafka's message size limit."
-    }
+    payload = schemas[unquote(dead_letter["payload"]["$ref"].rsplit("/", 1)[-1])]
+    payload["description"] = (
+        "The rejected message's original value, byte for byte; its key is the original key. Empty, with "
+        "the header value_dropped, when the value and the reason headers together exceed Kafka's message "
+        "size limit."
+    )
     dead_letter["headers"] = {
         "type": "object",
         "properties": {
@@ -91,8 +95,6 @@ def _describe_raw_messages(components: dict[str, Any]) -> None:
         "required": list(DEAD_LETTER_HEADERS),
         "additionalProperties": {"type": "string", "description": "The original message's own headers."},
     }
-    if "EmptyPayload" in components["schemas"] and "EmptyPayload" not in str(messages):
-        del components["schemas"]["EmptyPayload"]
 
 
 def render() -> str:

@@ -62,6 +62,7 @@ def build_loader(settings: LoaderSettings) -> Loader:
     )
     dead_letters = broker.publisher(
         settings.topics.campaign_fetched_dlq,
+        schema=bytes,  # the rejected message's value as it came, often not even JSON
         title="loader: campaign.fetched.dlq",
         description="campaign.fetched messages that cannot be loaded, with the original key and value; "
         "headers: reason, reason_code, source_topic, source_partition, source_offset.",
