@@ -147,22 +147,23 @@ async def seed(url: str, rows: int) -> None:
 
 
 class Api:
-    """The query API as production runs it (``python -m demetra_query_api``), or the floor app."""
+    """The query API as production runs it (``python -m demetra_query_api``), or the floor app; both read
+    the same settings from the environment."""
 
-    def __init__(self, env: dict[str, str], name: str, *, floor_workers: int = 0) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        name: str,
+        *,
+        command: tuple[str, ...] = (sys.executable, "-m", "demetra_query_api"),
+        ready_path: str = "/api/syncs?limit=1",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.ready_path = "/page" if floor_workers else "/api/syncs?limit=1"
+        self.ready_path = ready_path
         LOG_DIR.mkdir(parents=True, exist_ok=True)
         self.log = LOG_DIR / f"{name}.log"
         environment = {**os.environ, **env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
-        command = [sys.executable, "-m", "demetra_query_api"]
-        if floor_workers:
-            command = [
-                *(sys.executable, "-m", "uvicorn", "floor_app:app", "--app-dir", str(HERE)),
-                *("--host", "127.0.0.1", "--port", str(self.port), "--workers", str(floor_workers)),
-                *("--no-access-log", "--log-level", "warning"),
-            ]
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
@@ -224,32 +225,28 @@ def measure(wrk: str, api: Api, duration: int) -> dict[str, Result]:
     return {name: run_wrk(wrk, name, api.url + path, duration) for name, path in targets.items()}
 
 
-def measure_floor(wrk: str, api: Api, floor: Api, duration: int) -> dict[str, Result]:
-    """/health and the same second page on the bare floor app; checks it serves the very same campaigns."""
-    second_page = orjson.loads(api.get(orjson.loads(api.get(FIRST_PAGE))["next"]))["items"]
-    assert orjson.loads(floor.get("/page"))["items"] == second_page, "the floor serves another page"
-    for path in ("/health", "/page"):
-        for _ in range(20):
-            floor.get(path)
-    return {
-        "health": run_wrk(wrk, "health", floor.url + "/health", duration),
-        "list": run_wrk(wrk, "list", floor.url + "/page", duration),
-    }
-
-
-def run_floor(wrk: str, api: Api, database: str, args: argparse.Namespace) -> dict[str, Result]:
-    """The floor app on the same page as the API's second one (where its first page's cursor points)."""
-    cursor = orjson.loads(api.get(FIRST_PAGE))["next_cursor"]
-    after = CampaignCursor.decode(cursor, SortField.DATE, SortOrder.DESC)
-    env = {
-        "FLOOR_DATABASE_URL": plain_dsn(database),
-        "FLOOR_POOL_SIZE": str(args.pool_size),
-        "FLOOR_AFTER": f"{after.key},{after.id}",
-    }
-    floor = Api(env, "query-api-floor", floor_workers=args.workers)
+def measure_floor(wrk: str, api: Api, env: dict[str, str], duration: int) -> dict[str, Result]:
+    """/health and the API's second page on the floor app (same settings); checks it serves the very same
+    campaigns."""
+    first = orjson.loads(api.get(FIRST_PAGE))
+    second_page = orjson.loads(api.get(first["next"]))["items"]
+    after = CampaignCursor.decode(first["next_cursor"], SortField.DATE, SortOrder.DESC)
+    floor = Api(
+        {**env, "FLOOR_AFTER": f"{after.key},{after.id}"},
+        "query-api-floor",
+        command=(sys.executable, str(HERE / "floor_app.py")),
+        ready_path="/page",
+    )
     try:
         floor.wait_healthy()
-        return measure_floor(wrk, api, floor, args.duration)
+        assert orjson.loads(floor.get("/page"))["items"] == second_page, "the floor serves another page"
+        for path in ("/health", "/page"):
+            for _ in range(20):
+                floor.get(path)
+        return {
+            "health": run_wrk(wrk, "health", floor.url + "/health", duration),
+            "list": run_wrk(wrk, "list", floor.url + "/page", duration),
+        }
     finally:
         floor.stop()
 
@@ -312,7 +309,7 @@ def main() -> None:
                 api.wait_healthy()
                 runs[label] = measure(wrk, api, args.duration)
                 if label == "uncached":
-                    runs["floor"] = run_floor(wrk, api, database, args)
+                    runs["floor"] = measure_floor(wrk, api, common, args.duration)
             finally:
                 api.stop()
             title = (
