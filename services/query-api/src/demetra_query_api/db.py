@@ -53,14 +53,15 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 class Database:
     """A lazily connecting asyncpg pool; ``connection()`` maps outages to ``DatabaseUnavailable``."""
 
-    def __init__(self, pool: asyncpg.Pool, *, max_size: int, acquire_timeout_s: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float) -> None:
         self._pool = pool
         self._acquire_timeout_s = acquire_timeout_s
         # asyncpg's pool hands a released connection to whichever task asks next, so under load a request
         # that just arrived overtakes ones that have waited (asyncio.Queue lets new getters barge in), and
         # the unlucky ones wait many times the median. asyncio.Semaphore queues strictly first come, first
-        # served, so at most ``max_size`` requests hold or await a connection and the rest wait their turn.
-        self._turns = asyncio.Semaphore(max_size)
+        # served, so at most as many requests as the pool has connections hold or await one; the rest wait
+        # their turn.
+        self._turns = asyncio.Semaphore(pool.get_max_size())
 
     @classmethod
     async def open(cls, settings: QueryApiSettings, **options: Any) -> Database:
@@ -76,11 +77,7 @@ class Database:
             },
             **options,
         )
-        return cls(
-            pool,
-            max_size=settings.db_pool_size + settings.db_max_overflow,
-            acquire_timeout_s=settings.db_pool_timeout_s,
-        )
+        return cls(pool, acquire_timeout_s=settings.db_pool_timeout_s)
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
