@@ -13,6 +13,7 @@ import pytest
 
 from demetra_common.contracts import CampaignFetched, Channel, EventType, deterministic_event_id
 from demetra_common.topics import Topics
+from demetra_loader import repository
 from demetra_loader.service import (
     BatchPlan,
     CheckedBatch,
@@ -209,7 +210,5 @@ def test_settings_default_to_port_8002_and_prefix_the_consumer_groups() -> None:
 
 
 def test_row_positions_the_loader_reads_back_match_the_columns() -> None:
-    from demetra_loader import repository
-
     for name in ("campaign_id", "channel", "fetched_at", "sync_id"):
         assert repository.CAMPAIGN_COLUMNS[getattr(repository, name.upper())] == name
