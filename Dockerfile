@@ -27,6 +27,9 @@ WORKDIR /src
 # The workspace's manifests first: the dependency layer below is rebuilt only when one of them changes.
 COPY pyproject.toml uv.lock ./
 COPY libs/common/pyproject.toml libs/common/
+COPY libs/migrations/pyproject.toml libs/migrations/
+COPY libs/mock/pyproject.toml libs/mock/
+COPY libs/testkit/pyproject.toml libs/testkit/
 COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/ingestor/pyproject.toml services/ingestor/
 COPY services/loader/pyproject.toml services/loader/
@@ -34,10 +37,11 @@ COPY services/query-api/pyproject.toml services/query-api/
 
 FROM build-base AS build-tools
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-install-workspace --package demetra-common
+    uv sync --frozen --no-dev --no-install-workspace --package demetra-migrations
 COPY libs/common libs/common
+COPY libs/migrations libs/migrations
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --frozen --no-dev --no-editable --package demetra-common
+    uv sync --frozen --no-dev --no-editable --package demetra-migrations
 
 FROM build-base AS build-scheduler
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -51,6 +55,7 @@ FROM build-base AS build-ingestor
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package demetra-ingestor
 COPY libs/common libs/common
+COPY libs/mock libs/mock
 COPY services/ingestor services/ingestor
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package demetra-ingestor
@@ -67,6 +72,7 @@ FROM build-base AS build-query-api
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-install-workspace --package demetra-query-api
 COPY libs/common libs/common
+COPY libs/mock libs/mock
 COPY services/query-api services/query-api
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package demetra-query-api

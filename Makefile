@@ -44,4 +44,4 @@ docs: ## docs/asyncapi.yaml: the Kafka contracts (AsyncAPI 3), generated from th
 lint:
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy libs/common/src services/scheduler/src services/ingestor/src services/loader/src services/query-api/src
+	@$(UV) run --frozen mypy libs/common/src libs/migrations/src libs/mock/src libs/testkit/src services/scheduler/src services/ingestor/src services/loader/src services/query-api/src

@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from demetra_common.db import asyncpg_url
-from demetra_common.testkit import create_database, drop_database, private_topics
 from demetra_common.topics import Topics
+from demetra_testkit import create_database, drop_database, private_topics
 
 REPO = Path(__file__).resolve().parent
 # One template per test session: concurrent sessions on a shared server (and branches with different

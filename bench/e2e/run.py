@@ -26,7 +26,7 @@ import httpx
 from demetra_common.contracts import ALL_CHANNELS
 from demetra_common.db import asyncpg_url, plain_dsn
 from demetra_common.security import API_KEY_HEADER
-from demetra_common.testkit import ServiceProcess, private_database, private_topics
+from demetra_testkit import ServiceProcess, private_database, private_topics
 
 API_KEY = "bench-e2e-key"
 SERVER_URL = asyncpg_url(

@@ -28,11 +28,11 @@ from demetra_common.contracts import Channel, SyncEvent, SyncEventType, SyncRequ
 from demetra_common.kafka import make_broker
 from demetra_common.logging import configure_logging
 from demetra_common.settings import CommonSettings
-from demetra_common.testkit import private_topics
 from demetra_common.topics import Topics
 from demetra_ingestor.app import create_app
 from demetra_ingestor.settings import IngestorSettings
 from demetra_ingestor.sources.mock import MockSource
+from demetra_testkit import private_topics
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 CHANNEL = Channel.FACEBOOK

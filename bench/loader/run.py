@@ -37,12 +37,12 @@ from sqlalchemy import select
 
 from demetra_common.contracts import CampaignFetched, Channel
 from demetra_common.db import make_engine, make_sessionmaker, plain_dsn
-from demetra_common.mock import mock_campaigns
 from demetra_common.settings import CommonSettings
 from demetra_common.tables import CampaignRow
-from demetra_common.testkit import ServiceProcess, private_database, private_topics
 from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
 from demetra_loader.service import campaign_values
+from demetra_mock import mock_campaigns
+from demetra_testkit import ServiceProcess, private_database, private_topics
 
 AS_OF = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
 SYNC_ID = "sched-20261125T1400Z"

@@ -41,8 +41,8 @@ import asyncpg
 import orjson
 
 from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_common.testkit import create_database, drop_database, free_port
 from demetra_query_api.cursors import CampaignCursor, SortField, SortOrder
+from demetra_testkit import create_database, drop_database, free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]

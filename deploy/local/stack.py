@@ -539,13 +539,13 @@ def http_ok(url: str) -> bool:
 
 
 def run_migrations() -> None:
-    if importlib.util.find_spec("demetra_common.migrate") is None:
+    if importlib.util.find_spec("demetra_migrations.migrate") is None:
         return
     versions = REPO / "libs" / "common" / "src" / "demetra_common" / "migrations" / "versions"
     if not any(versions.glob("*.py")):
         return
     result = subprocess.run(
-        [sys.executable, "-m", "demetra_common.migrate", "upgrade", "head"],
+        [sys.executable, "-m", "demetra_migrations.migrate", "upgrade", "head"],
         cwd=REPO,
         capture_output=True,
         text=True,

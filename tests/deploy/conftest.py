@@ -27,7 +27,7 @@ KUSTOMIZATIONS = {"base": K8S / "base", "local": K8S / "overlays" / "local"}
 
 # Dockerfile target -> the workspace package it installs and the import package that package provides.
 TARGETS: dict[str, tuple[str, str]] = {
-    "tools": ("demetra-common", "demetra_common"),
+    "tools": ("demetra-migrations", "demetra_migrations"),
     "scheduler": ("demetra-scheduler", "demetra_scheduler"),
     "ingestor": ("demetra-ingestor", "demetra_ingestor"),
     "loader": ("demetra-loader", "demetra_loader"),
@@ -151,7 +151,7 @@ def k8s() -> dict[str, list[dict[str, Any]]]:
 def console_scripts() -> dict[str, str]:
     """Every console script a workspace package declares: name -> "module:function"."""
     scripts: dict[str, str] = {}
-    manifests = [REPO / "libs" / "common" / "pyproject.toml", *(REPO / "services").glob("*/pyproject.toml")]
+    manifests = [*(REPO / "libs").glob("*/pyproject.toml"), *(REPO / "services").glob("*/pyproject.toml")]
     for manifest in manifests:
         scripts.update(tomllib.loads(manifest.read_text())["project"].get("scripts", {}))
     return scripts

@@ -277,12 +277,16 @@ def test_build_stage_uv_commands_produce_a_working_environment(
     argv = json.loads(effective(dockerfile_stages, target, "CMD") or "[]")
     check = (
         f"import importlib.util as u; assert u.find_spec({package!r}); "
-        "assert u.find_spec('pytest') is None, 'dev tools in the image'"
+        "assert u.find_spec('pytest') is None, 'dev tools in the image'; "
+        "assert u.find_spec('demetra_testkit') is None, 'test helpers in the image'"
     )
+    if target != "tools":
+        check += "; assert u.find_spec('alembic') is None, 'migrations in a service image'"
     result = subprocess.run(
         [str(venv / "bin" / "python"), "-c", check], capture_output=True, text=True, timeout=30
     )
     assert result.returncode == 0, result.stderr
     if argv[0] != "python":
         assert (venv / "bin" / argv[0]).exists(), f"{argv[0]} is not installed in the {target} image"
-    assert (venv / "bin" / "demetra-migrate").exists() and (venv / "bin" / "demetra-topics").exists()
+    assert (venv / "bin" / "demetra-topics").exists()
+    assert (venv / "bin" / "demetra-migrate").exists() == (target == "tools")

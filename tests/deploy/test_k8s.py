@@ -229,7 +229,7 @@ def test_jobs_and_images_use_commands_and_tags_that_exist(
     for job in by_kind(k8s[build], "Job").values():
         [container] = pod_spec(job)["containers"]
         assert container["image"].startswith("demetra/tools:")
-        assert command_problems_in(container["command"], "demetra_common") == []
+        assert command_problems_in(container["command"], "demetra_migrations") == []
     for workload in workloads(k8s[build]):
         for container in pod_spec(workload)["containers"]:
             tag = container["image"].rpartition(":")[2]

@@ -20,10 +20,10 @@ from aiokafka import AIOKafkaProducer
 
 from demetra_common.contracts import ALL_CHANNELS
 from demetra_common.db import plain_dsn
-from demetra_common.mock import mock_campaigns, mock_slot
 from demetra_common.security import API_KEY_HEADER
-from demetra_common.testkit import ServiceProcess, eventually
 from demetra_common.topics import Topics
+from demetra_mock import mock_campaigns, mock_slot
+from demetra_testkit import ServiceProcess, eventually
 
 pytestmark = pytest.mark.slow
 

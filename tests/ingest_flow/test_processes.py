@@ -17,8 +17,8 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from demetra_common.contracts import ALL_CHANNELS, SyncEvent, SyncEventType
-from demetra_common.testkit import eventually, read_topic
 from demetra_common.topics import Topics
+from demetra_testkit import eventually, read_topic
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 

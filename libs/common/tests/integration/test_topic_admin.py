@@ -14,8 +14,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from demetra_common.admin import TopicAdminError, describe, ensure_topics
-from demetra_common.testkit import eventually
 from demetra_common.topics import PARTITIONS, SCHEDULER_STATE, Topics
+from demetra_testkit import eventually
 
 
 @pytest.fixture

@@ -23,11 +23,11 @@ from demetra_common.contracts import (
     SyncRequested,
     Trigger,
 )
-from demetra_common.testkit import eventually, read_topic
 from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS, Topics
 from demetra_ingestor.app import create_app
 from demetra_ingestor.handlers import consumer_group
 from demetra_ingestor.settings import IngestorSettings
+from demetra_testkit import eventually, read_topic
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -4,9 +4,9 @@ import random
 import pytest
 
 from demetra_common.contracts import Channel
-from demetra_common.mock import mock_campaigns
 from demetra_ingestor.sources.base import SourceUnavailable
 from demetra_ingestor.sources.mock import MockSource
+from demetra_mock import mock_campaigns
 
 AS_OF = dt.datetime(2026, 11, 25, 14, 37, tzinfo=dt.UTC)
 

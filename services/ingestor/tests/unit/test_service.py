@@ -18,10 +18,10 @@ from demetra_common.contracts import (
     Trigger,
     deterministic_event_id,
 )
-from demetra_common.mock import mock_campaigns
 from demetra_ingestor.service import Delivery, Ingestor, RetryPolicy
 from demetra_ingestor.sources.base import Page, SourceRejected, SourceUnavailable
 from demetra_ingestor.sources.mock import MockSource
+from demetra_mock import mock_campaigns
 
 SLOT = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
 NO_WAIT = RetryPolicy(attempts=3, initial_s=0, max_s=0, jitter_s=0)

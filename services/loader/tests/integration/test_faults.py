@@ -24,9 +24,9 @@ import pytest
 
 from demetra_common.contracts import CampaignFetched, Channel
 from demetra_common.db import plain_dsn
-from demetra_common.migrate import upgrade
-from demetra_common.testkit import ServiceProcess, eventually, free_port
 from demetra_common.topics import Topics
+from demetra_migrations.migrate import upgrade
+from demetra_testkit import ServiceProcess, eventually, free_port
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[4]

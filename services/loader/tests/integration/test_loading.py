@@ -11,8 +11,8 @@ import httpx
 from aiokafka.admin import AIOKafkaAdminClient
 
 from demetra_common.contracts import Channel, SyncEvent, SyncEventType, SyncRequested, Trigger
-from demetra_common.testkit import eventually
 from demetra_common.topics import Topics
+from demetra_testkit import eventually
 
 CAMPAIGN_SNAPSHOT = """
 SELECT campaign_id, channel, name, date, impressions, clicks, engagement, cost, conversion_rate, roi,

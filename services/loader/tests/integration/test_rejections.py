@@ -9,8 +9,8 @@ import asyncpg
 import orjson
 
 from demetra_common.contracts import Channel
-from demetra_common.testkit import eventually, read_topic
 from demetra_common.topics import Topics
+from demetra_testkit import eventually, read_topic
 
 
 def _mutated(message: Any, **changes: Any) -> bytes:

@@ -10,9 +10,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from demetra_common.testkit import eventually
 from demetra_loader.repository import Database, RejectedByDatabase
 from demetra_loader.service import CampaignLoader, DeadLetter, RetryPolicy, campaign_values, check_batch
+from demetra_testkit import eventually
 
 T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
 

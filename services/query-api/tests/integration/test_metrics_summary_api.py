@@ -9,8 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from demetra_common.testkit import eventually
 from demetra_query_api.repository import refresh_daily_metrics
+from demetra_testkit import eventually
 
 NOV1, NOV2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
-from demetra_common.mock import mock_campaigns
-from demetra_common.testkit import eventually
+from demetra_mock import mock_campaigns
+from demetra_testkit import eventually
 
 AS_OF = "2026-11-25T14:37:00Z"
 SLOT = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)

@@ -10,9 +10,9 @@ import orjson
 import pytest
 
 from demetra_common.contracts import ALL_CHANNELS, SyncRequested, Trigger
-from demetra_common.testkit import read_topic
 from demetra_common.topics import Topics
 from demetra_query_api.settings import QueryApiSettings
+from demetra_testkit import read_topic
 
 API_KEY = "test-key-for-the-query-api"
 AUTH = {"X-API-Key": API_KEY}

@@ -13,11 +13,11 @@ import httpx
 import pytest
 
 from demetra_common.contracts import Channel, SyncRequested, Trigger, deterministic_event_id
-from demetra_common.testkit import eventually, read_topic
 from demetra_common.topics import Topics
 from demetra_scheduler.app import create_app
 from demetra_scheduler.cron import slot_sync_id
 from demetra_scheduler.settings import SchedulerSettings
+from demetra_testkit import eventually, read_topic
 
 pytestmark = pytest.mark.timeout(120)
 

@@ -1,4 +1,4 @@
-"""A mock platform API over ``demetra_common.mock``: deterministic pages, with optional injected faults."""
+"""A mock platform API over ``demetra_mock``: deterministic pages, with optional injected faults."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import datetime as dt
 import random
 
 from demetra_common.contracts import Channel
-from demetra_common.mock import mock_campaigns, mock_slot
 from demetra_ingestor.sources.base import Page, SourceUnavailable
+from demetra_mock import mock_campaigns, mock_slot
 
 
 class MockSource:

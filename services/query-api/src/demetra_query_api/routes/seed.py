@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request, Response, status
 
 from demetra_common.contracts import ALL_CHANNELS, Channel, utcnow
-from demetra_common.mock import mock_campaigns, mock_slot
+from demetra_mock import mock_campaigns, mock_slot
 from demetra_query_api.deps import ServicesDep, SettingsDep
 from demetra_query_api.http import invalid, json_response
 from demetra_query_api.routes.syncs import WRITE_RESPONSES, create_sync

@@ -3,7 +3,7 @@ import asyncio
 import asyncpg
 
 from demetra_common.db import plain_dsn
-from demetra_common.migrate import downgrade, upgrade
+from demetra_migrations.migrate import downgrade, upgrade
 
 EXPECTED = {"campaigns", "events", "consumer_offsets"}
 

@@ -1,7 +1,8 @@
 """Helpers for tests and benchmarks: wait with a deadline, read a topic, run a service as a subprocess,
 and private databases and topic sets on a shared server and cluster.
 
-Shipped with demetra_common so every package's tests use the same two tools instead of sleeps.
+A development-only workspace member (never in a service image): every package's tests and benchmarks use
+the same tools instead of sleeps.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from demetra_common.admin import ensure_topics
 from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_common.migrate import upgrade
 from demetra_common.topics import Topics
+from demetra_migrations.migrate import upgrade
 
 T = TypeVar("T")
 

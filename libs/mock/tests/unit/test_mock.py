@@ -3,7 +3,7 @@ import datetime as dt
 import pytest
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
-from demetra_common.mock import active_window, mock_campaigns, mock_slot
+from demetra_mock import active_window, mock_campaigns, mock_slot
 
 T0 = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
 

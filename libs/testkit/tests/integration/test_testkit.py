@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from demetra_common.testkit import ServiceProcess, eventually, read_topic
 from demetra_common.topics import Topics
+from demetra_testkit import ServiceProcess, eventually, read_topic
 
 
 async def test_read_topic_returns_what_was_published_and_nothing_more(

@@ -18,7 +18,7 @@ from demetra_common.settings import CommonSettings
 
 def alembic_config(database_url: str | None = None) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("script_location", str(Path(__file__).parent))
     url = asyncpg_url(database_url or CommonSettings().database_url)
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config

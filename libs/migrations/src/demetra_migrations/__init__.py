@@ -1,0 +1,1 @@
+"""Demetra's database schema migrations (Alembic) and the ``demetra-migrate`` command that runs them."""
