@@ -6,6 +6,8 @@ STACK := $(UV) run --frozen python deploy/local/stack.py
 # kustomize (for the Kubernetes manifest tests) lands here when neither it nor kubectl is installed
 export PATH := $(HOME)/.local/bin:$(PATH)
 KUSTOMIZE_VERSION := v5.5.0
+# Every workspace member's code (libs/*, services/*): what mypy checks
+MEMBER_SOURCES := $(wildcard libs/*/src services/*/src)
 
 .PHONY: install up down status logs test bench lint docs
 
@@ -28,7 +30,7 @@ status:
 logs:
 	@$(STACK) logs $(NAME)
 
-test: install ## the whole test suite against real Kafka and PostgreSQL (started if not running)
+test: install lint ## lint, then every test against real Kafka and PostgreSQL (started if not running)
 	@$(STACK) up --infra
 	@$(UV) run --frozen pytest
 
@@ -41,7 +43,7 @@ bench: install ## every benchmark under bench/, each ends with one name=value li
 docs: ## docs/asyncapi.yaml: the Kafka contracts (AsyncAPI 3), generated from the services' FastStream brokers
 	@$(UV) run --frozen python docs/generate_asyncapi.py
 
-lint:
+lint: install ## ruff (lint + format) over the tree, mypy --strict over every workspace member's src/
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
-	@$(UV) run --frozen mypy libs/common/src libs/migrations/src libs/mock/src libs/testkit/src services/scheduler/src services/ingestor/src services/loader/src services/query-api/src
+	@$(UV) run --frozen mypy $(MEMBER_SOURCES)
