@@ -151,10 +151,10 @@ def test_keda_scales_the_loader_and_each_ingestor_on_lag_up_to_the_partition_cou
 ) -> None:
     topics = Topics(config(k8s[build])["KAFKA_TOPIC_PREFIX"])
     deployments = by_kind(k8s[build], "Deployment")
-    wanted = {"loader": ("loader", topics.campaign_fetched)}
+    wanted = {"loader": (topics.group("loader"), topics.campaign_fetched)}
     for channel in Channel:
         wanted[f"ingestor-{channel.value.replace('_', '-')}"] = (
-            f"ingestor.{channel.value}",
+            topics.group(f"ingestor.{channel.value}"),
             topics.sync_requested,
         )
     scaled = by_kind(k8s[build], "ScaledObject")

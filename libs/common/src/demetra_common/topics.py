@@ -55,6 +55,11 @@ class Topics:
     def scheduler_state(self) -> str:
         return self.prefix + SCHEDULER_STATE
 
+    def group(self, name: str) -> str:
+        """The consumer group ``name`` of this set, prefixed like the topics: an isolated topic set (a test
+        run, a staging copy) never shares a group, and its rebalances and offsets, with another."""
+        return self.prefix + name
+
     def layout(self) -> dict[str, int]:
         """Every topic of this set with its partition count."""
         return {self.prefix + name: partitions for name, partitions in PARTITIONS.items()}

@@ -24,11 +24,12 @@ def test_production_refuses_the_local_api_key(monkeypatch: pytest.MonkeyPatch) -
     ).api_key.get_secret_value()
 
 
-def test_topic_prefix_isolates_every_topic() -> None:
+def test_topic_prefix_isolates_every_topic_and_consumer_group() -> None:
     layout = Topics("t1.").layout()
     assert set(layout) == {"t1." + name for name in PARTITIONS}
     assert layout["t1.campaign.fetched"] == 6
     assert Topics("t1.").configs("t1.scheduler.state") == {"cleanup.policy": "compact"}
+    assert (Topics("t1.").group("loader"), Topics().group("loader")) == ("t1.loader", "loader")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy, ExceptionMiddleware
 
 from demetra_common.contracts import Channel, SyncRequested
+from demetra_common.topics import Topics
 from demetra_ingestor import metrics
 from demetra_ingestor.service import Ingestor
 from demetra_ingestor.settings import IngestorSettings
@@ -21,8 +22,9 @@ class SyncNotPublished(RuntimeError):
     """The fetch of a valid request could not be published; the request is read again."""
 
 
-def consumer_group(channel: Channel) -> str:
-    return f"ingestor.{channel.value}"
+def consumer_group(topics: Topics, channel: Channel) -> str:
+    """``ingestor.<channel>``, with ``KAFKA_TOPIC_PREFIX`` in front like every group and topic."""
+    return topics.group(f"ingestor.{channel.value}")
 
 
 def skip_invalid_requests() -> ExceptionMiddleware:
@@ -54,15 +56,16 @@ def register_subscribers(broker: KafkaBroker, settings: IngestorSettings, ingest
     others.
     """
     for channel in settings.channels:
+        group = consumer_group(settings.topics, channel)
         subscriber = broker.subscriber(
             settings.topics.sync_requested,
-            group_id=consumer_group(channel),
+            group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             # A new group must not miss requests made before it first joined; replays are harmless.
             auto_offset_reset="earliest",
             # The consumer polls again only after a fetch; leave the group only if one truly hangs.
             max_poll_interval_ms=int((settings.fetch_timeout_s + 120) * 1000),
-            title=consumer_group(channel),
+            title=group,
             description=f"Fetches {channel.value} for every sync.requested that names it.",
         )
         subscriber(_on_sync_requested(ingestor, channel, settings.redelivery_backoff_s))

@@ -189,7 +189,7 @@ async def test_invalid_requests_are_skipped_and_committed_without_blocking_the_n
         partition = TopicPartition(topics.sync_requested, metadata.partition)
 
         async def all_committed() -> bool:
-            offset = await committed(kafka_bootstrap, consumer_group(Channel.INSTAGRAM), partition)
+            offset = await committed(kafka_bootstrap, consumer_group(topics, Channel.INSTAGRAM), partition)
             return offset == metadata.offset + 1
 
         await eventually(all_committed, timeout=30, what="every request of the partition committed")
@@ -214,7 +214,7 @@ async def test_the_offset_is_committed_only_after_the_fetch_was_published(
     kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
 ) -> None:
     request = SyncRequested(sync_id="slow-1", trigger=Trigger.MANUAL, channels=[Channel.FACEBOOK])
-    group = consumer_group(Channel.FACEBOOK)
+    group = consumer_group(topics, Channel.FACEBOOK)
     # About 6s of fetching: longer than a consumer's auto-commit interval (5s), were one used.
     slow = {"mock_campaigns_per_channel": 12, "mock_page_size": 1, "mock_latency_ms": 500}
     async with ingestor(channel=Channel.FACEBOOK, **slow), producer(kafka_bootstrap) as client:
