@@ -24,18 +24,19 @@ from typing import Protocol
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import Counter
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_exponential_jitter
 
 from demetra_common.contracts import (
     Channel,
     EventType,
+    SyncId,
     SyncRequested,
     Trigger,
     deterministic_event_id,
     utcnow,
 )
 from demetra_scheduler.cron import has_seconds, latest_fire_time, parse_cron, slot_sync_id
-from demetra_scheduler.state import LastSlot, PausedState
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +49,27 @@ SYNCS_REQUESTED = Counter(
 PublishRequest = Callable[[SyncRequested], Awaitable[None]]
 
 
+class PausedState(BaseModel):
+    """Whether scheduled syncs are paused (POST /api/scheduler/stop) or running (/start)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    paused: bool
+    changed_at: AwareDatetime = Field(description="When an operator last started or stopped the scheduler.")
+
+
+class LastSlot(BaseModel):
+    """The newest cron slot a scheduled sync was requested for; a restart does not ask for it again."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    slot: AwareDatetime
+    sync_id: SyncId
+
+
 class StateStore(Protocol):
+    """Where paused/running and the last requested slot are kept durably (a compacted topic: state.py)."""
+
     async def save_paused(self, state: PausedState) -> None: ...
 
     async def save_last_slot(self, state: LastSlot) -> None: ...

@@ -17,33 +17,15 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher.usecase import DefaultPublisher
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from demetra_common.contracts import SyncId
 from demetra_common.topics import SCHEDULER_STATE
+from demetra_scheduler.service import LastSlot, PausedState
 
 logger = logging.getLogger(__name__)
 
 PAUSED_KEY = b"paused"
 LAST_SLOT_KEY = b"last_slot"
-
-
-class PausedState(BaseModel):
-    """Whether scheduled syncs are paused (POST /api/scheduler/stop) or running (/start)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    paused: bool
-    changed_at: AwareDatetime = Field(description="When an operator last started or stopped the scheduler.")
-
-
-class LastSlot(BaseModel):
-    """The newest cron slot a scheduled sync was requested for; a restart does not ask for it again."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    slot: AwareDatetime
-    sync_id: SyncId
 
 
 class KafkaStateStore:

@@ -8,8 +8,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from demetra_common.contracts import Channel, SyncRequested, Trigger, deterministic_event_id
-from demetra_scheduler.service import RunState, SchedulerService
-from demetra_scheduler.state import LastSlot, PausedState
+from demetra_scheduler.service import LastSlot, PausedState, RunState, SchedulerService
 
 SLOT = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
 
