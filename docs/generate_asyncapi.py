@@ -19,14 +19,14 @@ import yaml
 from faststream.specification import AsyncAPI
 
 from demetra_common.kafka import make_broker
-from demetra_ingestor.app import build_broker as ingestor_broker
+from demetra_ingestor.app import build_ingestor
 from demetra_ingestor.settings import ALL, IngestorSettings
 from demetra_loader.app import build_broker as loader_broker
 from demetra_loader.service import RejectCode
 from demetra_loader.settings import LoaderSettings
 from demetra_query_api.publisher import SyncRequestPublisher
 from demetra_query_api.settings import QueryApiSettings
-from demetra_scheduler.app import build_broker as scheduler_broker
+from demetra_scheduler.app import build_scheduler
 from demetra_scheduler.settings import SchedulerSettings
 
 DOCUMENT = Path(__file__).resolve().parent / "asyncapi.yaml"
@@ -52,6 +52,8 @@ versions they do not know.
 - Event ids are derived from the sync, so a re-run sync republishes identical messages; consumers dedup on
   `event_id`.
 - `scheduler.state` is the scheduler's compacted, durable state (paused or running, last requested slot).
+- A deployment with `KAFKA_TOPIC_PREFIX` puts it in front of every topic and consumer group named here (this
+  document is generated without one).
 """
 
 
@@ -105,8 +107,8 @@ def render() -> str:
     query_api_broker = make_broker(query_api, client_id="demetra-query-api")
     SyncRequestPublisher(query_api_broker, query_api.topics.sync_requested, timeout_s=1.0)  # declares it
     brokers = (
-        scheduler_broker(SchedulerSettings.model_validate(fixed)),
-        ingestor_broker(IngestorSettings.model_validate({**fixed, "channel": ALL})),
+        build_scheduler(SchedulerSettings.model_validate(fixed)).broker,
+        build_ingestor(IngestorSettings.model_validate({**fixed, "channel": ALL})).broker,
         loader_broker(LoaderSettings.model_validate(fixed)),
         query_api_broker,
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from demetra_common.contracts import Channel
 from demetra_common.kafka import make_broker
-from demetra_common.ops import ops_router
+from demetra_common.ops import ReadinessCheck, ops_router
 from demetra_ingestor.handlers import register_subscribers, skip_invalid_requests
 from demetra_ingestor.publishing import KafkaSyncSink, declare_publishers
 from demetra_ingestor.service import Ingestor, RetryPolicy
@@ -35,10 +36,28 @@ def build_sources(settings: IngestorSettings) -> dict[Channel, CampaignSource]:
     }
 
 
-def build_broker(
+@dataclass(frozen=True)
+class IngestorParts:
+    """The ingestor's parts, wired but not connected: nothing here touches Kafka until the lifespan."""
+
+    broker: KafkaBroker
+    ingestor: Ingestor
+
+    async def kafka_ready(self) -> bool:
+        # False until the lifespan connected the broker (its admin client exists only from then on).
+        return await self.broker.ping(timeout=1.5)
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        return {"kafka": self.kafka_ready}
+
+
+def build_ingestor(
     settings: IngestorSettings, sources: dict[Channel, CampaignSource] | None = None
-) -> KafkaBroker:
-    """The ingestor's broker with its publishers and subscribers declared; connects on ``start()``."""
+) -> IngestorParts:
+    """The broker with its publishers and subscribers declared, and the core behind them.
+
+    The running service and the AsyncAPI generator both build the ingestor here.
+    """
     broker = make_broker(
         settings,
         client_id=f"demetra-ingestor-{settings.channel}",
@@ -63,30 +82,25 @@ def build_broker(
         pages_in_flight=settings.pages_in_flight,
     )
     register_subscribers(broker, settings, ingestor)
-    return broker
+    return IngestorParts(broker, ingestor)
 
 
 def create_app(settings: IngestorSettings) -> FastAPI:
     """The ingestor process: FastStream subscribers run inside the FastAPI lifespan."""
+    parts = build_ingestor(settings)
 
     @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        broker = build_broker(settings)
-        await broker.start()
-        app.state.broker = broker
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await parts.broker.start()
         try:
             yield
         finally:
-            await broker.stop()
-
-    async def kafka_reachable() -> bool:
-        broker: KafkaBroker | None = getattr(app.state, "broker", None)
-        return broker is not None and await broker.ping(timeout=1.5)
+            await parts.broker.stop()
 
     app = FastAPI(
         title=f"Demetra ingestor ({settings.channel})",
         description="Consumes sync.requested, publishes campaign.fetched and sync.events.",
         lifespan=lifespan,
     )
-    app.include_router(ops_router({"kafka": kafka_reachable}))
+    app.include_router(ops_router(parts.readiness_checks()))
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 
 from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
@@ -14,13 +15,13 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 
 from demetra_common.contracts import SyncRequested
 from demetra_common.kafka import make_broker
-from demetra_common.ops import ops_router
+from demetra_common.ops import ReadinessCheck, ops_router
 from demetra_common.security import api_key_guard
 from demetra_common.topics import SYNC_REQUESTED
 from demetra_scheduler.routes import scheduler_router
 from demetra_scheduler.service import SchedulerService
 from demetra_scheduler.settings import SchedulerSettings
-from demetra_scheduler.state import KafkaStateStore, declare_state_publishers
+from demetra_scheduler.state import KafkaStateStore
 
 logger = logging.getLogger(__name__)
 
@@ -35,40 +36,58 @@ def declare_request_publisher(broker: KafkaBroker, settings: SchedulerSettings) 
     )
 
 
-def build_broker(settings: SchedulerSettings) -> KafkaBroker:
-    """The scheduler's broker with every publisher declared (for the AsyncAPI document)."""
+@dataclass(frozen=True)
+class SchedulerParts:
+    """The scheduler's parts, wired but not connected: nothing here touches Kafka until the lifespan."""
+
+    broker: KafkaBroker
+    store: KafkaStateStore
+    service: SchedulerService
+
+    async def kafka_ready(self) -> bool:
+        # False until the lifespan connected the broker (its admin client exists only from then on).
+        return await self.broker.ping(timeout=1.5)
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        return {"kafka": self.kafka_ready}
+
+
+def build_scheduler(settings: SchedulerSettings) -> SchedulerParts:
+    """The broker with every publisher declared, the durable state on it, and the core.
+
+    The running service and the AsyncAPI generator both build the scheduler here.
+    """
     broker = make_broker(settings, client_id="demetra-scheduler")
-    declare_request_publisher(broker, settings)
-    declare_state_publishers(broker, settings.topics.scheduler_state)
-    return broker
+    requests = declare_request_publisher(broker, settings)
+    topics = settings.topics
+    store = KafkaStateStore(
+        broker,
+        topics.scheduler_state,
+        partitions=topics.layout()[topics.scheduler_state],
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+    )
+
+    async def publish(request: SyncRequested) -> None:
+        await requests.publish(request, key=request.sync_id.encode(), correlation_id=request.sync_id)
+
+    service = SchedulerService(
+        cron=settings.sync_cron,
+        misfire_grace_s=settings.sync_misfire_grace_s,
+        channels=settings.channels,
+        publish=publish,
+        state=store,
+        history=settings.scheduler_history,
+    )
+    return SchedulerParts(broker, store, service)
 
 
 def create_app(settings: SchedulerSettings) -> FastAPI:
+    parts = build_scheduler(settings)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        broker = make_broker(settings, client_id="demetra-scheduler")
-        requests = declare_request_publisher(broker, settings)
-        topics = settings.topics
-        store = KafkaStateStore(
-            broker,
-            topics.scheduler_state,
-            partitions=topics.layout()[topics.scheduler_state],
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-        )
-
-        async def publish(request: SyncRequested) -> None:
-            await requests.publish(request, key=request.sync_id.encode(), correlation_id=request.sync_id)
-
-        service = SchedulerService(
-            cron=settings.sync_cron,
-            misfire_grace_s=settings.sync_misfire_grace_s,
-            channels=settings.channels,
-            publish=publish,
-            state=store,
-            history=settings.scheduler_history,
-        )
+        broker, store, service = parts.broker, parts.store, parts.service
         await broker.connect()
-        app.state.broker = broker
         try:
             await store.load(
                 service.apply_paused, service.apply_last_slot, timeout_s=settings.scheduler_state_timeout_s
@@ -81,16 +100,12 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
             await store.close()
             await broker.stop()
 
-    async def kafka_reachable() -> bool:
-        broker: KafkaBroker | None = getattr(app.state, "broker", None)
-        return broker is not None and await broker.ping(timeout=1.5)
-
     app = FastAPI(
         title="Demetra scheduler",
         description="Requests a sync of every channel on a cron schedule; start, stop, sync-now on demand.",
         lifespan=lifespan,
     )
-    app.include_router(ops_router({"kafka": kafka_reachable}))
+    app.include_router(ops_router(parts.readiness_checks()))
     app.include_router(scheduler_router(api_key_guard(settings.api_key)))
 
     @app.exception_handler(KafkaError)
