@@ -16,8 +16,10 @@ import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from demetra_common.contracts import Channel
+from demetra_common.settings import CommonSettings
 from demetra_common.topics import PARTITIONS, Topics
 
 # The oldest Kubernetes these manifests claim (docs/deploy.md) and the newest schemas the package ships.
@@ -218,6 +220,18 @@ def test_settings_are_ones_the_services_know(
         package = "demetra_" + name.split("-")[0].replace("query", "query_api")
         own = {e["name"] for e in pod_spec(deployment)["containers"][0]["env"]}
         assert own - known_env_of(package) == set(), name
+
+
+def test_the_base_secrets_are_placeholders_that_production_refuses(
+    k8s: dict[str, list[dict[str, Any]]],
+) -> None:
+    base = {**config(k8s["base"]), **by_kind(k8s["base"], "Secret")["demetra-secrets"]["stringData"]}
+    assert base["ENVIRONMENT"] == "production"
+    with pytest.raises(ValidationError) as refused:
+        CommonSettings.model_validate({name.lower(): value for name, value in base.items()})
+    assert "API_KEY" in str(refused.value) and "DATABASE_URL" in str(refused.value)
+    local = {**config(k8s["local"]), **by_kind(k8s["local"], "Secret")["demetra-secrets"]["stringData"]}
+    CommonSettings.model_validate({name.lower(): value for name, value in local.items()})
 
 
 @pytest.mark.parametrize("build", BUILDS)

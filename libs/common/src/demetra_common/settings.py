@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from typing import Annotated, Self, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from pydantic import BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +17,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from demetra_common.topics import Topics
 
 LOCAL_API_KEY = "local-dev-key-change-me"
+# The password of the local stack's PostgreSQL (the default DATABASE_URL, .env.example, docker compose).
+LOCAL_DATABASE_PASSWORD = "demetra"
 
 T = TypeVar("T")
 
@@ -62,7 +65,7 @@ class CommonSettings(BaseSettings):
     )
 
     database_url: str = Field(
-        default="postgresql+asyncpg://demetra:demetra@127.0.0.1:5432/demetra",
+        default=f"postgresql+asyncpg://demetra:{LOCAL_DATABASE_PASSWORD}@127.0.0.1:5432/demetra",
         description="SQLAlchemy URL; the asyncpg driver is used whatever the scheme says.",
     )
     db_pool_size: int = Field(default=5, ge=1, le=100)
@@ -79,6 +82,19 @@ class CommonSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_local_secrets_in_production(self) -> Self:
-        if self.environment is Environment.PRODUCTION and self.api_key.get_secret_value() == LOCAL_API_KEY:
-            raise ValueError("API_KEY must be set to a real secret when ENVIRONMENT=production")
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problems = []
+        if self.api_key.get_secret_value() == LOCAL_API_KEY:
+            problems.append("API_KEY must be set to a real secret")
+        if _password(self.database_url) == LOCAL_DATABASE_PASSWORD:
+            problems.append("DATABASE_URL must carry a real password, not the local stack's default")
+        if problems:
+            raise ValueError("; ".join(problems) + " when ENVIRONMENT=production")
         return self
+
+
+def _password(url: str) -> str | None:
+    """The password in a database URL (percent-decoded), or None when it has none (peer, certificate...)."""
+    password = urlsplit(url).password
+    return None if password is None else unquote(password)
