@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
-STATE = Path(os.environ.get("DEMETRA_STATE_DIR", REPO / ".state"))
+STATE = Path(os.environ.get("DEMETRA_STATE_DIR", REPO / ".state")).resolve()
 
 pytestmark = pytest.mark.skipif(
     "KAFKA_BOOTSTRAP_SERVERS" in os.environ or "DATABASE_URL" in os.environ,
@@ -23,6 +23,20 @@ def _pids() -> tuple[str, str]:
     return kafka, postgres
 
 
+def _brokers_of_this_stack() -> list[int]:
+    """Processes running a broker on this stack's own config (other brokers on the machine are not ours)."""
+    config = str(STATE / "kafka" / "server.properties").encode()
+    brokers = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            argv = cmdline.read_bytes().split(b"\0")
+        except OSError:  # the process ended while we looked
+            continue
+        if b"kafka.Kafka" in argv and config in argv:
+            brokers.append(int(cmdline.parent.name))
+    return brokers
+
+
 def test_up_twice_leaves_one_broker_and_one_database(kafka_bootstrap: str, postgres_server_url: str) -> None:
     before = _pids()
     result = subprocess.run([*STACK, "up", "--infra"], capture_output=True, text=True, timeout=180)
@@ -30,10 +44,7 @@ def test_up_twice_leaves_one_broker_and_one_database(kafka_bootstrap: str, postg
     assert "kafka: already running" in result.stdout
     assert "postgres: already running" in result.stdout
     assert _pids() == before
-    java_brokers = subprocess.run(
-        ["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True
-    ).stdout.split()
-    assert len(java_brokers) == 1
+    assert _brokers_of_this_stack() == [int(before[0])], "the stack's pid file names its only broker"
 
 
 def test_status_reports_both_running() -> None:
