@@ -22,7 +22,7 @@ from demetra_common.kafka import make_broker
 from demetra_ingestor.app import build_ingestor
 from demetra_ingestor.settings import ALL, IngestorSettings
 from demetra_loader.app import build_broker as loader_broker
-from demetra_loader.service import RejectCode
+from demetra_loader.core.records import RejectCode
 from demetra_loader.settings import LoaderSettings
 from demetra_query_api.publisher import SyncRequestPublisher
 from demetra_query_api.settings import QueryApiSettings

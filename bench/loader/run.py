@@ -39,8 +39,8 @@ from demetra_common.contracts import CampaignFetched, Channel
 from demetra_common.db import make_engine, make_sessionmaker, plain_dsn
 from demetra_common.settings import CommonSettings
 from demetra_common.tables import CampaignRow
+from demetra_loader.core.records import campaign_values
 from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
-from demetra_loader.service import campaign_values
 from demetra_mock import mock_campaigns
 from demetra_testkit import ServiceProcess, private_database, private_topics
 

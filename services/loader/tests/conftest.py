@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from demetra_common.contracts import Campaign, CampaignFetched, Channel
 from demetra_common.db import plain_dsn
 from demetra_loader.app import create_app
-from demetra_loader.repository import Database
+from demetra_loader.repository import PostgresDatabase
 from demetra_loader.settings import LoaderSettings
 
 T0 = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
@@ -76,6 +76,8 @@ async def publish(kafka_bootstrap: str) -> AsyncIterator[Publish]:
     async def send(topic: str, messages: Iterable[Message]) -> None:
         futures = []
         for message in messages:
+            key: bytes | None
+            value: bytes | None
             if isinstance(message, CampaignFetched):
                 key, value = message.campaign.campaign_id.encode(), message.model_dump_json().encode()
             else:
@@ -94,7 +96,7 @@ async def publish(kafka_bootstrap: str) -> AsyncIterator[Publish]:
 def loader_settings(service_env: dict[str, str]) -> LoaderSettings:
     """Settings pointing at this test's topics and database, with short waits."""
     return LoaderSettings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         loader_batch_max_wait_ms=50,
         loader_retry_initial_s=0.05,
         loader_retry_max_s=0.5,
@@ -119,9 +121,9 @@ def run_loader(loader_settings: LoaderSettings) -> RunLoader:
 
 
 @pytest.fixture
-async def database(database_url: str) -> AsyncIterator[Database]:
+async def database(database_url: str) -> AsyncIterator[PostgresDatabase]:
     """The loader's own connection pool on this test's database, for driving its core directly."""
-    database = Database(database_url, max_size=2, connect_timeout_s=5)
+    database = PostgresDatabase(database_url, max_size=2, connect_timeout_s=5)
     await database.open()
     yield database
     await database.close()

@@ -11,45 +11,40 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from demetra_common.kafka import make_broker
-from demetra_common.ops import ops_router
+from demetra_common.ops import ReadinessCheck, ops_router
+from demetra_loader.core.events import EventRecorder
+from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.pipeline import LoadPipeline
+from demetra_loader.core.retry import RetryPolicy
 from demetra_loader.handlers import KafkaDeadLetters, register_handlers
-from demetra_loader.repository import Database
-from demetra_loader.service import CampaignLoader, EventRecorder, LoadPipeline, RetryPolicy
+from demetra_loader.repository import PostgresDatabase
 from demetra_loader.settings import LoaderSettings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class _Running:
-    """What the lifespan built, for the readiness checks."""
-
-    database: Database | None = None
-    broker: KafkaBroker | None = None
-    pipeline: LoadPipeline | None = None
-
-    async def database_ready(self) -> bool:
-        return self.database is not None and await self.database.ping()
-
-    async def kafka_ready(self) -> bool:
-        return self.broker is not None and await self.broker.ping(timeout=1.5)
-
-    async def pipeline_ready(self) -> bool:
-        return self.pipeline is not None and self.pipeline.healthy
 
 
 @dataclass(frozen=True)
 class Loader:
     """The loader's parts, wired but not connected: nothing here touches PostgreSQL or Kafka yet."""
 
-    database: Database
+    database: PostgresDatabase
     broker: KafkaBroker
     pipeline: LoadPipeline
+
+    def readiness_checks(self) -> dict[str, ReadinessCheck]:
+        """The checks of /ready: each fails until the lifespan has started its part, and after it stopped."""
+        return {"database": self.database.ping, "kafka": self._kafka_ready, "pipeline": self._pipeline_ready}
+
+    async def _kafka_ready(self) -> bool:
+        return await self.broker.ping(timeout=1.5)
+
+    async def _pipeline_ready(self) -> bool:
+        return self.pipeline.healthy
 
 
 def build_loader(settings: LoaderSettings) -> Loader:
     """The pool, the broker with its subscribers and dead-letter publisher declared, and the pipeline."""
-    database = Database(
+    database = PostgresDatabase(
         settings.database_url,
         max_size=settings.db_pool_size + settings.db_max_overflow,
         connect_timeout_s=settings.db_pool_timeout_s,
@@ -81,36 +76,24 @@ def build_broker(settings: LoaderSettings) -> KafkaBroker:
     return build_loader(settings).broker
 
 
-def create_app(settings: LoaderSettings | None = None) -> FastAPI:
-    settings = settings or LoaderSettings()
-    running = _Running()
+def create_app(settings: LoaderSettings) -> FastAPI:
+    parts = build_loader(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        loader = build_loader(settings)
-        database, broker, pipeline = loader.database, loader.broker, loader.pipeline
-        await database.open()
-        pipeline.start()
+        await parts.database.open()
+        parts.pipeline.start()
         try:
-            await broker.start()
-            running.database, running.broker, running.pipeline = database, broker, pipeline
+            await parts.broker.start()
             logger.info("loading %s in group %s", settings.topics.campaign_fetched, settings.campaign_group)
             yield
         finally:
             # Queued batches commit (or roll back) while the consumer still exists to commit their offsets.
-            await pipeline.stop(settings.loader_shutdown_timeout_s)
-            await broker.stop()
-            await database.close()
+            await parts.pipeline.stop(settings.loader_shutdown_timeout_s)
+            await parts.broker.stop()
+            await parts.database.close()
             logger.info("loader stopped")
 
     app = FastAPI(title="Demetra loader", version="0.1.0", lifespan=lifespan)
-    app.include_router(
-        ops_router(
-            {
-                "database": running.database_ready,
-                "kafka": running.kafka_ready,
-                "pipeline": running.pipeline_ready,
-            }
-        )
-    )
+    app.include_router(ops_router(parts.readiness_checks()))
     return app

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
@@ -22,15 +22,13 @@ from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
 
 from demetra_loader import metrics
-from demetra_loader.service import (
-    BatchOutcome,
-    DeadLetter,
-    EventRecorder,
-    LoadPipeline,
-    SourceRecord,
-    check_batch_in_turns,
-    next_offsets,
-)
+from demetra_loader.core.batch import check_batch_in_turns, first_offsets, next_offsets
+from demetra_loader.core.dead_letters import DeadLetter
+from demetra_loader.core.events import EventRecorder
+from demetra_loader.core.loading import BatchOutcome
+from demetra_loader.core.pipeline import LoadPipeline
+from demetra_loader.core.records import SourceRecord
+from demetra_loader.repository import Partition
 from demetra_loader.settings import LoaderSettings
 
 logger = logging.getLogger(__name__)
@@ -84,10 +82,10 @@ def register_handlers(
         "channel, one transaction per batch; invalid messages go to campaign.fetched.dlq.",
     )
     async def load_campaigns(records: Records, message: KafkaMessage) -> None:
-        consumer: AIOKafkaConsumer = message.consumer  # type: ignore[assignment]
+        consumer: AIOKafkaConsumer = message.consumer
         try:
             batch = await check_batch_in_turns(records)
-            queued = await pipeline.submit(batch, partial(_committed, consumer))
+            queued = await pipeline.submit(batch, partial(_after_commit, consumer))
         except BaseException:
             _rewind(consumer, records)
             raise
@@ -109,7 +107,7 @@ def register_handlers(
         description="Records every sync request and fetch progress event in the events table.",
     )
     async def record_sync_events(records: Records, message: KafkaMessage) -> None:
-        consumer: AIOKafkaConsumer = message.consumer  # type: ignore[assignment]
+        consumer: AIOKafkaConsumer = message.consumer
         try:
             await recorder.record(records)
         except BaseException:
@@ -118,7 +116,7 @@ def register_handlers(
         await _commit(consumer, next_offsets(records))
 
 
-async def _committed(consumer: AIOKafkaConsumer, outcome: BatchOutcome) -> None:
+async def _after_commit(consumer: AIOKafkaConsumer, outcome: BatchOutcome) -> None:
     """After the batch's transaction committed: commit its offsets to Kafka and publish the lag."""
     offsets = await _commit(consumer, outcome.next_offsets)
     for partition, offset in offsets.items():
@@ -138,7 +136,7 @@ async def _committed(consumer: AIOKafkaConsumer, outcome: BatchOutcome) -> None:
 
 
 async def _commit(
-    consumer: AIOKafkaConsumer, next_offsets: dict[tuple[str, int], int]
+    consumer: AIOKafkaConsumer, next_offsets: Mapping[Partition, int]
 ) -> dict[TopicPartition, int]:
     """Commit offsets of partitions this consumer still owns. A failed commit only means redelivery, which
     the loader recognises (consumer_offsets / event_id), so it is logged, not raised."""
@@ -159,11 +157,7 @@ async def _commit(
 def _rewind(consumer: AIOKafkaConsumer, records: Sequence[SourceRecord]) -> None:
     """Seek back to the first record of the batch, so a batch that was not loaded is consumed again
     instead of being silently passed by the next commit."""
-    earliest: dict[TopicPartition, int] = {}
-    for record in records:
-        partition = TopicPartition(record.topic, record.partition)
-        earliest[partition] = min(earliest.get(partition, record.offset), record.offset)
     assigned = consumer.assignment()
-    for partition, offset in earliest.items():
-        if partition in assigned:
+    for (topic, number), offset in first_offsets(records).items():
+        if (partition := TopicPartition(topic, number)) in assigned:
             consumer.seek(partition, offset)

@@ -38,12 +38,13 @@ EVENTS = Counter(
 )
 
 
-def record_batch(totals: LoadCounts, dead_letters: int, skipped: int, seconds: float) -> None:
+def record_batch(totals: LoadCounts, skipped: int, seconds: float) -> None:
+    """One committed batch; each of its rejected records was dead-lettered."""
     BATCHES.inc()
     ROWS.labels("inserted").inc(totals.inserted)
     ROWS.labels("updated").inc(totals.updated)
     ROWS.labels("unchanged").inc(totals.unchanged)
     ROWS.labels("rejected").inc(totals.rejected)
-    DEAD_LETTERS.inc(dead_letters)
+    DEAD_LETTERS.inc(totals.rejected)
     SKIPPED.inc(skipped)
     BATCH_SECONDS.observe(seconds)

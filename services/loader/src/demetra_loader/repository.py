@@ -1,6 +1,6 @@
 """Every SQL statement of the loader. asyncpg directly: the load path is COPY and set-based statements over
 arrays, where an ORM would add nothing but per-row cost. Repositories never commit;
-``Database.transaction()`` does."""
+``PostgresDatabase.transaction()`` does. ``demetra_loader.core.storage`` says what the core needs of them."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, float, dt.datetime, str]
 # One row of ``events``: event_id, sync_id, channel, type, payload (JSON text), occurred_at.
 EventValues = tuple[uuid.UUID, str, str | None, str, str, dt.datetime]
-Position = tuple[str, int]  # (topic, partition)
+Partition = tuple[str, int]  # (topic, partition)
 
 CAMPAIGN_COLUMNS = CAMPAIGN_DATA_COLUMNS
 # Where the fields the loader reads back sit in a CampaignValues row (a unit test holds them to the columns).
@@ -85,17 +85,17 @@ class RejectedByDatabase(Exception):
     """PostgreSQL refused the data itself (SQLSTATE class 22 or 23): retrying the same rows cannot help."""
 
 
-class LoaderRepository:
-    """The loader's statements on one connection, inside a transaction opened by ``Database``."""
+class PostgresRepository:
+    """The loader's statements on one connection, inside a transaction opened by ``PostgresDatabase``."""
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
         self._stage_used = False
 
-    async def lock_offsets(self, group_id: str, positions: Sequence[Position]) -> dict[Position, int]:
+    async def lock_offsets(self, group_id: str, partitions: Sequence[Partition]) -> dict[Partition, int]:
         """Next offset to apply per (topic, partition), locked until commit so that two consumers of one
         partition (during a rebalance) take turns instead of both applying the same records."""
-        ordered = sorted(set(positions))
+        ordered = sorted(set(partitions))
         rows = await self._connection.fetch(
             _LOCK_OFFSETS, group_id, [topic for topic, _ in ordered], [partition for _, partition in ordered]
         )
@@ -151,7 +151,7 @@ class LoaderRepository:
         await self._connection.copy_records_to_table(_STAGE, records=rows, columns=CAMPAIGN_COLUMNS)
 
     async def finish_batch(
-        self, group_id: str, next_offsets: Mapping[Position, int], events: Sequence[EventValues]
+        self, group_id: str, next_offsets: Mapping[Partition, int], events: Sequence[EventValues]
     ) -> None:
         """Record the batch's load events and move its offsets forward, in one statement."""
         ordered = sorted(next_offsets.items())
@@ -181,7 +181,7 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return columns
 
 
-class Database:
+class PostgresDatabase:
     """A small asyncpg pool. Connects lazily (min_size 0), so the loader starts while PostgreSQL is down."""
 
     def __init__(self, database_url: str, *, max_size: int, connect_timeout_s: float) -> None:
@@ -207,17 +207,20 @@ class Database:
     @property
     def pool(self) -> asyncpg.Pool:
         if self._pool is None:
-            raise RuntimeError("Database.open() was not called")
+            raise RuntimeError("PostgresDatabase.open() was not called")
         return self._pool
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[LoaderRepository]:
+    async def transaction(self) -> AsyncIterator[PostgresRepository]:
         """One transaction: committed when the block ends normally, rolled back on any exception."""
         async with self.pool.acquire() as connection, connection.transaction():
-            yield LoaderRepository(connection)
+            yield PostgresRepository(connection)
 
     async def ping(self) -> bool:
-        async with self.pool.acquire() as connection:
+        """PostgreSQL answers; false before ``open`` and after ``close``."""
+        if self._pool is None:
+            return False
+        async with self._pool.acquire() as connection:
             return bool(await connection.fetchval("SELECT 1") == 1)
 
 

@@ -15,8 +15,12 @@ import asyncpg
 
 from demetra_common.contracts import Channel, SyncEvent, SyncEventType, SyncRequested, Trigger
 from demetra_common.topics import Topics
-from demetra_loader.repository import Database
-from demetra_loader.service import CampaignLoader, DeadLetter, EventRecorder, RetryPolicy, check_batch
+from demetra_loader.core.batch import check_batch
+from demetra_loader.core.dead_letters import DeadLetter
+from demetra_loader.core.events import EventRecorder
+from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.retry import RetryPolicy
+from demetra_loader.repository import PostgresDatabase
 
 TOPIC = "campaign.fetched"
 
@@ -37,7 +41,7 @@ def records(kafka_record: Any, messages: Sequence[Any], partition: int = 0) -> l
 
 
 async def test_a_redelivered_batch_is_skipped_and_counted_once(
-    database: Database, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any, load_counts: Any
+    database: PostgresDatabase, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any, load_counts: Any
 ) -> None:
     dead_letters = CollectingDeadLetters()
     loader = CampaignLoader(database, dead_letters, group_id="loader", retry=RetryPolicy(0.01, 0.1))
@@ -68,7 +72,7 @@ async def test_a_redelivered_batch_is_skipped_and_counted_once(
 
 
 async def test_offsets_are_kept_per_group_topic_and_partition(
-    database: Database, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any
+    database: PostgresDatabase, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any
 ) -> None:
     loader = CampaignLoader(database, CollectingDeadLetters(), group_id="loader", retry=RetryPolicy())
     other_group = CampaignLoader(database, CollectingDeadLetters(), group_id="replay", retry=RetryPolicy())
@@ -89,7 +93,7 @@ async def test_offsets_are_kept_per_group_topic_and_partition(
 
 
 async def test_sync_events_are_recorded_once_each_even_when_redelivered(
-    database: Database, db: asyncpg.Connection, kafka_record: Any
+    database: PostgresDatabase, db: asyncpg.Connection, kafka_record: Any
 ) -> None:
     topics = Topics()
     requested = SyncRequested(sync_id="api-1", trigger=Trigger.API, channels=[Channel.FACEBOOK])

@@ -62,7 +62,7 @@ async def test_poison_messages_go_to_the_dlq_with_their_reason_while_good_ones_a
         letters = await read_topic(kafka_bootstrap, topics.campaign_fetched_dlq, count=len(poison))
 
         async def all_good_loaded() -> bool:
-            return await db.fetchval("SELECT count(*) FROM campaigns") == len(good)
+            return bool(await db.fetchval("SELECT count(*) FROM campaigns") == len(good))
 
         await eventually(all_good_loaded, what="the good messages loaded")
 
@@ -104,7 +104,7 @@ async def test_a_row_postgresql_refuses_is_dead_lettered_and_the_rest_of_its_bat
         (letter,) = await read_topic(kafka_bootstrap, topics.campaign_fetched_dlq, count=1)
 
         async def loaded() -> bool:
-            return await db.fetchval("SELECT count(*) FROM campaigns") == len(batch)
+            return bool(await db.fetchval("SELECT count(*) FROM campaigns") == len(batch))
 
         await eventually(loaded, what="the other rows loaded")
     headers = {name: raw.decode() for name, raw in letter.headers}

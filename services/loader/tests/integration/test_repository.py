@@ -1,4 +1,5 @@
-"""The two ways campaigns are written, and the switch from the fast one to the careful one."""
+"""The two ways campaigns are written (the COPY fast path, the upsert that isolates refused rows), and the
+switch from the first to the second."""
 
 from __future__ import annotations
 
@@ -10,8 +11,12 @@ from typing import Any
 import asyncpg
 import pytest
 
-from demetra_loader.repository import Database, RejectedByDatabase
-from demetra_loader.service import CampaignLoader, DeadLetter, RetryPolicy, campaign_values, check_batch
+from demetra_loader.core.batch import check_batch
+from demetra_loader.core.dead_letters import DeadLetter
+from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.records import campaign_values
+from demetra_loader.core.retry import RetryPolicy
+from demetra_loader.repository import PostgresDatabase, RejectedByDatabase
 from demetra_testkit import eventually
 
 T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
@@ -24,7 +29,7 @@ class NoDeadLetters:
 
 @pytest.mark.parametrize("method", ["write_campaigns", "upsert_campaigns"])
 async def test_new_rows_insert_newer_rows_update_and_the_rest_change_nothing(
-    method: str, database: Database, db: asyncpg.Connection, make_fetched: Any
+    method: str, database: PostgresDatabase, db: asyncpg.Connection, make_fetched: Any
 ) -> None:
     async with database.transaction() as repository:
         first = await getattr(repository, method)(
@@ -52,8 +57,8 @@ async def test_new_rows_insert_newer_rows_update_and_the_rest_change_nothing(
     }
 
 
-async def test_a_campaign_another_writer_inserts_meanwhile_makes_the_loader_take_the_careful_path(
-    database: Database, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any
+async def test_a_campaign_another_writer_inserts_meanwhile_sends_the_loader_down_the_upsert_path(
+    database: PostgresDatabase, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any
 ) -> None:
     rival = db  # another writer: inserts "x" and holds its transaction open
     transaction = rival.transaction()
@@ -90,8 +95,8 @@ async def test_a_campaign_another_writer_inserts_meanwhile_makes_the_loader_take
     assert await rival.fetchval("SELECT count(*) FROM campaigns") == 2
 
 
-async def test_the_fast_path_reports_refused_rows_and_the_careful_one_keeps_the_transaction_usable(
-    database: Database, db: asyncpg.Connection, make_fetched: Any
+async def test_the_fast_path_reports_refused_rows_and_the_upsert_keeps_the_transaction_usable(
+    database: PostgresDatabase, db: asyncpg.Connection, make_fetched: Any
 ) -> None:
     await db.execute("ALTER TABLE campaigns ADD CONSTRAINT no_cursed_names CHECK (name <> 'cursed')")
     cursed = [campaign_values(make_fetched("z", name="cursed"))]

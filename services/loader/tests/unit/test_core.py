@@ -14,20 +14,11 @@ import pytest
 from demetra_common.contracts import CampaignFetched, Channel, EventType, deterministic_event_id
 from demetra_common.topics import Topics
 from demetra_loader import repository
-from demetra_loader.service import (
-    BatchPlan,
-    CheckedBatch,
-    DeadLetter,
-    RejectCode,
-    Rejection,
-    check_batch,
-    check_campaign_record,
-    event_values,
-    load_event_values,
-    next_offsets,
-    plan_batch,
-    tally,
-)
+from demetra_loader.core.batch import BatchPlan, CheckedBatch, check_batch, next_offsets, plan_batch
+from demetra_loader.core.dead_letters import DeadLetter
+from demetra_loader.core.events import event_values
+from demetra_loader.core.records import RejectCode, Rejection, check_campaign_record
+from demetra_loader.core.tally import Tally, load_event_values, tally
 from demetra_loader.settings import LoaderSettings
 
 T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
@@ -142,16 +133,14 @@ def test_tally_counts_each_record_once_for_its_sync_and_channel(make_fetched: An
         ("s1", Channel.FACEBOOK): {"inserted": 1, "updated": 1, "unchanged": 1, "rejected": 0},
         ("s2", Channel.FACEBOOK): {"inserted": 0, "updated": 0, "unchanged": 1, "rejected": 1},
     }
-    assert tallies[("s1", Channel.FACEBOOK)].first == ("cf", 0, 0)  # the lowest position counted
-    assert tallies[("s2", Channel.FACEBOOK)].first == ("cf", 0, 3)
+    assert tallies[("s1", Channel.FACEBOOK)].first_record == ("cf", 0, 0)  # the lowest position counted
+    assert tallies[("s2", Channel.FACEBOOK)].first_record == ("cf", 0, 3)
 
 
 def test_load_event_ids_derive_from_the_first_record_counted() -> None:
     batch = CheckedBatch([], [])
     tallies = tally(batch, BatchPlan(), {})
     assert load_event_values("loader", tallies, T) == []
-    from demetra_loader.service import Tally
-
     counts = {("s", Channel.TIKTOK): Tally(("cf", 4, 17), inserted=2)}
     (row,) = load_event_values("loader", counts, T)
     assert row[0] == deterministic_event_id(EventType.LOAD, "loader", "cf", 4, 17, "s", Channel.TIKTOK)
@@ -203,10 +192,10 @@ def test_an_event_with_event_id_keeps_it(kafka_record: Any) -> None:
 
 
 def test_settings_default_to_port_8002_and_prefix_the_consumer_groups() -> None:
-    settings = LoaderSettings(_env_file=None, kafka_topic_prefix="t1.")  # type: ignore[call-arg]
+    settings = LoaderSettings(_env_file=None, kafka_topic_prefix="t1.")
     assert settings.http_port == 8002
     assert (settings.campaign_group, settings.events_group) == ("t1.loader", "t1.loader.events")
-    assert LoaderSettings(_env_file=None).campaign_group == "loader"  # type: ignore[call-arg]
+    assert LoaderSettings(_env_file=None).campaign_group == "loader"
 
 
 def test_row_positions_the_loader_reads_back_match_the_columns() -> None:

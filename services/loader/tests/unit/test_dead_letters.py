@@ -6,8 +6,9 @@ from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 
+from demetra_loader.core.dead_letters import DeadLetter
+from demetra_loader.core.records import RejectCode, Rejection
 from demetra_loader.handlers import KafkaDeadLetters
-from demetra_loader.service import DeadLetter, RejectCode, Rejection
 
 
 class LimitedPublisher:

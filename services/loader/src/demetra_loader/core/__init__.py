@@ -1,0 +1,12 @@
+"""The loader's core: no FastStream and no FastAPI here, so its tests need neither a broker nor HTTP.
+
+- ``records``: judging one record (is it a loadable campaign.fetched message, and which row would it write)
+- ``batch``: a batch of checked records and its plan (what each record not applied before does)
+- ``tally``: counting a loaded batch per (sync_id, channel), and the ``load`` events that carry the counts
+- ``storage``: what the core needs of PostgreSQL (``repository.py`` is the real one)
+- ``dead_letters``: rejected records on their way to campaign.fetched.dlq
+- ``retry``: retrying until success
+- ``loading``: one batch in one transaction, retried, rows PostgreSQL refuses isolated and dead-lettered
+- ``pipeline``: batches written in order in the background, while the next ones are consumed
+- ``events``: sync.requested and sync.events messages into the events table
+"""
