@@ -9,30 +9,32 @@ from prometheus_client import Counter, Gauge, Histogram
 
 from demetra_common.contracts import LoadCounts
 
-BATCHES = Counter("loader_batches_total", "campaign.fetched batches committed to PostgreSQL.")
+BATCHES = Counter("demetra_loader_batches_total", "campaign.fetched batches committed to PostgreSQL.")
 ROWS = Counter(
-    "loader_rows_total",
+    "demetra_loader_rows_total",
     "campaign.fetched messages by what loading them did (inserted, updated, unchanged, rejected).",
     ["outcome"],
 )
 SKIPPED = Counter(
-    "loader_redelivered_skipped_total",
+    "demetra_loader_redelivered_skipped_total",
     "Redelivered campaign.fetched messages skipped because an earlier delivery already applied them.",
 )
-DEAD_LETTERS = Counter("loader_dead_letters_total", "Messages published to campaign.fetched.dlq.")
+DEAD_LETTERS = Counter("demetra_loader_dead_letters_total", "Messages published to campaign.fetched.dlq.")
 BATCH_SECONDS = Histogram(
-    "loader_batch_seconds",
+    "demetra_loader_batch_seconds",
     "Time to commit one batch, retries included.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 LAG = Gauge(
-    "loader_consumer_lag",
+    "demetra_loader_consumer_lag",
     "Messages behind the end of each partition after the last committed batch.",
     ["topic", "partition"],
 )
-RETRIES = Counter("loader_retries_total", "Failed attempts that were retried, by operation.", ["operation"])
+RETRIES = Counter(
+    "demetra_loader_retries_total", "Failed attempts that were retried, by operation.", ["operation"]
+)
 EVENTS = Counter(
-    "loader_sync_events_total",
+    "demetra_loader_sync_events_total",
     "sync.requested and sync.events messages by result (recorded, duplicate, rejected).",
     ["result"],
 )

@@ -135,10 +135,10 @@ async def test_health_ready_and_metrics_report_the_loader(
             assert ready.json()["checks"] == {"database": "ok", "kafka": "ok", "pipeline": "ok"}
             metrics = (await client.get("/metrics")).text
     for name in (
-        "loader_batches_total",
-        'loader_rows_total{outcome="inserted"}',
-        'loader_rows_total{outcome="rejected"}',
-        f'loader_consumer_lag{{partition="0",topic="{topics.campaign_fetched}"}} 0.0',
+        "demetra_loader_batches_total",
+        'demetra_loader_rows_total{outcome="inserted"}',
+        'demetra_loader_rows_total{outcome="rejected"}',
+        f'demetra_loader_consumer_lag{{partition="0",topic="{topics.campaign_fetched}"}} 0.0',
     ):
         assert name in metrics
 
