@@ -199,7 +199,3 @@ class LoadCounts(BaseModel):
     updated: NonNegativeInt = 0
     unchanged: NonNegativeInt = 0
     rejected: NonNegativeInt = 0
-
-    @property
-    def loaded(self) -> int:
-        return self.inserted + self.updated + self.unchanged + self.rejected

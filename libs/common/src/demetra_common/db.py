@@ -1,6 +1,6 @@
-"""Database access on asyncpg: the SQLAlchemy engine, and a bare asyncpg pool for the hot paths (the
-loader's COPY, the query API's reads) where the engine's per-checkout work costs more than the query.
-Nothing connects until first use."""
+"""Database access on asyncpg. Services use a bare asyncpg pool (``make_pool``: the loader's COPY, the query
+API's reads), where an engine's per-checkout work would cost more than the query. Nothing connects until
+first use."""
 
 from __future__ import annotations
 
@@ -26,6 +26,8 @@ def plain_dsn(url: str) -> str:
 
 
 def make_engine(settings: CommonSettings, **options: object) -> AsyncEngine:
+    """A SQLAlchemy engine for ORM work over ``tables.py``. No service runs on it: the loader benchmark's
+    ORM baseline (the original backend's way) and the ORM round-trip tests do."""
     return create_async_engine(
         asyncpg_url(settings.database_url),
         pool_size=settings.db_pool_size,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -22,8 +21,6 @@ from demetra_scheduler.routes import scheduler_router
 from demetra_scheduler.service import SchedulerService
 from demetra_scheduler.settings import SchedulerSettings
 from demetra_scheduler.state import KafkaStateStore
-
-logger = logging.getLogger(__name__)
 
 
 def declare_request_publisher(broker: KafkaBroker, settings: SchedulerSettings) -> DefaultPublisher:
