@@ -42,3 +42,9 @@ async def test_the_key_is_checked_before_anything_else() -> None:
 async def test_a_scheduler_still_starting_answers_503() -> None:
     async with client_for(None) as client:
         assert (await client.get("/api/scheduler/status")).status_code == 503
+
+
+async def test_not_ready_until_the_lifespan_connects_kafka() -> None:
+    async with client_for(None) as client:
+        ready = await client.get("/ready")
+    assert (ready.status_code, ready.json()["checks"]) == (503, {"kafka": "unavailable"})
