@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from demetra_common.contracts import Channel
-from demetra_common.kafka import make_broker
+from demetra_common.kafka import broker_ready, make_broker
 from demetra_common.ops import ReadinessCheck, ops_router
 from demetra_ingestor.handlers import register_subscribers, skip_invalid_requests
 from demetra_ingestor.publishing import KafkaSyncSink, declare_publishers
@@ -43,12 +43,8 @@ class IngestorParts:
     broker: KafkaBroker
     ingestor: Ingestor
 
-    async def kafka_ready(self) -> bool:
-        # False until the lifespan connected the broker (its admin client exists only from then on).
-        return await self.broker.ping(timeout=1.5)
-
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        return {"kafka": self.kafka_ready}
+        return {"kafka": broker_ready(self.broker)}
 
 
 def build_ingestor(

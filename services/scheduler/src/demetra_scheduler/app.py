@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher.usecase import DefaultPublisher
 
 from demetra_common.contracts import SyncRequested
-from demetra_common.kafka import make_broker
+from demetra_common.kafka import broker_ready, make_broker
 from demetra_common.ops import ReadinessCheck, ops_router
 from demetra_common.security import api_key_guard
 from demetra_common.topics import SYNC_REQUESTED
@@ -41,12 +41,8 @@ class SchedulerParts:
     store: KafkaStateStore
     service: SchedulerService
 
-    async def kafka_ready(self) -> bool:
-        # False until the lifespan connected the broker (its admin client exists only from then on).
-        return await self.broker.ping(timeout=1.5)
-
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
-        return {"kafka": self.kafka_ready}
+        return {"kafka": broker_ready(self.broker)}
 
 
 def build_scheduler(settings: SchedulerSettings) -> SchedulerParts:
