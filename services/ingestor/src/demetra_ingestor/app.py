@@ -47,9 +47,7 @@ class IngestorParts:
         return {"kafka": broker_ready(self.broker)}
 
 
-def build_ingestor(
-    settings: IngestorSettings, sources: dict[Channel, CampaignSource] | None = None
-) -> IngestorParts:
+def build_ingestor(settings: IngestorSettings) -> IngestorParts:
     """The broker with its publishers and subscribers declared, and the core behind them.
 
     The running service and the AsyncAPI generator both build the ingestor here.
@@ -66,7 +64,7 @@ def build_ingestor(
     )
     campaigns, events = declare_publishers(broker, settings.topics)
     ingestor = Ingestor(
-        sources if sources is not None else build_sources(settings),
+        build_sources(settings),
         KafkaSyncSink(broker, campaigns, events, max_batch_bytes=settings.kafka_max_batch_bytes),
         retry=RetryPolicy(
             attempts=settings.fetch_retry_attempts,
