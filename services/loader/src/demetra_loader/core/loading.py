@@ -77,7 +77,7 @@ class CampaignLoader:
             else:
                 plan = batch.plan
             if isolate_refused_rows:
-                changed, refused = await upsert_isolating_refused(repository, batch, plan.winners.values())
+                changed, refused = await _upsert_isolating_refused(repository, batch, plan.winners.values())
                 plan = plan.without(refused)
             else:
                 changed = await repository.write_campaigns(batch.rows(plan.winners.values()))
@@ -96,7 +96,7 @@ class CampaignLoader:
         return BatchOutcome(batch.next_offsets, batch_totals(tallies, plan), plan.skipped, seconds=0.0)
 
 
-async def upsert_isolating_refused(
+async def _upsert_isolating_refused(
     repository: Repository, batch: CheckedBatch, indices: Iterable[int]
 ) -> tuple[dict[str, bool], dict[int, Rejection]]:
     """Upsert the rows of these records; the rows PostgreSQL refuses are found by halving, each half in its
