@@ -258,6 +258,7 @@ class PeerConfig:
 @dataclass
 class PeerRun:
     msgs_s: float  # first row present to last row present
+    second_half_msgs_s: float  # from half the rows present to the last: with the JIT warm
     from_task_msgs_s: float  # task RUNNING (REST status) to last row present
     startup_s: float  # JVM start to task RUNNING
     cpu_us_per_msg: float  # the JVM's own CPU (all threads), first to last row
@@ -340,6 +341,9 @@ async def run_peer(
             "plugin.discovery": "service_load",  # start-up ~3 s instead of ~6 s of classpath scanning
             "listeners": f"http://127.0.0.1:{port}",
             "consumer.max.poll.records": config.batch_size,
+            # the loader's consumer fetches up to 8 MiB per partition too (Kafka's default is 1 MiB, about
+            # 700 of these records: a put() would get fewer than batch.size, and the sink flushes each put)
+            "consumer.max.partition.fetch.bytes": 8 * 1024 * 1024,
             "consumer.auto.offset.reset": "earliest",
         },
     )
@@ -375,7 +379,8 @@ async def run_peer(
         started = time.perf_counter()
         deadline = started + timeout_s
         task_at = first_at = last_at = task_cpu = first_cpu = last_cpu = rss = 0.0
-        first_count = 0
+        first_count = half_count = 0
+        half_at = 0.0
         while not last_at:
             if process.poll() is not None:
                 raise failed(f"Connect exited with {process.returncode}")
@@ -394,6 +399,8 @@ async def run_peer(
             if top and not first_at:
                 first_at, first_cpu = now, _cpu_seconds(process.pid)
                 first_count = await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
+            if top and not half_at and top >= count // 2:
+                half_at, half_count = now, await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
             if top and top >= count and await connection.fetchval(f"SELECT count(*) FROM {TABLE}") >= count:
                 last_at, last_cpu, rss = (
                     time.perf_counter(),
@@ -409,6 +416,7 @@ async def run_peer(
         loaded, first_at, first_cpu = count, task_at, task_cpu
     return PeerRun(
         loaded / (last_at - first_at),
+        (count - half_count) / (last_at - half_at) if half_count < count else float("nan"),
         count / (last_at - task_at),
         task_at - started,
         (last_cpu - first_cpu) / loaded * 1e6,

@@ -1,6 +1,7 @@
 """Loader benchmark: how close the loader comes to what Kafka and PostgreSQL can do at all, in one run.
 
     uv run python bench/loader/run.py [--messages 200000] [--baseline-sample 2000] [--rounds 3]
+                                      [--peer-config BATCH,TASKS[,rewrite][,unnest] ...] [--no-peer]
 
 With the messages already in a private, prefixed set of topics (realistic mock campaigns of four channels)
 and a private migrated database on the server of DATABASE_URL, it measures:
@@ -10,18 +11,25 @@ and a private migrated database on the server of DATABASE_URL, it measures:
 (b) two ceilings: a raw asyncpg COPY of the same rows, in one transaction, into a table shaped and indexed
     like ``campaigns``; and a bare aiokafka consume of the topic with orjson decoding of every value;
 (c) a seed-style baseline: each message validated, checked for existence and inserted through the ORM, one
-    transaction per message (on a sample, extrapolated).
+    transaction per message (on a sample, extrapolated);
+(d) the peer (``peer.py``): Kafka Connect standalone with the Debezium JDBC sink, the same campaigns as
+    JSON-with-schema records on a topic of their own, upserted into ``campaigns`` of a private migrated
+    database; rows per second from the first row present to the last, for each ``--peer-config``; the
+    table it leaves must hold exactly what the loader's holds. Skipped, saying why, without Java or Maven
+    Central.
 
 Each figure is the best of ``--rounds`` runs (3): the machine may be shared, and interference only ever
 makes a run slower. The loader runs with its defaults; LOADER_* variables in the environment reach it.
 It ends with one line: loader_msgs_s ceiling_msgs_s loader_vs_ceiling loader_vs_baseline rss_mb (the
-loader's peak resident memory). Everything it creates is deleted at the end.
+loader's peak resident memory), then peer_msgs_s loader_vs_peer peer_rss_mb of the peer's fastest config
+(when it ran). Everything it creates is deleted at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -33,16 +41,23 @@ from pathlib import Path
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from peer import PeerConfig, PeerRun, PeerUnavailable, connect_records, peer_topic, run_peer, runtime
+from peer import table_fingerprint as fingerprint
 from sqlalchemy import select
 
 from demetra_common.contracts import CampaignFetched, Channel
 from demetra_common.db import make_engine, make_sessionmaker, plain_dsn
 from demetra_common.settings import CommonSettings
 from demetra_common.tables import CampaignRow
+from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
 from demetra_loader.core.records import campaign_values
 from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
 from demetra_mock import mock_campaigns
 from demetra_testkit import ServiceProcess, private_database, private_topics
+
+# The peer's configs by default: the sink's defaults, then its tuning knobs (batch.size with the consumer's
+# max.poll.records, one task per core, the JDBC driver's multi-row rewrite, the sink's own UNNEST insert).
+PEER_CONFIGS = ("500,1", "5000,1,rewrite", "5000,2,rewrite", "5000,1,unnest", "5000,2,unnest")
 
 AS_OF = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
 SYNC_ID = "sched-20261125T1400Z"
@@ -159,8 +174,8 @@ async def run_loader(env: dict[str, str], database_url: str, count: int, log_dir
             if done >= count:
                 last_at = now
                 break
-            if starting.done() and starting.exception():
-                raise starting.exception()  # type: ignore[misc]
+            if starting.done() and (error := starting.exception()):
+                raise error
             await asyncio.sleep(0.01)
         await starting
         assert service.process is not None
@@ -182,7 +197,7 @@ async def run_loader(env: dict[str, str], database_url: str, count: int, log_dir
 
 async def orm_baseline(database_url: str, values: list[bytes]) -> float:
     """(c): what the original backend did per campaign: validate, look it up, add it, commit."""
-    engine = make_engine(CommonSettings(_env_file=None, database_url=database_url))  # type: ignore[call-arg]
+    engine = make_engine(CommonSettings(_env_file=None, database_url=database_url))
     sessions = make_sessionmaker(engine)
     try:
         began = time.perf_counter()
@@ -208,16 +223,23 @@ async def orm_baseline(database_url: str, values: list[bytes]) -> float:
         await engine.dispose()
 
 
-async def main(count: int, sample: int, rounds: int) -> None:
+async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConfig]) -> None:
     settings = CommonSettings()
     bootstrap = settings.kafka_bootstrap_servers
     server_url = settings.database_url
     log_dir = Path(tempfile.mkdtemp(prefix="bench-loader-"))
     say(f"loader benchmark: {count} campaign.fetched messages, {rounds} rounds, {os.cpu_count()} cores")
+    peer_runtime = None
+    if peer_configs:
+        try:
+            peer_runtime = await asyncio.to_thread(runtime)
+        except PeerUnavailable as exc:
+            say(f"  peer phase (Kafka Connect + Debezium JDBC sink) skipped: {exc}")
     async with (
         private_topics(bootstrap, prefix="bench") as topics,
         private_database(server_url, prefix="bench_ceiling") as ceiling_db,
         private_database(server_url, prefix="bench_baseline") as baseline_db,
+        contextlib.AsyncExitStack() as stack,
     ):
         fetched = messages(count)
         values = [(m.campaign.campaign_id.encode(), m.model_dump_json().encode()) for m in fetched]
@@ -225,6 +247,14 @@ async def main(count: int, sample: int, rounds: int) -> None:
         produced = await produce(bootstrap, topics.campaign_fetched, values)
         size = sum(len(value) for _, value in values) / count
         say(f"  produced into {topics.campaign_fetched}: {produced:,.0f} msgs/s, {size:.0f} bytes each")
+        if peer_runtime is not None:
+            topic = f"{topics.campaign_fetched}.connect"
+            await stack.enter_async_context(peer_topic(bootstrap, topic, PARTITIONS[CAMPAIGN_FETCHED]))
+            records = connect_records(rows)
+            produced = await produce(bootstrap, topic, records)
+            size = sum(len(key) + len(value) for key, value in records) / count
+            say(f"  produced into {topic}: {produced:,.0f} msgs/s, {size:.0f} bytes each (key and value)")
+            del records
         say(
             "  round   kafka consume+decode   COPY ceiling    loader 1st->last commit (from start)"
             "   loader CPU  load events"
@@ -233,6 +263,8 @@ async def main(count: int, sample: int, rounds: int) -> None:
         kafka_rates: list[float] = []
         copy_rates: list[float] = []
         loader_runs: list[LoaderRun] = []
+        peer_runs: dict[PeerConfig, list[PeerRun]] = {config: [] for config in peer_configs}
+        loaded: tuple[object, ...] | None = None  # the fingerprint of the loader's table
         for round_ in range(1, rounds + 1):
             kafka_rates.append(await bare_consume(bootstrap, topics.campaign_fetched, count))
             copy_rates.append(await raw_copy(ceiling_db, rows))
@@ -247,12 +279,40 @@ async def main(count: int, sample: int, rounds: int) -> None:
                     "ENVIRONMENT": "test",
                 }
                 run = await run_loader(env, loader_db, count, log_dir)
+                if peer_runtime is not None:
+                    this_round = await fingerprint(loader_db)
+                    assert loaded in (None, this_round), (
+                        f"the loader's table differs between rounds: {this_round}"
+                    )
+                    loaded = this_round
             loader_runs.append(run)
             say(
                 f"  {round_:>5}   {kafka_rates[-1]:>13,.0f} msgs/s   {copy_rates[-1]:>7,.0f} rows/s"
                 f"   {run.msgs_s:>7,.0f} msgs/s ({run.overall_msgs_s:>6,.0f} msgs/s)"
                 f"         {run.cpu_us_per_msg:>5.1f} us/msg  {run.load_events:>6}"
             )
+            if peer_runtime is None:
+                continue
+            for config, runs in peer_runs.items():
+                async with private_database(server_url, prefix=f"bench_peer_{round_}") as peer_db:
+                    peer = await run_peer(
+                        peer_runtime,
+                        config,
+                        bootstrap=bootstrap,
+                        topic=topic,
+                        database_url=peer_db,
+                        count=count,
+                        work_dir=log_dir / "peer",
+                    )
+                    written = await fingerprint(peer_db)
+                    assert written == loaded, f"the peer's table {written} differs from the loader's {loaded}"
+                runs.append(peer)
+                say(
+                    f"  {round_:>5}   peer {config.label}: {peer.msgs_s:>7,.0f} rows/s "
+                    f"({peer.from_task_msgs_s:>6,.0f} from task start, {peer.second_half_msgs_s:>6,.0f} "
+                    f"over the second half; {peer.startup_s:.1f}s to start)"
+                    f"  {peer.cpu_us_per_msg:>5.1f} us/row  RSS {peer.rss_mb:,.0f} MB"
+                )
 
         baseline = await orm_baseline(baseline_db, [value for _, value in values[:sample]])
         say(
@@ -273,11 +333,31 @@ async def main(count: int, sample: int, rounds: int) -> None:
             f"  loader / lower ceiling = {loader.msgs_s / ceiling:.2f}; "
             f"loader / baseline = {loader.msgs_s / baseline:.1f}x"
         )
-        print(
+        line = (
             f"loader_msgs_s={loader.msgs_s:.0f} ceiling_msgs_s={ceiling:.0f} "
             f"loader_vs_ceiling={loader.msgs_s / ceiling:.2f} "
             f"loader_vs_baseline={loader.msgs_s / baseline:.1f} rss_mb={rss:.0f}"
         )
+        if peer_runtime is not None:
+            best = {config: max(runs, key=lambda run: run.msgs_s) for config, runs in peer_runs.items()}
+            for config, peer in best.items():
+                say(
+                    f"  best of {rounds}: peer {config.label}: {peer.msgs_s:,.0f} rows/s, "
+                    f"JVM CPU {peer.cpu_us_per_msg:.1f} us per row, peak RSS "
+                    f"{max(run.rss_mb for run in peer_runs[config]):,.0f} MB"
+                )
+            fastest = max(best, key=lambda config: best[config].msgs_s)
+            peer, peer_rss = best[fastest], max(run.rss_mb for run in peer_runs[fastest])
+            say(
+                f"  loader / peer = {loader.msgs_s / peer.msgs_s:.2f} (the peer's fastest: {fastest.label}); "
+                f"CPU {loader.cpu_us_per_msg:.1f} vs {peer.cpu_us_per_msg:.1f} us per message, "
+                f"RSS {rss:.0f} vs {peer_rss:,.0f} MB; both tables equal (count, sums, md5 of every row)"
+            )
+            line += (
+                f" peer_msgs_s={peer.msgs_s:.0f} loader_vs_peer={loader.msgs_s / peer.msgs_s:.2f}"
+                f" peer_rss_mb={peer_rss:.0f}"
+            )
+        print(line)
 
 
 if __name__ == "__main__":
@@ -287,5 +367,16 @@ if __name__ == "__main__":
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--baseline-sample", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=3, help="each figure is the best of this many runs")
+    parser.add_argument(
+        "--peer-config",
+        action="append",
+        type=PeerConfig.parse,
+        help="sink batch.size (and max.poll.records), tasks.max, flags rewrite (reWriteBatchedInserts) and "
+        f"unnest (dialect.postgres.unnest.insert.enabled); repeatable; default {' '.join(PEER_CONFIGS)}",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="skip the Kafka Connect peer")
     arguments = parser.parse_args()
-    sys.exit(asyncio.run(main(arguments.messages, arguments.baseline_sample, arguments.rounds)))
+    configs = (
+        [] if arguments.no_peer else arguments.peer_config or [PeerConfig.parse(c) for c in PEER_CONFIGS]
+    )
+    sys.exit(asyncio.run(main(arguments.messages, arguments.baseline_sample, arguments.rounds, configs)))
