@@ -10,7 +10,8 @@ from types import ModuleType
 import jsonschema
 import yaml
 
-from demetra_loader.service import DeadLetter, RejectCode, Rejection
+from demetra_loader.core.dead_letters import DeadLetter
+from demetra_loader.core.records import RejectCode, Rejection
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -54,10 +54,9 @@ class LoaderSettings(CommonSettings):
 
     @property
     def campaign_group(self) -> str:
-        """The consumer group of campaign.fetched. Prefixed like the topics, so that an isolated topic set
-        (a test run, a staging copy) never shares a group, and its rebalances, with another."""
-        return self.kafka_topic_prefix + self.loader_group_id
+        """The consumer group of campaign.fetched, prefixed like the topics (``Topics.group``)."""
+        return self.topics.group(self.loader_group_id)
 
     @property
     def events_group(self) -> str:
-        return self.kafka_topic_prefix + self.loader_events_group_id
+        return self.topics.group(self.loader_events_group_id)
