@@ -143,10 +143,14 @@ def _mvn(what: str, *arguments: str) -> None:
             f"Maven (mvn) is needed to fetch {what} from Maven Central: apt-get install -y maven"
         )
     print(f"  fetching {what} from Maven Central into {CACHE} (first run only)", flush=True)
-    result = subprocess.run(["mvn", "-q", "-B", *arguments], capture_output=True, text=True, cwd=HERE)
+    result = subprocess.run(
+        ["mvn", "-q", "-B", "-Dstyle.color=never", *arguments], capture_output=True, text=True, cwd=HERE
+    )
     if result.returncode != 0:
-        output = (result.stdout + result.stderr).strip().splitlines()
-        raise PeerUnavailable(f"mvn could not fetch {what}: " + " | ".join(output[-5:]))
+        output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr).strip().splitlines()
+        errors = [line for line in output if line.startswith("[ERROR]") and line[7:].strip()] or output[-1:]
+        reason = errors[0][:400] if errors else f"exit code {result.returncode}"
+        raise PeerUnavailable(f"mvn could not fetch {what} (is Maven Central reachable?): {reason}")
 
 
 # ---------------------------------------------------------------------------------------------- records
@@ -244,6 +248,12 @@ class PeerConfig:
             f"reWriteBatchedInserts={str(self.rewrite_batched_inserts).lower()} "
             f"unnest={str(self.unnest).lower()}"
         )
+
+    @property
+    def short(self) -> str:
+        """``5000x2 rewrite``: batch size x tasks and the flags, as ``parse`` reads them."""
+        flags = ["rewrite"] * self.rewrite_batched_inserts + ["unnest"] * self.unnest
+        return " ".join([f"{self.batch_size}x{self.tasks}", *flags])
 
     @classmethod
     def parse(cls, text: str) -> PeerConfig:

@@ -46,14 +46,14 @@ from peer import table_fingerprint as fingerprint
 from sqlalchemy import select
 
 from demetra_common.contracts import CampaignFetched, Channel
-from demetra_common.db import make_engine, make_sessionmaker, plain_dsn
+from demetra_common.db import plain_dsn
 from demetra_common.settings import CommonSettings
 from demetra_common.tables import CampaignRow
 from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
 from demetra_loader.core.records import campaign_values
 from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
 from demetra_mock import mock_campaigns
-from demetra_testkit import ServiceProcess, private_database, private_topics
+from demetra_testkit import ServiceProcess, make_engine, make_sessionmaker, private_database, private_topics
 
 # The peer's configs by default: the sink's defaults, then its tuning knobs (batch.size with the consumer's
 # max.poll.records, one task per core, the JDBC driver's multi-row rewrite, the sink's own UNNEST insert).
@@ -255,6 +255,13 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
             size = sum(len(key) + len(value) for key, value in records) / count
             say(f"  produced into {topic}: {produced:,.0f} msgs/s, {size:.0f} bytes each (key and value)")
             del records
+        if peer_runtime is not None:
+            say(
+                "  peer configs BATCHxTASKS: the sink's batch.size (and the consumer's max.poll.records) x "
+                "tasks.max;\n    rewrite: reWriteBatchedInserts=true on the JDBC URL; unnest: "
+                "dialect.postgres.unnest.insert.enabled=true;\n    peer rows/s: from the first row present "
+                "to the last"
+            )
         say(
             "  round   kafka consume+decode   COPY ceiling    loader 1st->last commit (from start)"
             "   loader CPU  load events"
@@ -308,10 +315,10 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
                     assert written == loaded, f"the peer's table {written} differs from the loader's {loaded}"
                 runs.append(peer)
                 say(
-                    f"  {round_:>5}   peer {config.label}: {peer.msgs_s:>7,.0f} rows/s "
+                    f"  {round_:>5}   peer {config.short:<16} {peer.msgs_s:>7,.0f} rows/s "
                     f"({peer.from_task_msgs_s:>6,.0f} from task start, {peer.second_half_msgs_s:>6,.0f} "
-                    f"over the second half; {peer.startup_s:.1f}s to start)"
-                    f"  {peer.cpu_us_per_msg:>5.1f} us/row  RSS {peer.rss_mb:,.0f} MB"
+                    f"2nd half)  JVM CPU {peer.cpu_us_per_msg:>5.1f} us/row  RSS {peer.rss_mb:>5,.0f} MB"
+                    f"  start {peer.startup_s:.1f}s"
                 )
 
         baseline = await orm_baseline(baseline_db, [value for _, value in values[:sample]])
