@@ -1,10 +1,11 @@
-"""The PostgreSQL schema every service shares. Alembic migrations (``demetra_common.migrations``) create it;
-the loader writes it, the query API reads it."""
+"""The PostgreSQL schema every service shares. Alembic migrations (``demetra_migrations``) create it; the
+loader writes it, the query API reads it (and refreshes the summary view declared at the end)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
@@ -18,11 +19,17 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    TableClause,
     Text,
+    column,
     func,
+    table,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine
+
+from demetra_common.contracts import Channel
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -32,7 +39,7 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-CHANNEL_CHECK = "channel IN ('facebook', 'instagram', 'google_ads', 'tiktok')"
+CHANNEL_CHECK = "channel IN ({})".format(", ".join(f"'{channel.value}'" for channel in Channel))
 
 
 class Base(DeclarativeBase):
@@ -132,3 +139,81 @@ class ConsumerOffsetRow(Base):
     partition: Mapped[int] = mapped_column(Integer, primary_key=True)
     next_offset: Mapped[int] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+# ------------------------------------------------------------------------------ the metrics summary view
+
+# The campaigns table's insert/update/delete counter: stored with the summary at refresh time, so the query
+# API refreshes it only when campaigns changed since.
+CAMPAIGNS_CHANGE_MARKER = (
+    "(SELECT coalesce(n_tup_ins + n_tup_upd + n_tup_del, 0)"
+    " FROM pg_stat_user_tables WHERE relid = 'campaigns'::regclass)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ViewColumn:
+    name: str
+    expression: str  # SQL over the view's source table
+    type: TypeEngine[Any]
+
+
+@dataclass(frozen=True, slots=True)
+class MaterializedView:
+    """A materialised view declared once: the migration creates it from this, the repository reads it."""
+
+    name: str
+    source: str
+    columns: tuple[ViewColumn, ...]
+    group_by: tuple[str, ...]  # also its unique index, which REFRESH ... CONCURRENTLY requires
+
+    @property
+    def table(self) -> TableClause:
+        """The view as a SQLAlchemy Core table, to build statements over it."""
+        return table(self.name, *(column(c.name, c.type) for c in self.columns))
+
+    @property
+    def create_sql(self) -> str:
+        selected = ",\n       ".join(
+            c.name if c.expression == c.name else f"{c.expression} AS {c.name}" for c in self.columns
+        )
+        return (
+            f"CREATE MATERIALIZED VIEW {self.name} AS\nSELECT {selected}\n  FROM {self.source}\n"
+            f" GROUP BY {', '.join(self.group_by)}\nWITH DATA"
+        )
+
+    @property
+    def unique_index_sql(self) -> str:
+        keys = ", ".join(self.group_by)
+        return f"CREATE UNIQUE INDEX ux_{self.name}_{'_'.join(self.group_by)} ON {self.name} ({keys})"
+
+    @property
+    def refresh_sql(self) -> str:
+        return f"REFRESH MATERIALIZED VIEW CONCURRENTLY {self.name}"
+
+    @property
+    def drop_sql(self) -> str:
+        return f"DROP MATERIALIZED VIEW IF EXISTS {self.name}"
+
+
+# Additive totals per (channel, reporting date) behind the query API's metrics summary: rates are kept as
+# their numerators (conversions, net return) so that any grouping sums correctly.
+CAMPAIGN_DAILY_METRICS = MaterializedView(
+    name="campaign_daily_metrics",
+    source="campaigns",
+    columns=(
+        ViewColumn("channel", "channel", Text()),
+        ViewColumn("date", "date", Date()),
+        ViewColumn("campaigns", "count(*)", BigInteger()),
+        ViewColumn("impressions", "sum(impressions)", Numeric()),
+        ViewColumn("clicks", "sum(clicks)", Numeric()),
+        ViewColumn("engagement", "sum(engagement)", Numeric()),
+        ViewColumn("cost", "sum(cost)", Numeric()),
+        ViewColumn("conversions", "sum(conversion_rate * clicks)", Double()),
+        ViewColumn("net_return", "sum(roi * cost::double precision)", Double()),
+        ViewColumn("as_of", "max(fetched_at)", DateTime(timezone=True)),
+        ViewColumn("refreshed_at", "now()", DateTime(timezone=True)),
+        ViewColumn("change_marker", CAMPAIGNS_CHANGE_MARKER, BigInteger()),
+    ),
+    group_by=("channel", "date"),
+)
