@@ -8,9 +8,6 @@ from typing import Any
 
 import asyncpg
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
-
-from demetra_common.settings import CommonSettings
 
 
 def asyncpg_url(url: str) -> str:
@@ -23,24 +20,6 @@ def plain_dsn(url: str) -> str:
     """The URL as libpq/asyncpg.connect want it (no SQLAlchemy driver suffix)."""
     parsed = make_url(asyncpg_url(url))
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
-
-
-def make_engine(settings: CommonSettings, **options: object) -> AsyncEngine:
-    """A SQLAlchemy engine for ORM work over ``tables.py``. No service runs on it: the loader benchmark's
-    ORM baseline (the original backend's way) and the ORM round-trip tests do."""
-    return create_async_engine(
-        asyncpg_url(settings.database_url),
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout_s,
-        pool_pre_ping=True,
-        pool_recycle=1800,
-        **options,
-    )
-
-
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:

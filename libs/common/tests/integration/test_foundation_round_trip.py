@@ -7,11 +7,11 @@ import pytest
 from sqlalchemy import select
 
 from demetra_common.contracts import SyncRequested, Trigger
-from demetra_common.db import make_engine, make_sessionmaker
 from demetra_common.kafka import make_broker
 from demetra_common.settings import CommonSettings
 from demetra_common.tables import CampaignRow, EventRow
 from demetra_common.topics import Topics
+from demetra_testkit import make_engine, make_sessionmaker
 
 
 async def test_subscriber_receives_sync_requested_published_through_the_factory(

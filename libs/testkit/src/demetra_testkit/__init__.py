@@ -25,9 +25,11 @@ from typing import TypeVar
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from aiokafka.admin import AIOKafkaAdminClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from demetra_common.admin import ensure_topics
 from demetra_common.db import asyncpg_url, plain_dsn
+from demetra_common.settings import CommonSettings
 from demetra_common.topics import Topics
 from demetra_migrations.migrate import upgrade
 
@@ -227,3 +229,22 @@ async def private_topics(bootstrap: str, *, prefix: str = "t") -> AsyncIterator[
             await admin.delete_topics(list(topics.layout()))
         finally:
             await admin.close()
+
+
+def make_engine(settings: CommonSettings, **options: object) -> AsyncEngine:
+    """A SQLAlchemy engine for ORM work over ``tables.py``, as the original backend worked. No service runs
+    on it (they use ``demetra_common.db.make_pool``): the ORM round-trip tests and the loader benchmark's
+    baseline do."""
+    return create_async_engine(
+        asyncpg_url(settings.database_url),
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_s,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        **options,
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
