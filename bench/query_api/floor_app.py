@@ -2,9 +2,9 @@
 
 A bare ASGI app on the same uvicorn (httptools, uvloop), started with the API's own settings (HTTP_HOST,
 HTTP_PORT, HTTP_WORKERS, DATABASE_URL, DB_POOL_SIZE), that runs the same statement as ``GET /api/campaigns``
-(``demetra_query_api.repository``) through an asyncpg pool and turns the rows into the same JSON objects
-with orjson. No framework, no parameter parsing, no cursor, no middleware. What the real API reaches is read
-against this: a figure near the floor leaves nothing to gain in Python.
+(``demetra_query_api.campaigns.repository``) through an asyncpg pool and turns the rows into the same JSON
+objects with orjson. No framework, no parameter parsing, no cursor, no middleware. What the real API reaches
+is read against this: a figure near the floor leaves nothing to gain in Python.
 
     FLOOR_AFTER=2026-11-25,966568 python bench/query_api/floor_app.py   (where the first page ended)
     GET /health -> {"status":"ok"}       GET /page -> the benchmark's second page (50 campaigns)
@@ -21,17 +21,13 @@ import orjson
 import uvicorn
 
 from demetra_common.db import plain_dsn
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
+from demetra_query_api.campaigns.repository import campaign_page_statement, campaign_page_values
 from demetra_query_api.cursors import SortField, SortOrder
-from demetra_query_api.repository import (
-    CAMPAIGN_FIELDS,
-    CampaignFilters,
-    campaign_page_statement,
-    campaign_page_values,
-)
 from demetra_query_api.settings import QueryApiSettings
 
 PAGE = 50
-FILTERS = CampaignFilters(channels=("facebook",), date_from=dt.date(2026, 3, 1))
+FILTERS = {"channel": ["facebook"], "date_from": dt.date(2026, 3, 1)}  # as GET /api/campaigns parses them
 STATEMENT = campaign_page_statement(FILTERS, SortField.DATE, SortOrder.DESC, after=True)
 HEADERS = [(b"content-type", b"application/json")]
 _state: dict[str, Any] = {}
@@ -63,7 +59,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     else:
         async with _state["pool"].acquire() as connection:
             records = await connection.fetch(STATEMENT.sql, *_state["args"])
-        items = [dict(zip(CAMPAIGN_FIELDS, record, strict=False)) for record in records[:PAGE]]
+        items = [dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=False)) for record in records[:PAGE]]
         body = orjson.dumps({"items": items})
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": body})

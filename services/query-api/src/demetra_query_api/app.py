@@ -1,7 +1,9 @@
-"""Composition root: ``create_app(settings)`` wires the pool, the broker, the rate limiter and the routes.
+"""Composition root: ``build_context(settings)`` wires the pool, the broker, the rate limiter and the cache;
+``create_app(settings)`` adds the routes.
 
-Nothing connects at import or in ``create_app``: the lifespan opens the (lazy) database pool, starts the
-broker (tolerating Kafka being down), and runs the summary refresher until shutdown.
+Nothing connects at import or at build time: the lifespan opens the (lazy) database pool, starts the broker
+(tolerating Kafka being down), and runs the summary refresher until shutdown. Only ``app_from_environment``
+(the uvicorn factory) and ``__main__`` read settings from the environment.
 """
 
 from __future__ import annotations
@@ -16,21 +18,25 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import Depends, FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from faststream.kafka import KafkaBroker
 
 from demetra_common.kafka import make_broker
 from demetra_common.logging import configure_logging
 from demetra_common.ops import ops_router
 from demetra_common.security import API_KEY_HEADER, api_key_guard
-from demetra_query_api import service
 from demetra_query_api.cache import ResponseCache
+from demetra_query_api.campaigns import routes as campaigns
 from demetra_query_api.db import Database, DatabaseUnavailable
-from demetra_query_api.deps import Services
+from demetra_query_api.deps import AppContext
 from demetra_query_api.http import OrjsonResponse, json_response
+from demetra_query_api.metrics import routes as metrics
+from demetra_query_api.metrics.service import refresh_summary_periodically
 from demetra_query_api.publisher import BrokerUnavailable, SyncRequestPublisher
 from demetra_query_api.ratelimit import RateLimited, SyncRateLimiter
-from demetra_query_api.routes import campaigns, metrics, seed, syncs
 from demetra_query_api.schemas import ServiceInfo
+from demetra_query_api.seed import routes as seed
 from demetra_query_api.settings import QueryApiSettings
+from demetra_query_api.syncs import routes as syncs
 
 logger = logging.getLogger(__name__)
 
@@ -90,27 +96,38 @@ def _install_error_handlers(app: FastAPI) -> None:
         return _problem(500, "internal error")
 
 
-def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
-    settings = settings or QueryApiSettings()
+def _sync_request_publisher(settings: QueryApiSettings) -> SyncRequestPublisher:
+    broker = make_broker(settings, client_id=SERVICE)
+    return SyncRequestPublisher(broker, settings.topics.sync_requested, timeout_s=settings.publish_timeout_s)
+
+
+def build_broker(settings: QueryApiSettings) -> KafkaBroker:
+    """The query API's broker with its ``sync.requested`` publisher declared, not connected (for the
+    AsyncAPI document)."""
+    return _sync_request_publisher(settings).broker
+
+
+def build_context(settings: QueryApiSettings) -> AppContext:
+    """The query API's parts, wired but not connected (the app's lifespan connects and closes them)."""
+    return AppContext(
+        settings=settings,
+        database=Database(settings),
+        publisher=_sync_request_publisher(settings),
+        rate_limiter=SyncRateLimiter(settings.sync_rate_limit, settings.rate_limit_storage_uri),
+        cache=ResponseCache(settings.response_cache_ttl_s),
+    )
+
+
+def create_app(settings: QueryApiSettings) -> FastAPI:
+    context = build_context(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        database = await Database.open(settings)
-        broker = make_broker(settings, client_id=SERVICE)
-        publisher = SyncRequestPublisher(
-            broker, settings.topics.sync_requested, timeout_s=settings.publish_timeout_s
-        )
-        await publisher.start()
-        app.state.services = Services(
-            settings=settings,
-            database=database,
-            publisher=publisher,
-            rate_limiter=SyncRateLimiter(settings.sync_rate_limit, settings.rate_limit_storage_uri),
-            cache=ResponseCache(settings.response_cache_ttl_s),
-        )
+        await context.database.open()
+        await context.publisher.start()
         refresher = asyncio.create_task(
-            service.refresh_summary_periodically(
-                database,
+            refresh_summary_periodically(
+                context.database,
                 interval=dt.timedelta(seconds=settings.summary_refresh_interval_s),
                 max_age=dt.timedelta(seconds=settings.summary_max_age_s),
             ),
@@ -122,8 +139,8 @@ def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
             refresher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
-            await publisher.stop()
-            await database.close()
+            await context.publisher.stop()
+            await context.database.close()
 
     app = FastAPI(
         title="Demetra query API",
@@ -133,6 +150,7 @@ def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
         default_response_class=OrjsonResponse,
         lifespan=lifespan,
     )
+    app.state.context = context  # what the routes reach through deps.context_of
     any_origin = settings.cors_allow_any_origin
     app.add_middleware(
         CORSMiddleware,
@@ -145,15 +163,7 @@ def create_app(settings: QueryApiSettings | None = None) -> FastAPI:
     )
     _install_error_handlers(app)
 
-    async def database_ready() -> bool:
-        services: Services = app.state.services
-        return await services.database.ping()
-
-    async def kafka_ready() -> bool:
-        services: Services = app.state.services
-        return await services.publisher.ping()
-
-    app.include_router(ops_router({"database": database_ready, "kafka": kafka_ready}))
+    app.include_router(ops_router(context.readiness_checks()))
 
     @app.get("/", response_model=ServiceInfo, tags=["ops"], summary="What this service is, and links")
     async def root() -> ServiceInfo:
@@ -190,4 +200,4 @@ def app_from_environment() -> FastAPI:
     return create_app(settings)
 
 
-__all__ = ["app_from_environment", "create_app"]
+__all__ = ["app_from_environment", "build_broker", "build_context", "create_app"]

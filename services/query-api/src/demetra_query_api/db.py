@@ -3,7 +3,7 @@
 Why not the SQLAlchemy engine of ``demetra_common.db``: measured on this service's main query (a 51-row
 keyset page), the engine's pre-ping round trip, its BEGIN/ROLLBACK around each checkout and its execution
 layer cost 628 us per request against 129 us for a pooled asyncpg connection (bench/README.md). The
-statements themselves are still SQLAlchemy Core (``repository.py``), compiled once per shape.
+statements themselves are still SQLAlchemy Core (the ``repository`` modules), compiled once per shape.
 
 The pool (``demetra_common.db.make_pool``) connects lazily and skips asyncpg's reset query on release.
 """
@@ -14,7 +14,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import asyncpg
 import orjson
@@ -23,8 +22,6 @@ from demetra_common.db import make_pool
 from demetra_query_api.settings import QueryApiSettings
 
 logger = logging.getLogger(__name__)
-
-Connection = asyncpg.Connection
 
 # Failures of the database as a service (as opposed to a bad statement): they become 503, not 500.
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -51,33 +48,41 @@ async def _init_connection(connection: asyncpg.Connection) -> None:
 
 
 class Database:
-    """A lazily connecting asyncpg pool; ``connection()`` maps outages to ``DatabaseUnavailable``."""
+    """A lazily connecting asyncpg pool; ``connection()`` maps outages to ``DatabaseUnavailable``.
 
-    def __init__(self, pool: asyncpg.Pool, *, acquire_timeout_s: float) -> None:
-        self._pool = pool
-        self._acquire_timeout_s = acquire_timeout_s
+    Built without connecting; ``open()`` (in the app's lifespan) creates the pool, ``close()`` closes it.
+    """
+
+    def __init__(self, settings: QueryApiSettings) -> None:
+        self._settings = settings
+        self._max_size = settings.db_pool_size + settings.db_max_overflow
+        self._acquire_timeout_s = settings.db_pool_timeout_s
+        self._pool: asyncpg.Pool | None = None
         # asyncpg's pool hands a released connection to whichever task asks next, so under load a request
         # that just arrived overtakes ones that have waited (asyncio.Queue lets new getters barge in), and
         # the unlucky ones wait many times the median. asyncio.Semaphore queues strictly first come, first
         # served, so at most as many requests as the pool has connections hold or await one; the rest wait
         # their turn.
-        self._turns = asyncio.Semaphore(pool.get_max_size())
+        self._turns = asyncio.Semaphore(self._max_size)
 
-    @classmethod
-    async def open(cls, settings: QueryApiSettings, **options: Any) -> Database:
-        pool = await make_pool(
-            settings.database_url,
-            max_size=settings.db_pool_size + settings.db_max_overflow,
-            timeout_s=settings.db_pool_timeout_s,
+    async def open(self) -> None:
+        self._pool = await make_pool(
+            self._settings.database_url,
+            max_size=self._max_size,
+            timeout_s=self._acquire_timeout_s,
             max_inactive_connection_lifetime=300.0,
             init=_init_connection,
             server_settings={
                 "application_name": "demetra-query-api",
-                "statement_timeout": str(settings.db_statement_timeout_ms),
+                "statement_timeout": str(self._settings.db_statement_timeout_ms),
             },
-            **options,
         )
-        return cls(pool, acquire_timeout_s=settings.db_pool_timeout_s)
+
+    @property
+    def _open_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise DatabaseUnavailable("the database pool is not open")
+        return self._pool
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -88,7 +93,7 @@ class Database:
             logger.warning("database unavailable: no connection free within %ss", self._acquire_timeout_s)
             raise DatabaseUnavailable("no database connection free in time") from exc
         try:
-            async with self._pool.acquire(timeout=self._acquire_timeout_s) as connection:
+            async with self._open_pool.acquire(timeout=self._acquire_timeout_s) as connection:
                 yield connection
         except UNAVAILABLE_ERRORS as exc:
             logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
@@ -101,7 +106,10 @@ class Database:
             return bool(await connection.fetchval("SELECT 1") == 1)
 
     async def close(self, timeout_s: float = 10.0) -> None:
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
         try:
-            await asyncio.wait_for(self._pool.close(), timeout_s)
+            await asyncio.wait_for(pool.close(), timeout_s)
         except TimeoutError:
-            self._pool.terminate()
+            pool.terminate()

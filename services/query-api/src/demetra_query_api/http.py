@@ -1,4 +1,5 @@
-"""Small HTTP helpers shared by the routes: orjson responses, `next` links, 422s that name the field."""
+"""HTTP helpers shared by the routes: the cached read path, orjson responses, `next` links, 422s that name
+the field."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
-from demetra_query_api.cache import ResponseCache
 from demetra_query_api.cursors import InvalidCursor
+from demetra_query_api.deps import AppContext, context_of
 
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -35,16 +36,20 @@ def json_response(content: Any, status_code: int = 200, headers: Mapping[str, st
     )
 
 
-async def cached_json(
-    request: Request, cache: ResponseCache, content: Callable[[], Awaitable[Any]]
-) -> Response:
-    """A 200 JSON response of ``content()``, served from ``cache`` when the same URL was computed lately."""
+async def cached_read(request: Request, content: Callable[[AppContext], Awaitable[Any]]) -> Response:
+    """The read routes' fast path: a 200 JSON response of ``content(context)``, served from the response
+    micro-cache when the same URL was computed lately (then ``content`` does not run: no parsing, no query).
+
+    Hot routes take no FastAPI dependencies (resolving them cost more CPU than the query itself) and skip
+    response-model validation: ``content`` parses the request itself and orjson renders what it returns.
+    """
+    context = context_of(request)
 
     async def body() -> bytes:
-        return orjson.dumps(await content(), option=JSON_OPTIONS)
+        return orjson.dumps(await content(context), option=JSON_OPTIONS)
 
     key = request.scope["path"].encode() + b"?" + request.scope["query_string"]
-    return Response(await cache.get(key, body), media_type="application/json")
+    return Response(await context.cache.get(key, body), media_type="application/json")
 
 
 def next_link(request: Request, cursor: str | None) -> str | None:

@@ -34,6 +34,11 @@ class SyncRequestPublisher:
         self._lock = asyncio.Lock()
         self._reconnect: asyncio.Task[bool] | None = None
 
+    @property
+    def broker(self) -> KafkaBroker:
+        """The broker, with this publisher declared on it (not connected until ``start``)."""
+        return self._broker
+
     async def start(self) -> bool:
         async with self._lock:
             if self._started:

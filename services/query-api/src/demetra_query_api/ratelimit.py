@@ -29,10 +29,6 @@ class SyncRateLimiter:
         uri = storage_uri if storage_uri.startswith("async+") else f"async+{storage_uri}"
         self._limiter = MovingWindowRateLimiter(storage_from_string(uri))
 
-    @property
-    def description(self) -> str:
-        return str(self._item)
-
     async def hit(self, client: str) -> None:
         """Count one sync creation by ``client``; raise ``RateLimited`` if over the limit."""
         if await self._limiter.hit(self._item, "sync-create", client):

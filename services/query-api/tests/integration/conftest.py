@@ -29,9 +29,9 @@ from demetra_common.contracts import (
     Trigger,
 )
 from demetra_common.db import plain_dsn
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 from demetra_common.topics import Topics
 from demetra_query_api.app import create_app
-from demetra_query_api.repository import CAMPAIGN_FIELDS
 from demetra_query_api.settings import QueryApiSettings
 
 API_KEY = "test-key-for-the-query-api"
@@ -114,12 +114,16 @@ class Row:
     sync_id: str = "sched-seed"
 
     def values(self) -> tuple[Any, ...]:
-        """In the column order of CAMPAIGN_FIELDS; cost as the exact decimal the numeric column holds."""
-        return tuple(Decimal(repr(self.cost)) if f == "cost" else getattr(self, f) for f in CAMPAIGN_FIELDS)
+        """In the order of CAMPAIGN_DATA_COLUMNS; cost as the exact decimal the numeric column holds."""
+        return tuple(
+            Decimal(repr(self.cost)) if f == "cost" else getattr(self, f) for f in CAMPAIGN_DATA_COLUMNS
+        )
 
 
 async def insert_campaigns(db: asyncpg.Connection, rows: Iterable[Row]) -> None:
-    await db.copy_records_to_table("campaigns", records=[r.values() for r in rows], columns=CAMPAIGN_FIELDS)
+    await db.copy_records_to_table(
+        "campaigns", records=[r.values() for r in rows], columns=CAMPAIGN_DATA_COLUMNS
+    )
 
 
 async def insert_event(

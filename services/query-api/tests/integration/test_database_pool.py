@@ -19,7 +19,8 @@ from demetra_query_api.settings import QueryApiSettings
 async def test_waiting_requests_get_a_connection_in_arrival_order(
     settings_factory: Callable[..., QueryApiSettings],
 ) -> None:
-    database = await Database.open(settings_factory(db_pool_size=2, db_max_overflow=0))
+    database = Database(settings_factory(db_pool_size=2, db_max_overflow=0))
+    await database.open()
     served: list[int] = []
 
     async def request(number: int) -> None:
@@ -44,7 +45,8 @@ async def test_waiting_requests_get_a_connection_in_arrival_order(
 async def test_a_request_that_waits_past_the_pool_timeout_is_told_the_database_is_unavailable(
     settings_factory: Callable[..., QueryApiSettings],
 ) -> None:
-    database = await Database.open(settings_factory(db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.2))
+    database = Database(settings_factory(db_pool_size=1, db_max_overflow=0, db_pool_timeout_s=0.2))
+    await database.open()
     try:
         async with database.connection():
             with pytest.raises(DatabaseUnavailable, match="no database connection free"):

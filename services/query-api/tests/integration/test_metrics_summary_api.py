@@ -9,7 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
-from demetra_query_api.repository import refresh_daily_metrics
+from demetra_query_api.metrics.service import refresh_summary
 from demetra_testkit import eventually
 
 NOV1, NOV2 = dt.date(2026, 11, 1), dt.date(2026, 11, 2)
@@ -23,7 +23,7 @@ async def refresh(db: asyncpg.Connection) -> None:
     """Refresh now (retrying while the app's own refresher holds the lock)."""
 
     async def refreshed() -> bool:
-        return await refresh_daily_metrics(db, max_age=dt.timedelta(hours=1), force=True)
+        return await refresh_summary(db, max_age=dt.timedelta(hours=1), force=True)
 
     await eventually(refreshed, timeout=30, what="a forced refresh of the summary aggregate")
 
@@ -132,7 +132,7 @@ async def test_refresh_skips_when_nothing_changed(db: asyncpg.Connection, seed: 
     # The insert/update counter is unchanged (it may take a moment to be published; forced refresh above
     # recorded the counter as it was), so a second, unforced refresh with a long max age does nothing.
     async def settled() -> bool:
-        return not await refresh_daily_metrics(db, max_age=dt.timedelta(hours=1))
+        return not await refresh_summary(db, max_age=dt.timedelta(hours=1))
 
     await eventually(settled, timeout=30, what="an unchanged table not to be refreshed again")
 

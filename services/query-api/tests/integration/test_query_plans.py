@@ -9,9 +9,9 @@ from typing import Any
 import asyncpg
 import pytest
 
-from demetra_query_api import repository
+from demetra_query_api.campaigns import repository
 from demetra_query_api.cursors import SortField, SortOrder
-from demetra_query_api.repository import CampaignFilters
+from demetra_query_api.syncs.repository import _sync_heads_statement
 
 ROWS = 50_000
 
@@ -66,32 +66,32 @@ async def _plan(db: asyncpg.Connection, sql: str, args: list[Any], *, generic: b
 LIST_CASES = [
     # (filters, sort, order, cursor key, index the page must come from)
     (
-        CampaignFilters(channels=("facebook",)),
+        {"channel": ["facebook"]},
         SortField.DATE,
         SortOrder.DESC,
         dt.date(2026, 6, 1),
         "ix_campaigns_channel_date_id",
     ),
     (
-        CampaignFilters(channels=("tiktok",), date_from=dt.date(2026, 3, 1)),
+        {"channel": ["tiktok"], "date_from": dt.date(2026, 3, 1)},
         SortField.DATE,
         SortOrder.ASC,
         dt.date(2026, 4, 1),
         "ix_campaigns_channel_date_id",
     ),
-    (CampaignFilters(), SortField.DATE, SortOrder.DESC, dt.date(2026, 6, 1), "ix_campaigns_date_id"),
-    (CampaignFilters(), SortField.ROI, SortOrder.DESC, 0.5, "ix_campaigns_roi_id"),
+    ({}, SortField.DATE, SortOrder.DESC, dt.date(2026, 6, 1), "ix_campaigns_date_id"),
+    ({}, SortField.ROI, SortOrder.DESC, 0.5, "ix_campaigns_roi_id"),
     (
-        CampaignFilters(channels=("facebook", "tiktok")),
+        {"channel": ["facebook", "tiktok"]},
         SortField.ROI,
         SortOrder.ASC,
         0.5,
         "ix_campaigns_roi_id",
     ),
-    (CampaignFilters(), SortField.COST, SortOrder.ASC, None, "ix_campaigns_cost_id"),
-    (CampaignFilters(), SortField.CAMPAIGN_ID, SortOrder.ASC, "gads_00001000", "uq_campaigns_campaign_id"),
+    ({}, SortField.COST, SortOrder.ASC, None, "ix_campaigns_cost_id"),
+    ({}, SortField.CAMPAIGN_ID, SortOrder.ASC, "gads_00001000", "uq_campaigns_campaign_id"),
     (
-        CampaignFilters(),
+        {},
         SortField.FETCHED_AT,
         SortOrder.DESC,
         dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
@@ -104,7 +104,7 @@ LIST_CASES = [
 @pytest.mark.parametrize(("filters", "sort", "order", "key", "index"), LIST_CASES)
 async def test_a_page_of_campaigns_is_an_index_range_scan_without_a_sort(
     analysed: asyncpg.Connection,
-    filters: CampaignFilters,
+    filters: dict[str, Any],
     sort: SortField,
     order: SortOrder,
     key: Any,
@@ -128,7 +128,7 @@ async def test_one_campaign_is_a_unique_index_lookup(analysed: asyncpg.Connectio
 
 
 async def test_sync_history_walks_the_events_by_time_using_indexes(analysed: asyncpg.Connection) -> None:
-    statement = repository._sync_heads_statement(True)
+    statement = _sync_heads_statement(True)
     args = statement.args(
         {"after_at": dt.datetime(2026, 1, 1, 3, tzinfo=dt.UTC), "after_id": 10_000, "limit": 21}
     )

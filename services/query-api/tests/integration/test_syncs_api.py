@@ -227,8 +227,8 @@ async def test_a_filtered_page_examines_a_bounded_number_of_syncs(
     import asyncpg
 
     from demetra_common.db import plain_dsn
-    from demetra_query_api import service
-    from demetra_query_api.status import SyncState
+    from demetra_query_api.syncs import service
+    from demetra_query_api.syncs.status import SyncState
 
     connection = await asyncpg.connect(plain_dsn(database_url))
     try:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from demetra_query_api.kpis import Totals
+from demetra_query_api.metrics.kpis import Totals
 
 
 def test_kpis_of_hand_checked_totals() -> None:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request, Response, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from demetra_common.contracts import ALL_CHANNELS, Channel, utcnow
 from demetra_mock import mock_campaigns, mock_slot
-from demetra_query_api.deps import ServicesDep, SettingsDep
+from demetra_query_api.deps import ContextDep, SettingsDep
 from demetra_query_api.http import invalid, json_response
-from demetra_query_api.routes.syncs import WRITE_RESPONSES, create_sync
-from demetra_query_api.schemas import MockAll, MockData, SyncAccepted, SyncCreate
+from demetra_query_api.seed.schemas import MockAll, MockData
+from demetra_query_api.syncs.routes import WRITE_RESPONSES, SyncBody, create_sync
+from demetra_query_api.syncs.schemas import SyncAccepted
 
 router = APIRouter(prefix="/api/test", tags=["seed compatibility"])
 # Write endpoints: the app includes this router behind the API key check.
@@ -29,13 +30,16 @@ EARLIEST, LATEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 
 
 
 def _slot(as_of: dt.datetime | None) -> dt.datetime:
+    slot: dt.datetime  # demetra_mock ships no type information (no py.typed)
     if as_of is None:
-        return mock_slot(utcnow())
+        slot = mock_slot(utcnow())
+        return slot
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     if not EARLIEST <= as_of < LATEST:
         raise invalid("query", "as_of", "as_of must lie between 2000-01-01 and 2100-01-01", str(as_of))
-    return mock_slot(as_of)
+    slot = mock_slot(as_of)
+    return slot
 
 
 @router.get(
@@ -80,9 +84,5 @@ async def mock_all(settings: SettingsDep, as_of: AsOf = None) -> Response:
     summary="Request a sync now (same as POST /api/syncs)",
     responses=WRITE_RESPONSES,
 )
-async def sync_now(
-    request: Request,
-    services: ServicesDep,
-    body: Annotated[SyncCreate | None, Body(description="Channels to sync; all when omitted.")] = None,
-) -> Response:
-    return await create_sync(request, services, body)
+async def sync_now(request: Request, context: ContextDep, body: SyncBody = None) -> Response:
+    return await create_sync(request, context, body)

@@ -6,10 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 
-from demetra_query_api import service
-from demetra_query_api.deps import services_of
-from demetra_query_api.http import cached_json, parse_query, query_parameters
-from demetra_query_api.schemas import INVALID_QUERY, MetricsSummary, SummaryQuery
+from demetra_query_api.deps import AppContext
+from demetra_query_api.http import cached_read, parse_query, query_parameters
+from demetra_query_api.metrics import service
+from demetra_query_api.metrics.schemas import MetricsSummary, SummaryQuery
+from demetra_query_api.schemas import INVALID_QUERY
 
 router = APIRouter(prefix="/api/metrics", tags=["metrics"])
 
@@ -30,17 +31,8 @@ router = APIRouter(prefix="/api/metrics", tags=["metrics"])
     ),
 )
 async def metrics_summary(request: Request) -> Response:
-    services = services_of(request)
-
-    async def content() -> dict[str, Any]:
+    async def content(context: AppContext) -> dict[str, Any]:
         query = parse_query(SummaryQuery, request)
-        async with services.database.connection() as connection:
-            return await service.metrics_summary(
-                connection,
-                channels=list(dict.fromkeys(query.channel)),
-                date_from=query.date_from,
-                date_to=query.date_to,
-                per_day=query.per_day,
-            )
+        return await context.read(service.metrics_summary, vars(query), per_day=query.per_day)
 
-    return await cached_json(request, services.cache, content)
+    return await cached_read(request, content)

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
-from demetra_query_api import service
+from demetra_query_api.campaigns import service
+from demetra_query_api.campaigns.schemas import CampaignOut, CampaignPage, CampaignQuery
 from demetra_query_api.cursors import CampaignCursor
-from demetra_query_api.deps import services_of
-from demetra_query_api.http import cached_json, decode_cursor, page_content, parse_query, query_parameters
-from demetra_query_api.repository import CampaignFilters
-from demetra_query_api.schemas import INVALID_QUERY, CampaignOut, CampaignPage, CampaignQuery, Problem
+from demetra_query_api.deps import AppContext
+from demetra_query_api.http import cached_read, decode_cursor, page_content, parse_query, query_parameters
+from demetra_query_api.schemas import INVALID_QUERY, Problem
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 
@@ -43,31 +43,23 @@ CampaignId = Annotated[
     ),
 )
 async def list_campaigns(request: Request) -> Response:
-    # The hottest route takes no FastAPI dependencies: resolving them cost more CPU than the query itself.
-    services = services_of(request)
-
-    async def content() -> dict[str, Any]:
+    async def content(context: AppContext) -> dict[str, Any]:
         query = parse_query(CampaignQuery, request)
         cursor = decode_cursor(
             lambda text: CampaignCursor.decode(text, query.sort, query.order), query.cursor
         )
-        filters = CampaignFilters(
-            channels=tuple(dict.fromkeys(c.value for c in query.channel)),
-            date_from=query.date_from,
-            date_to=query.date_to,
-            min_roi=query.min_roi,
-            max_roi=query.max_roi,
-            min_cost=query.min_cost,
-            max_cost=query.max_cost,
-            campaign_id_prefix=query.campaign_id_prefix,
+        # The parameters by name: vars() is the model's own field dict (dict(query) copies it, at ~5 us).
+        page = await context.read(
+            service.campaign_page,
+            vars(query),
+            sort=query.sort,
+            order=query.order,
+            cursor=cursor,
+            limit=query.limit,
         )
-        async with services.database.connection() as connection:
-            page = await service.campaign_page(
-                connection, filters, sort=query.sort, order=query.order, cursor=cursor, limit=query.limit
-            )
         return page_content(request, page.items, query.limit, page.next_cursor)
 
-    return await cached_json(request, services.cache, content)
+    return await cached_read(request, content)
 
 
 @router.get(
@@ -77,13 +69,10 @@ async def list_campaigns(request: Request) -> Response:
     responses={status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No such campaign."}},
 )
 async def get_campaign(request: Request, campaign_id: CampaignId) -> Response:
-    services = services_of(request)
-
-    async def content() -> dict[str, Any]:
-        async with services.database.connection() as connection:
-            found = await service.campaign(connection, campaign_id)
+    async def content(context: AppContext) -> dict[str, Any]:
+        found = await context.read(service.campaign, campaign_id)
         if found is None:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"campaign {campaign_id} not found")
         return found
 
-    return await cached_json(request, services.cache, content)
+    return await cached_read(request, content)

@@ -22,9 +22,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import Field
 
 from demetra_common.contracts import ALL_CHANNELS, Channel, EventType, Trigger
 
@@ -70,48 +72,82 @@ class EventGroup:
         return max(self.last_at, self.last_recorded_at)
 
 
+# The three types below are also the API's response models (FastAPI documents dataclasses like models):
+# one definition, which orjson serialises directly on the hot path.
+
+
 @dataclass(frozen=True, slots=True)
-class Counts:
-    requested: int = 0
-    fetched: int = 0
-    loaded: int = 0
-    inserted: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    rejected: int = 0
+class SyncCounts:
+    """A sync's counts, summed over its channels."""
+
+    requested: Annotated[
+        int, Field(description="Channels requested (channels seen, when no request was recorded).")
+    ]
+    fetched: Annotated[
+        int, Field(description="Campaigns the ingestors reported fetching (sum of fetch.completed).")
+    ]
+    loaded: Annotated[
+        int, Field(description="Campaigns the loader processed: inserted + updated + unchanged + rejected.")
+    ]
+    inserted: int
+    updated: int
+    unchanged: int
+    rejected: int
 
 
 @dataclass(frozen=True, slots=True)
 class ChannelStatus:
+    """One channel's part of a sync."""
+
     channel: Channel
-    status: ChannelState
-    requested: bool
-    fetched: int | None
+    status: Annotated[
+        ChannelState,
+        Field(
+            description="pending (requested, not started), fetching, loading (fetched N, fewer loaded), "
+            "completed (N loaded) or failed (fetch.failed or no progress for SYNC_TIMEOUT)."
+        ),
+    ]
+    requested: Annotated[bool, Field(description="Whether the recorded request named this channel.")]
+    fetched: Annotated[int | None, Field(description="Count reported by fetch.completed; null before that.")]
     loaded: int
     inserted: int
     updated: int
     unchanged: int
     rejected: int
-    started_at: dt.datetime | None
-    finished_at: dt.datetime | None
-    last_event_at: dt.datetime | None
-    timed_out: bool = False
-    error: str | None = None
+    started_at: Annotated[dt.datetime | None, Field(description="First fetch.started.")]
+    finished_at: Annotated[dt.datetime | None, Field(description="When it completed or failed.")]
+    last_event_at: Annotated[dt.datetime | None, Field(description="Newest event of this channel.")]
+    timed_out: Annotated[bool, Field(description="Failed because nothing happened for SYNC_TIMEOUT seconds.")]
+    error: Annotated[str | None, Field(description="Why it failed.")]
 
 
 @dataclass(frozen=True, slots=True)
 class SyncStatus:
-    sync_id: str
-    status: SyncState
-    trigger: Trigger | None
-    request_seen: bool
+    """A sync's status, derived from the events table at request time."""
+
+    sync_id: Annotated[str, Field(examples=["sched-20261125T1400Z"])]
+    status: Annotated[
+        SyncState,
+        Field(
+            description="completed: every channel completed; failed: every channel failed; partial: all "
+            "finished, some failed; running: otherwise."
+        ),
+    ]
+    trigger: Annotated[
+        Trigger | None, Field(description="From the recorded request; null if none was recorded.")
+    ]
+    request_seen: Annotated[bool, Field(description="Whether a sync.requested row exists for this sync.")]
     requested_at: dt.datetime | None
-    started_at: dt.datetime
-    finished_at: dt.datetime | None
-    duration_s: float
-    timed_out: bool
-    counts: Counts
-    channels: list[ChannelStatus] = field(default_factory=list)
+    started_at: Annotated[
+        dt.datetime, Field(description="Request time, or the first event if earlier/no request.")
+    ]
+    finished_at: Annotated[dt.datetime | None, Field(description="Null while running.")]
+    duration_s: Annotated[
+        float, Field(description="finished_at (or now, while running) - started_at, in seconds.")
+    ]
+    timed_out: Annotated[bool, Field(description="Some channel failed by timeout.")]
+    counts: SyncCounts
+    channels: list[ChannelStatus]
 
 
 @dataclass(frozen=True, slots=True)
@@ -282,7 +318,7 @@ def derive_sync(
         finished_at=finished_at,
         duration_s=max(0.0, duration),
         timed_out=stalled or any(c.timed_out for c in channel_statuses),
-        counts=Counts(
+        counts=SyncCounts(
             requested=len(requested) if request else len(channels),
             fetched=sum(c.fetched or 0 for c in channel_statuses),
             loaded=sum(c.loaded for c in channel_statuses),

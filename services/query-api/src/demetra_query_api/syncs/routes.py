@@ -8,27 +8,20 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
 
 from demetra_common.contracts import utcnow
-from demetra_query_api import service
 from demetra_query_api.cursors import SyncCursor
-from demetra_query_api.deps import Services, ServicesDep, services_of
+from demetra_query_api.deps import AppContext, ContextDep
 from demetra_query_api.http import (
-    cached_json,
+    cached_read,
     decode_cursor,
     json_response,
     page_content,
     parse_query,
     query_parameters,
 )
-from demetra_query_api.schemas import (
-    INVALID_QUERY,
-    Problem,
-    SyncAccepted,
-    SyncCreate,
-    SyncOut,
-    SyncPage,
-    SyncQuery,
-)
-from demetra_query_api.status import SyncStatus
+from demetra_query_api.schemas import INVALID_QUERY, Problem
+from demetra_query_api.syncs import service
+from demetra_query_api.syncs.schemas import SyncAccepted, SyncCreate, SyncPage, SyncQuery
+from demetra_query_api.syncs.status import SyncStatus
 
 router = APIRouter(tags=["syncs"])
 # Write endpoints: the app includes this router behind the API key check.
@@ -57,10 +50,11 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Problem, "description": "Kafka did not acknowledge."},
 }
+SyncBody = Annotated[SyncCreate | None, Body(description="Channels to sync; all when omitted.")]
 
 
-def _timeout(services: Services) -> dt.timedelta:
-    return dt.timedelta(seconds=services.settings.sync_timeout)
+def _timeout(context: AppContext) -> dt.timedelta:
+    return dt.timedelta(seconds=context.settings.sync_timeout)
 
 
 @router.get(
@@ -76,33 +70,29 @@ def _timeout(services: Services) -> dt.timedelta:
     ),
 )
 async def list_syncs(request: Request) -> Response:
-    services = services_of(request)
-
-    async def content() -> dict[str, Any]:
+    async def content(context: AppContext) -> dict[str, Any]:
         query = parse_query(SyncQuery, request)
         cursor = decode_cursor(SyncCursor.decode, query.cursor)
-        async with services.database.connection() as connection:
-            page = await service.sync_history(
-                connection,
-                status=query.status,
-                trigger=query.trigger,
-                cursor=cursor,
-                limit=query.limit,
-                now=utcnow(),
-                timeout=_timeout(services),
-            )
+        page = await context.read(
+            service.sync_history,
+            status=query.status,
+            trigger=query.trigger,
+            cursor=cursor,
+            limit=query.limit,
+            now=utcnow(),
+            timeout=_timeout(context),
+        )
         return page_content(request, page.items, query.limit, page.next_cursor)
 
-    return await cached_json(request, services.cache, content)
+    return await cached_read(request, content)
 
 
-@router.get("/api/syncs/{sync_id}", response_model=SyncOut, summary="One sync's status", responses=NOT_FOUND)
+@router.get(
+    "/api/syncs/{sync_id}", response_model=SyncStatus, summary="One sync's status", responses=NOT_FOUND
+)
 async def get_sync(request: Request, sync_id: SyncIdPath) -> Response:
-    services = services_of(request)
-
-    async def content() -> SyncStatus:
-        async with services.database.connection() as connection:
-            found = await service.sync_status(connection, sync_id, now=utcnow(), timeout=_timeout(services))
+    async def content(context: AppContext) -> SyncStatus:
+        found = await context.read(service.sync_status, sync_id, now=utcnow(), timeout=_timeout(context))
         if found is None:
             raise HTTPException(
                 status.HTTP_404_NOT_FOUND,
@@ -110,14 +100,14 @@ async def get_sync(request: Request, sync_id: SyncIdPath) -> Response:
             )
         return found
 
-    return await cached_json(request, services.cache, content)
+    return await cached_read(request, content)
 
 
-async def create_sync(request: Request, services: ServicesDep, body: SyncCreate | None) -> Response:
+async def create_sync(request: Request, context: AppContext, body: SyncCreate | None) -> Response:
     """Shared by POST /api/syncs and POST /api/test/sync-now (API key already checked)."""
     client = request.client.host if request.client else "unknown"
-    await services.rate_limiter.hit(client)
-    requested = await service.request_sync(services.publisher.publish, body.channels if body else None)
+    await context.rate_limiter.hit(client)
+    requested = await service.request_sync(context.publisher.publish, body.channels if body else None)
     location = f"{request.scope.get('root_path', '')}/api/syncs/{requested.sync_id}"
     accepted = SyncAccepted(
         sync_id=requested.sync_id,
@@ -142,9 +132,5 @@ async def create_sync(request: Request, services: ServicesDep, body: SyncCreate 
     ),
     responses=WRITE_RESPONSES,
 )
-async def post_sync(
-    request: Request,
-    services: ServicesDep,
-    body: Annotated[SyncCreate | None, Body(description="Channels to sync; all when omitted.")] = None,
-) -> Response:
-    return await create_sync(request, services, body)
+async def post_sync(request: Request, context: ContextDep, body: SyncBody = None) -> Response:
+    return await create_sync(request, context, body)

@@ -1,0 +1,1 @@
+"""Campaigns: filtered, sorted, keyset-paginated pages, and one campaign by id."""

@@ -1,0 +1,123 @@
+"""The campaign statements: a page of campaigns (filters from one table, keyset position) and one by id."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+import asyncpg
+from sqlalchemy import BigInteger, ColumnElement, Date, Double, Numeric, Text, bindparam, cast, select, tuple_
+
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, CampaignRow
+from demetra_query_api.cursors import SortField, SortKey, SortOrder
+from demetra_query_api.statements import (
+    Compare,
+    FilterTable,
+    OneOf,
+    Shape,
+    Statement,
+    bind_filters,
+    compile_statement,
+    filtered,
+    like_prefix,
+    starts_with,
+)
+
+campaigns = CampaignRow.__table__.c
+
+
+def _exact(value: float) -> Decimal:
+    """A float parameter as the exact decimal it spells, as the numeric(14,2) column compares."""
+    return Decimal(repr(value))
+
+
+# Every filter of GET /api/campaigns, by its query parameter (CampaignQuery): a new filter is a row here
+# and a field there. The order is the order of the WHERE clauses.
+CAMPAIGN_FILTERS: FilterTable = {
+    "channel": OneOf(campaigns.channel, Text()),  # one channel: the (channel, date, id) index serves it
+    "date_from": Compare(campaigns.date, operator.ge, Date()),
+    "date_to": Compare(campaigns.date, operator.le, Date()),
+    "min_roi": Compare(campaigns.roi, operator.ge, Double()),
+    "max_roi": Compare(campaigns.roi, operator.le, Double()),
+    "min_cost": Compare(campaigns.cost, operator.ge, Numeric(), _exact),
+    "max_cost": Compare(campaigns.cost, operator.le, Numeric(), _exact),
+    "campaign_id_prefix": Compare(campaigns.campaign_id, starts_with, Text(), like_prefix),
+}
+
+# A campaign's fields in API responses, in the order of CAMPAIGN_DATA_COLUMNS (a page's rows end with the id).
+_CAMPAIGN_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
+    # numeric(14,2) is exact in a double, and JSON-ready
+    cast(campaigns.cost, Double).label("cost") if name == "cost" else campaigns[name]
+    for name in CAMPAIGN_DATA_COLUMNS
+)
+_SORT_COLUMNS: dict[SortField, Any] = {
+    SortField.DATE: campaigns.date,
+    SortField.ROI: campaigns.roi,
+    SortField.COST: campaigns.cost,
+    SortField.CAMPAIGN_ID: campaigns.campaign_id,
+    SortField.FETCHED_AT: campaigns.fetched_at,
+}
+
+
+@lru_cache(maxsize=1024)
+def _campaign_page_statement(filters: Shape, sort: SortField, order: SortOrder, after: bool) -> Statement:
+    statement = filtered(select(*_CAMPAIGN_COLUMNS, campaigns.id), CAMPAIGN_FILTERS, filters)
+    key = _SORT_COLUMNS[sort]
+    ascending = order is SortOrder.ASC
+    # campaign_id is unique by itself; every other sort key needs the row id to break ties.
+    keys = [key] if sort is SortField.CAMPAIGN_ID else [key, campaigns.id]
+    if after:
+        bounds = [bindparam("after_key", type_=key.type), bindparam("after_id", type_=BigInteger)]
+        position, bound = tuple_(*keys), tuple_(*bounds[: len(keys)])
+        statement = statement.where(position > bound if ascending else position < bound)
+    statement = statement.order_by(*(k.asc() if ascending else k.desc() for k in keys))
+    return compile_statement(statement.limit(bindparam("limit", type_=BigInteger)))
+
+
+def campaign_page_statement(
+    filters: Mapping[str, Any], sort: SortField, order: SortOrder, after: bool
+) -> Statement:
+    """The statement for one page of campaigns (exposed for EXPLAIN in tests)."""
+    return _campaign_page_statement(bind_filters(CAMPAIGN_FILTERS, filters, {}), sort, order, after)
+
+
+def campaign_page_values(
+    filters: Mapping[str, Any], after: tuple[SortKey, int] | None, limit: int
+) -> dict[str, Any]:
+    """The values of ``campaign_page_statement(filters, ...)``."""
+    values: dict[str, Any] = {"limit": limit}
+    bind_filters(CAMPAIGN_FILTERS, filters, values)
+    if after is not None:
+        values["after_key"], values["after_id"] = after
+    return values
+
+
+async def campaign_page(
+    connection: asyncpg.Connection,
+    filters: Mapping[str, Any],
+    sort: SortField,
+    order: SortOrder,
+    after: tuple[SortKey, int] | None,
+    limit: int,
+) -> list[asyncpg.Record]:
+    """Up to ``limit`` campaigns after ``after`` (sort key, id); each record ends with the row id.
+
+    ``filters``: request parameters by name; those named in CAMPAIGN_FILTERS filter, None or empty ones not.
+    """
+    values: dict[str, Any] = {"limit": limit}
+    shape = bind_filters(CAMPAIGN_FILTERS, filters, values)
+    if after is not None:
+        values["after_key"], values["after_id"] = after
+    return await _campaign_page_statement(shape, sort, order, after is not None).fetch(connection, **values)
+
+
+_CAMPAIGN_BY_ID = compile_statement(
+    select(*_CAMPAIGN_COLUMNS).where(campaigns.campaign_id == bindparam("campaign_id", type_=Text))
+)
+
+
+async def campaign_by_id(connection: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
+    return await _CAMPAIGN_BY_ID.fetchrow(connection, campaign_id=campaign_id)

@@ -1,0 +1,73 @@
+"""Request and response models of /api/campaigns."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
+
+from demetra_common.contracts import Channel
+from demetra_query_api.cursors import SortField, SortOrder
+from demetra_query_api.schemas import ChannelsAndDates, cursor_parameter, reject_reversed
+
+
+class CampaignOut(BaseModel):
+    """A campaign's newest metrics, as the loader stored them (one row per campaign_id)."""
+
+    campaign_id: str = Field(examples=["fb_00000123"])
+    channel: Channel
+    name: str = Field(examples=["Black Friday Retargeting | Lead Gen"])
+    date: dt.date = Field(description="Reporting date of the metrics.")
+    impressions: int = Field(ge=0)
+    clicks: int = Field(ge=0)
+    engagement: int = Field(ge=0, description="Likes, shares, comments, saves.")
+    cost: float = Field(ge=0, description="Spend in account currency, 2 decimals.", examples=[1234.56])
+    conversion_rate: float = Field(description="Conversions / clicks, 0..1.")
+    roi: float = Field(description="(revenue - cost) / cost; -1 means nothing came back.")
+    fetched_at: AwareDatetime = Field(description="When the platform reported these metrics.")
+    sync_id: str = Field(description="The sync that brought these metrics.")
+
+
+class CampaignPage(BaseModel):
+    """One page of campaigns. Follow `next` until it is null; never build cursors by hand."""
+
+    items: list[CampaignOut]
+    limit: int = Field(description="The page size asked for.")
+    next_cursor: str | None = Field(description="Opaque position after this page; null on the last page.")
+    next: str | None = Field(
+        description="Relative URL of the next page (same filters and sort); null on the last page.",
+        examples=[
+            "/api/campaigns?channel=facebook&sort=roi&order=desc&cursor=WzEsInJvaSIsImRlc2MiLDAuNSwxMl0"
+        ],
+    )
+
+
+class CampaignQuery(ChannelsAndDates):
+    """Filters, sort and position of GET /api/campaigns. Unknown parameters are refused (422).
+
+    Each filter here has its row, under the same name, in the repository's CAMPAIGN_FILTERS.
+    """
+
+    min_roi: float | None = Field(default=None, ge=-1e6, le=1e6, allow_inf_nan=False)
+    max_roi: float | None = Field(default=None, ge=-1e6, le=1e6, allow_inf_nan=False)
+    min_cost: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    max_cost: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    campaign_id_prefix: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9._:-]+$",
+        description="Only campaign ids starting with this text (e.g. `fb_` for Facebook).",
+    )
+    sort: SortField = Field(default=SortField.DATE, description="Sort field (whitelist).")
+    order: SortOrder = Field(default=SortOrder.DESC, description="asc or desc; ties are broken by row id.")
+    limit: int = Field(default=50, ge=1, le=500, description="Page size, 1..500.")
+    cursor: str | None = cursor_parameter("`next_cursor` of the previous page, with the same sort and order.")
+
+    @field_validator("max_roi", "max_cost")
+    @classmethod
+    def _range(cls, value: float | None, info: ValidationInfo) -> float | None:
+        upper = str(info.field_name)
+        lower = upper.replace("max_", "min_", 1)
+        reject_reversed(info.data.get(lower), value, f"{upper} must not be below {lower}")
+        return value

@@ -1,0 +1,56 @@
+"""Campaigns, the core: pages in (sort key, id) order with their next cursor, and one campaign by id."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
+from demetra_query_api.campaigns import repository
+from demetra_query_api.cursors import CampaignCursor, SortField, SortKey, SortOrder
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignPage:
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+def _sort_key(item: dict[str, Any], sort: SortField) -> SortKey:
+    value = item[sort.value]
+    # cost is numeric(14,2) in the table and a double in the response: its shortest repr is the exact decimal.
+    return Decimal(repr(value)) if sort is SortField.COST else value
+
+
+async def campaign_page(
+    connection: asyncpg.Connection,
+    filters: Mapping[str, Any],
+    *,
+    sort: SortField,
+    order: SortOrder,
+    cursor: CampaignCursor | None,
+    limit: int,
+) -> CampaignPage:
+    """One page in (sort key, id) order; ``next_cursor`` is None on the last page.
+
+    ``filters`` are the request's parameters by name (CampaignQuery's): the repository's filter table says
+    which of them filter and how; a None or empty one does not.
+    """
+    after = (cursor.key, cursor.id) if cursor else None
+    records = await repository.campaign_page(connection, filters, sort, order, after, limit + 1)
+    # zip stops at the shorter side: the trailing row id stays out of the item.
+    items = [dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=False)) for record in records[:limit]]
+    next_cursor = None
+    if len(records) > limit:
+        last = records[limit - 1]
+        next_cursor = CampaignCursor(sort, order, _sort_key(items[-1], sort), last["id"]).encode()
+    return CampaignPage(items, next_cursor)
+
+
+async def campaign(connection: asyncpg.Connection, campaign_id: str) -> dict[str, Any] | None:
+    record = await repository.campaign_by_id(connection, campaign_id)
+    return dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=True)) if record else None

@@ -1,1 +1,0 @@
-"""HTTP edges of the query API: parse and validate, call the core, shape the response."""

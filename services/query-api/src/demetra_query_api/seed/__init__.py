@@ -1,0 +1,1 @@
+"""Compatibility with the original backend's test endpoints: mock data and "sync now"."""

@@ -1,0 +1,59 @@
+"""Request and response models of /api/syncs (a sync's status is the core's SyncStatus itself)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from demetra_common.contracts import Channel, SyncId, Trigger
+from demetra_query_api.schemas import cursor_parameter
+from demetra_query_api.syncs.status import SyncState, SyncStatus
+
+
+class SyncPage(BaseModel):
+    """Syncs newest first. A page may hold fewer than `limit` items when filtering; follow `next`."""
+
+    items: list[SyncStatus]
+    limit: int
+    next_cursor: str | None
+    next: str | None
+
+
+class SyncCreate(BaseModel):
+    """What to sync. An empty body or no `channels` means every channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[Channel] | None = Field(
+        default=None, min_length=1, max_length=len(Channel), examples=[["facebook", "tiktok"]]
+    )
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, channels: list[Channel] | None) -> list[Channel] | None:
+        if channels is not None and len(set(channels)) != len(channels):
+            raise ValueError("channels must not repeat")
+        return channels
+
+
+class SyncAccepted(BaseModel):
+    """The sync request was published to Kafka; follow `status_url` (it answers 404 for the moment
+    between publishing and the loader recording the request)."""
+
+    sync_id: SyncId
+    trigger: Literal["api"] = "api"
+    channels: list[Channel]
+    requested_at: AwareDatetime
+    status_url: str = Field(examples=["/api/syncs/api-3f2a9c0d1e4b5a69"])
+
+
+class SyncQuery(BaseModel):
+    """Filters and position of GET /api/syncs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: SyncState | None = Field(default=None, description="Only syncs in this derived status.")
+    trigger: Trigger | None = Field(default=None, description="Only syncs requested this way.")
+    limit: int = Field(default=20, ge=1, le=100, description="Page size, 1..100.")
+    cursor: str | None = cursor_parameter("`next_cursor` of the previous page.")

@@ -1,0 +1,95 @@
+"""Syncs, the core: one sync's status, the history filtered by derived status, and sync requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from demetra_common.contracts import ALL_CHANNELS, Channel, SyncRequested, Trigger
+from demetra_query_api.cursors import SyncCursor
+from demetra_query_api.syncs import repository
+from demetra_query_api.syncs.status import SyncState, SyncStatus, derive_sync
+
+# The history walk stops after this many syncs per request, so a rare status filter cannot turn one request
+# into a scan of the whole history: the page then holds fewer items and `next` continues from there.
+MAX_SYNCS_SCANNED = 2000
+
+
+async def sync_status(
+    connection: asyncpg.Connection, sync_id: str, *, now: dt.datetime, timeout: dt.timedelta
+) -> SyncStatus | None:
+    groups = await repository.sync_event_groups(connection, [sync_id])
+    if sync_id not in groups:
+        return None
+    return derive_sync(sync_id, groups[sync_id], now=now, timeout=timeout)
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPage:
+    items: list[SyncStatus]
+    next_cursor: str | None
+
+
+async def sync_history(
+    connection: asyncpg.Connection,
+    *,
+    status: SyncState | None,
+    trigger: Trigger | None,
+    cursor: SyncCursor | None,
+    limit: int,
+    now: dt.datetime,
+    timeout: dt.timedelta,
+    max_scanned: int = MAX_SYNCS_SCANNED,
+) -> SyncPage:
+    """Syncs newest first (by their first event), filtered by derived status and trigger."""
+    items: list[SyncStatus] = []
+    position = (cursor.occurred_at, cursor.id) if cursor else None
+    filtered = status is not None or trigger is not None
+    scanned = 0
+    while True:
+        wanted = limit - len(items)
+        batch = min(max(4 * wanted, 50) if filtered else wanted, max_scanned - scanned)
+        heads = await repository.sync_heads(connection, position, batch + 1)  # one more: is there a next?
+        more = len(heads) > batch
+        heads = heads[:batch]
+        groups = await repository.sync_event_groups(connection, [head.sync_id for head in heads])
+        for index, head in enumerate(heads):
+            scanned += 1
+            position = (head.occurred_at, head.id)
+            if head.sync_id not in groups:  # its rows vanished between the two queries
+                continue
+            view = derive_sync(head.sync_id, groups[head.sync_id], now=now, timeout=timeout)
+            if (status is None or view.status is status) and (trigger is None or view.trigger is trigger):
+                items.append(view)
+            if len(items) == limit:
+                has_more = more or index < len(heads) - 1
+                return SyncPage(items, SyncCursor(*position).encode() if has_more else None)
+        if not more:
+            return SyncPage(items, None)
+        if scanned >= max_scanned and position is not None:
+            return SyncPage(items, SyncCursor(*position).encode())
+
+
+Publish = Callable[[SyncRequested], Awaitable[None]]
+
+
+def new_sync_id() -> str:
+    return f"api-{uuid.uuid4().hex[:16]}"
+
+
+async def request_sync(
+    publish: Publish, channels: Sequence[Channel] | None, *, now: dt.datetime | None = None
+) -> SyncRequested:
+    """Ask the ingestors for a sync of ``channels`` (all when None); returns the published request."""
+    request = SyncRequested(
+        sync_id=new_sync_id(),
+        trigger=Trigger.API,
+        channels=list(channels) if channels else list(ALL_CHANNELS),
+        **({"requested_at": now} if now else {}),
+    )
+    await publish(request)
+    return request
