@@ -9,6 +9,7 @@ import asyncpg
 import httpx
 import pytest
 
+from demetra_query_api.metrics.repository import NotInTransaction, refresh_daily_metrics
 from demetra_query_api.metrics.service import refresh_summary
 from demetra_testkit import eventually
 
@@ -153,3 +154,9 @@ async def test_bad_parameters_are_a_422_naming_the_field(
     response = await client.get(f"/api/metrics/summary?{query}")
     assert response.status_code == 422
     assert [e["loc"][:2] for e in response.json()["detail"]] == [["query", field]]
+
+
+async def test_the_refresh_runs_in_its_callers_transaction_only(db: asyncpg.Connection) -> None:
+    # Outside a transaction its advisory lock and lifted statement timeout would end with each statement.
+    with pytest.raises(NotInTransaction):
+        await refresh_daily_metrics(db, max_age=dt.timedelta(hours=1), force=True)
