@@ -18,13 +18,12 @@ from urllib.parse import unquote
 import yaml
 from faststream.specification import AsyncAPI
 
-from demetra_common.kafka import make_broker
 from demetra_ingestor.app import build_ingestor
 from demetra_ingestor.settings import ALL, IngestorSettings
 from demetra_loader.app import build_broker as loader_broker
 from demetra_loader.core.records import RejectCode
 from demetra_loader.settings import LoaderSettings
-from demetra_query_api.publisher import SyncRequestPublisher
+from demetra_query_api.app import build_broker as query_api_broker
 from demetra_query_api.settings import QueryApiSettings
 from demetra_scheduler.app import build_scheduler
 from demetra_scheduler.settings import SchedulerSettings
@@ -103,14 +102,11 @@ def render() -> str:
     """The AsyncAPI 3 document of the pipeline's topics, as YAML."""
     # Fixed settings: the document describes the contracts, not this machine's environment.
     fixed = {"kafka_topic_prefix": "", "kafka_bootstrap_servers": SERVER}
-    query_api = QueryApiSettings.model_validate(fixed)
-    query_api_broker = make_broker(query_api, client_id="demetra-query-api")
-    SyncRequestPublisher(query_api_broker, query_api.topics.sync_requested, timeout_s=1.0)  # declares it
     brokers = (
         build_scheduler(SchedulerSettings.model_validate(fixed)).broker,
         build_ingestor(IngestorSettings.model_validate({**fixed, "channel": ALL})).broker,
         loader_broker(LoaderSettings.model_validate(fixed)),
-        query_api_broker,
+        query_api_broker(QueryApiSettings.model_validate(fixed)),
     )
     specification = AsyncAPI(
         *brokers, title="Demetra event contracts", version=VERSION, description=DESCRIPTION

@@ -16,13 +16,12 @@ import asyncpg
 from demetra_common.db import make_pool
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 
-# One row of ``campaigns`` as the loader writes it, in CAMPAIGN_COLUMNS order.
+# One row of ``campaigns`` as the loader writes it, in CAMPAIGN_DATA_COLUMNS order.
 CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, float, dt.datetime, str]
 # One row of ``events``: event_id, sync_id, channel, type, payload (JSON text), occurred_at.
 EventValues = tuple[uuid.UUID, str, str | None, str, str, dt.datetime]
 Partition = tuple[str, int]  # (topic, partition)
 
-CAMPAIGN_COLUMNS = CAMPAIGN_DATA_COLUMNS
 # Where the fields the loader reads back sit in a CampaignValues row (a unit test holds them to the columns).
 CAMPAIGN_ID: Final = 0
 CHANNEL: Final = 1
@@ -36,8 +35,8 @@ CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (
     fetched_at timestamptz, sync_id text
 ) ON COMMIT DELETE ROWS
 """
-_COLUMN_LIST = ", ".join(CAMPAIGN_COLUMNS)
-_VERSIONED = [column for column in CAMPAIGN_COLUMNS if column != "campaign_id"]
+_COLUMN_LIST = ", ".join(CAMPAIGN_DATA_COLUMNS)
+_VERSIONED = [column for column in CAMPAIGN_DATA_COLUMNS if column != "campaign_id"]
 _EXISTING = "SELECT campaign_id FROM campaigns WHERE campaign_id = ANY($1::text[])"
 # The version guard is the WHERE: only a strictly newer fetched_at changes a row.
 _UPDATE_NEWER = f"""
@@ -120,7 +119,7 @@ class PostgresRepository:
             new = [row for row in rows if row[0] not in existing]
             if new:
                 await self._connection.copy_records_to_table(
-                    "campaigns", records=new, columns=CAMPAIGN_COLUMNS
+                    "campaigns", records=new, columns=CAMPAIGN_DATA_COLUMNS
                 )
                 changed.update((row[0], True) for row in new)
             if existing:
@@ -148,7 +147,7 @@ class PostgresRepository:
         if self._stage_used:  # by an earlier part of this transaction; a fresh transaction starts empty
             await self._connection.execute(f"TRUNCATE {_STAGE}")
         self._stage_used = True
-        await self._connection.copy_records_to_table(_STAGE, records=rows, columns=CAMPAIGN_COLUMNS)
+        await self._connection.copy_records_to_table(_STAGE, records=rows, columns=CAMPAIGN_DATA_COLUMNS)
 
     async def finish_batch(
         self, group_id: str, next_offsets: Mapping[Partition, int], events: Sequence[EventValues]

@@ -19,13 +19,13 @@ from typing import Any
 import pytest
 
 from demetra_common.contracts import CampaignFetched
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 from demetra_loader.core.batch import CheckedBatch, check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.loading import CampaignLoader
 from demetra_loader.core.records import RejectCode
 from demetra_loader.core.retry import RetryPolicy
 from demetra_loader.repository import (
-    CAMPAIGN_COLUMNS,
     CAMPAIGN_ID,
     FETCHED_AT,
     CampaignValues,
@@ -36,7 +36,7 @@ from demetra_loader.repository import (
 
 TOPIC = "campaign.fetched"
 T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
-NAME = CAMPAIGN_COLUMNS.index("name")
+NAME = CAMPAIGN_DATA_COLUMNS.index("name")
 FAST_RETRY = RetryPolicy(initial_s=0.001, max_s=0.01)
 
 

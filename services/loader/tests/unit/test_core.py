@@ -200,4 +200,4 @@ def test_settings_default_to_port_8002_and_prefix_the_consumer_groups() -> None:
 
 def test_row_positions_the_loader_reads_back_match_the_columns() -> None:
     for name in ("campaign_id", "channel", "fetched_at", "sync_id"):
-        assert repository.CAMPAIGN_COLUMNS[getattr(repository, name.upper())] == name
+        assert repository.CAMPAIGN_DATA_COLUMNS[getattr(repository, name.upper())] == name

@@ -30,16 +30,13 @@ EARLIEST, LATEST = dt.datetime(2000, 1, 1, tzinfo=dt.UTC), dt.datetime(2100, 1, 
 
 
 def _slot(as_of: dt.datetime | None) -> dt.datetime:
-    slot: dt.datetime  # demetra_mock ships no type information (no py.typed)
     if as_of is None:
-        slot = mock_slot(utcnow())
-        return slot
+        return mock_slot(utcnow())
     if as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=dt.UTC)
     if not EARLIEST <= as_of < LATEST:
         raise invalid("query", "as_of", "as_of must lie between 2000-01-01 and 2100-01-01", str(as_of))
-    slot = mock_slot(as_of)
-    return slot
+    return mock_slot(as_of)
 
 
 @router.get(
