@@ -1,14 +1,19 @@
-"""Operational HTTP endpoints for services whose real work is consuming Kafka: /health, /ready, /metrics."""
+"""Operational HTTP: the endpoints of services whose real work is consuming Kafka (/health, /ready, /metrics),
+and ``serve``, how every service runs its ASGI app."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
+import uvicorn
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from demetra_common.settings import CommonSettings
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +49,18 @@ def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float =
         return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
     return router
+
+
+def serve(app: Any, settings: CommonSettings, *, graceful_shutdown_s: int, **options: Any) -> None:
+    """Run ``app`` (an ASGI app, or an import string with ``factory=True``) on HTTP_HOST:HTTP_PORT.
+
+    uvicorn's own logging config is off: the JSON logging that ``configure_logging`` set up stays in force.
+    """
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=graceful_shutdown_s,
+        **options,
+    )

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import gc
 
-import uvicorn
-
 from demetra_common.logging import configure_logging
+from demetra_common.ops import serve
 from demetra_loader.app import create_app
 from demetra_loader.settings import LoaderSettings
 
@@ -21,13 +20,7 @@ def main() -> None:
     # and never rescan what was loaded at startup.
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=int(settings.loader_shutdown_timeout_s) + 5,
-    )
+    serve(app, settings, graceful_shutdown_s=int(settings.loader_shutdown_timeout_s) + 5)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import uvicorn
-
 from demetra_common.logging import configure_logging
+from demetra_common.ops import serve
 from demetra_scheduler.app import create_app
 from demetra_scheduler.settings import SchedulerSettings
 
@@ -12,13 +11,7 @@ from demetra_scheduler.settings import SchedulerSettings
 def main() -> None:
     settings = SchedulerSettings()
     configure_logging("scheduler", settings.log_level, settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=10,
-    )
+    serve(create_app(settings), settings, graceful_shutdown_s=10)
 
 
 if __name__ == "__main__":
