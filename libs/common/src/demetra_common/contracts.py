@@ -7,6 +7,7 @@ The field descriptions and examples become the AsyncAPI document.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import uuid
 from enum import StrEnum
 from typing import Annotated, Literal, Self
@@ -23,6 +24,11 @@ from pydantic import (
 )
 
 SCHEMA_VERSION: Literal[1] = 1
+# campaign.fetched carries either schema: 1, a campaign's lifetime snapshot (CampaignFetched, the seed's
+# shape, still accepted), or 2, a campaign's daily metrics (CampaignDaysFetched, what the ingestors publish).
+DAYS_SCHEMA_VERSION: Literal[2] = 2
+# The most days one CampaignDaysFetched may carry (a long backfill is split over several messages).
+MAX_DAYS_PER_MESSAGE = 100
 
 # Namespace for deterministic event ids: the same logical event always gets the same id, so
 # redelivery and replays are recognised downstream.
@@ -47,8 +53,30 @@ class Trigger(StrEnum):
 
 class SyncEventType(StrEnum):
     FETCH_STARTED = "fetch.started"
+    FETCH_PROGRESS = "fetch.progress"
     FETCH_COMPLETED = "fetch.completed"
     FETCH_FAILED = "fetch.failed"
+
+
+class DailyMetric(StrEnum):
+    """The additive metrics of a campaign's day; a restatement names one of them."""
+
+    IMPRESSIONS = "impressions"
+    CLICKS = "clicks"
+    ENGAGEMENT = "engagement"
+    COST = "cost"
+    CONVERSIONS = "conversions"
+    REVENUE = "revenue"
+
+
+# How many days after a day a platform still attributes late conversions to it (its default attribution
+# window): the scheduled syncs' lookback, and how long the mock accounts keep restating a day.
+ATTRIBUTION_WINDOW_DAYS: dict[Channel, int] = {
+    Channel.FACEBOOK: 28,
+    Channel.INSTAGRAM: 28,
+    Channel.GOOGLE_ADS: 14,
+    Channel.TIKTOK: 3,
+}
 
 
 class EventType(StrEnum):
@@ -56,6 +84,7 @@ class EventType(StrEnum):
 
     SYNC_REQUESTED = "sync.requested"
     FETCH_STARTED = SyncEventType.FETCH_STARTED.value
+    FETCH_PROGRESS = SyncEventType.FETCH_PROGRESS.value
     FETCH_COMPLETED = SyncEventType.FETCH_COMPLETED.value
     FETCH_FAILED = SyncEventType.FETCH_FAILED.value
     LOAD = "load"
@@ -108,6 +137,17 @@ class SyncRequested(_Message):
     slot: AwareDatetime | None = Field(
         default=None, description="The cron slot of a scheduled sync (its sync_id is derived from it)."
     )
+    date_from: dt.date | None = Field(
+        default=None,
+        description="A backfill: the first day to fetch (with date_to). Omitted: today and each channel's "
+        "lookback window (SYNC_LOOKBACK_DAYS, default its attribution window).",
+        examples=["2026-09-01"],
+    )
+    date_to: dt.date | None = Field(
+        default=None,
+        description="A backfill: the last day to fetch, inclusive, not after the sync's as-of day.",
+        examples=["2026-11-29"],
+    )
 
     @field_validator("channels")
     @classmethod
@@ -115,6 +155,20 @@ class SyncRequested(_Message):
         if len(set(channels)) != len(channels):
             raise ValueError("channels must not repeat")
         return channels
+
+    @model_validator(mode="after")
+    def _date_range(self) -> Self:
+        if (self.date_from is None) != (self.date_to is None):
+            raise ValueError("date_from and date_to go together")
+        if self.date_from is not None and self.date_to is not None and self.date_to < self.date_from:
+            raise ValueError(f"date_to ({self.date_to}) is before date_from ({self.date_from})")
+        return self
+
+    def backfill_days(self) -> int | None:
+        """How many days a backfill asks for; None for a sync of the lookback window."""
+        if self.date_from is None or self.date_to is None:
+            return None
+        return (self.date_to - self.date_from).days + 1
 
     def as_of(self) -> dt.datetime:
         """The moment the data of this sync describes: the slot for scheduled syncs, else the request time."""
@@ -166,6 +220,88 @@ class CampaignFetched(_Message):
         return self
 
 
+class CampaignDay(BaseModel):
+    """One campaign's metrics for one day, as the platform reports them at fetch time. Recent days keep
+    changing for a while (late conversions, within the attribution window): a newer fetch restates them."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    date: dt.date = Field(description="The day (the account's reporting day, UTC here).")
+    impressions: NonNegativeInt
+    clicks: NonNegativeInt
+    engagement: NonNegativeInt = Field(description="Likes, shares, comments, saves: platform interactions.")
+    cost: NonNegativeFloat = Field(description="Spend that day, in account currency.", examples=[312.4])
+    conversions: NonNegativeFloat = Field(
+        description="Conversions attributed to the day so far (fractional under data-driven attribution)."
+    )
+    revenue: NonNegativeFloat = Field(description="Conversion value attributed to the day so far.")
+
+    @model_validator(mode="after")
+    def _clicks_within_impressions(self) -> Self:
+        if self.clicks > self.impressions:
+            raise ValueError(f"clicks ({self.clicks}) must not exceed impressions ({self.impressions})")
+        return self
+
+
+class CampaignDaysFetched(BaseModel):
+    """Schema 2 of campaign.fetched: one campaign's daily metrics over some days, as an ingestor fetched them
+    during a sync. Keyed by campaign_id. The loader keeps one row per (campaign_id, date), newest fetched_at
+    wins, and derives the campaign's row in ``campaigns`` (its totals) from its daily rows."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    schema_version: Literal[2] = Field(
+        default=DAYS_SCHEMA_VERSION,
+        description="2: daily metrics (1 is CampaignFetched, a lifetime snapshot).",
+    )
+    event_id: uuid.UUID = Field(
+        default_factory=uuid.uuid4, description="Unique id of this message; consumers dedup on it."
+    )
+    sync_id: SyncId
+    channel: Channel
+    fetched_at: AwareDatetime = Field(
+        description="When the platform reported these metrics; the version the loader compares per day."
+    )
+    campaign_id: str = Field(
+        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", examples=["fb_000123"]
+    )
+    name: str = Field(min_length=1, max_length=255, examples=["Black Friday Retargeting"])
+    days: list[CampaignDay] = Field(
+        min_length=1,
+        max_length=MAX_DAYS_PER_MESSAGE,
+        description="The campaign's days in the fetched range on which it ran, oldest first, each once.",
+    )
+
+    @field_validator("days")
+    @classmethod
+    def _days_ascending(cls, days: list[CampaignDay]) -> list[CampaignDay]:
+        if any(later.date <= earlier.date for earlier, later in itertools.pairwise(days)):
+            raise ValueError("days must be in ascending date order, each date once")
+        return days
+
+    @model_validator(mode="after")
+    def _no_day_after_the_fetch(self) -> Self:
+        if self.days[-1].date > self.fetched_at.astimezone(dt.UTC).date() + dt.timedelta(days=1):
+            raise ValueError(f"day {self.days[-1].date} lies after fetched_at ({self.fetched_at})")
+        return self
+
+
+class MetricRestated(_Message):
+    """A past day's metric that a newer fetch changed (late conversions, platform corrections). Published by
+    the loader after the transaction that stored it commits; keyed by campaign_id. The event_id derives from
+    (campaign_id, date, metric, fetched_at), so a re-publication is recognisable."""
+
+    campaign_id: str = Field(min_length=1, max_length=128, examples=["fb_000123"])
+    channel: Channel
+    date: dt.date = Field(description="The day whose metric changed.")
+    metric: DailyMetric
+    old_value: float = Field(description="The value stored before (from the fetch at previous_fetched_at).")
+    new_value: float = Field(description="The value the newer fetch reported.")
+    sync_id: SyncId = Field(description="The sync whose fetch restated the day.")
+    fetched_at: AwareDatetime = Field(description="The version of the new value.")
+    previous_fetched_at: AwareDatetime = Field(description="The version of the old value.")
+
+
 class SyncEvent(_Message):
     """Progress of one channel's fetch within a sync."""
 
@@ -175,6 +311,16 @@ class SyncEvent(_Message):
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
     count: NonNegativeInt | None = Field(
         default=None, description="With fetch.completed: exactly how many campaign.fetched were published."
+    )
+    rows: NonNegativeInt | None = Field(
+        default=None,
+        description="With fetch.progress and fetch.completed: the daily rows (campaign x day) published so "
+        "far; with fetch.completed, exactly.",
+    )
+    date_from: dt.date | None = Field(default=None, description="With fetch.started: the first day fetched.")
+    date_to: dt.date | None = Field(default=None, description="With fetch.started: the last day fetched.")
+    through: dt.date | None = Field(
+        default=None, description="With fetch.progress: every day up to this one is published."
     )
     error: str | None = Field(default=None, max_length=4000, description="With fetch.failed: the reason.")
 
@@ -199,3 +345,5 @@ class LoadCounts(BaseModel):
     updated: NonNegativeInt = 0
     unchanged: NonNegativeInt = 0
     rejected: NonNegativeInt = 0
+    rows: NonNegativeInt = Field(default=0, description="Daily rows the counted schema-2 messages carried.")
+    restated: NonNegativeInt = Field(default=0, description="metric.restated events the batch published.")

@@ -75,6 +75,13 @@ class CommonSettings(BaseSettings):
     api_key: SecretStr = Field(
         default=SecretStr(LOCAL_API_KEY), description="Key required by write endpoints (X-API-Key header)."
     )
+    backfill_max_days: int = Field(
+        default=400,
+        ge=1,
+        le=3660,
+        description="The most days one sync may name (date_from..date_to): the query API answers 422 beyond "
+        "it, an ingestor reports a longer hand-written request as fetch.failed.",
+    )
 
     @property
     def topics(self) -> Topics:

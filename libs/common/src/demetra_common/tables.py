@@ -1,5 +1,9 @@
 """The PostgreSQL schema every service shares. Alembic migrations (``demetra_migrations``) create it; the
-loader writes it, the query API reads it (and refreshes the summary view declared at the end)."""
+loader writes it, the query API reads it (and refreshes the summary view declared at the end).
+
+``campaign_daily`` is range-partitioned by month: ``DAILY_PARTITIONS`` names, creates and drops its
+partitions (the migration creates some ahead, the loader any a batch needs, retention drops old ones).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
-from demetra_common.contracts import Channel
+from demetra_common.contracts import Channel, DailyMetric
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -128,6 +132,145 @@ class EventRow(Base):
     )
 
 
+class CampaignDayRow(Base):
+    """One row per (campaign_id, date): the day's metrics as the newest fetch (by fetched_at) reported them.
+    ``campaigns`` holds each campaign's totals, derived from these rows by the loader."""
+
+    __tablename__ = "campaign_daily"
+
+    campaign_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    date: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    channel: Mapped[str] = mapped_column(Text)
+    impressions: Mapped[int] = mapped_column(BigInteger)
+    clicks: Mapped[int] = mapped_column(BigInteger)
+    engagement: Mapped[int] = mapped_column(BigInteger)
+    cost: Mapped[float] = mapped_column(Numeric(14, 2, asdecimal=False))
+    conversions: Mapped[float] = mapped_column(Double)
+    revenue: Mapped[float] = mapped_column(Double)
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    sync_id: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint(CHANNEL_CHECK, name="channel_known"),
+        CheckConstraint("clicks <= impressions", name="clicks_within_impressions"),
+        CheckConstraint(
+            "impressions >= 0 AND clicks >= 0 AND engagement >= 0 AND cost >= 0 AND conversions >= 0 "
+            "AND revenue >= 0",
+            name="non_negative",
+        ),
+        Index(None, "channel", "date"),
+        {"postgresql_partition_by": "RANGE (date)"},
+    )
+
+
+# The columns of a daily row as the loader writes them, in this order.
+DAILY_COLUMNS: tuple[str, ...] = (
+    "campaign_id",
+    "date",
+    "channel",
+    "impressions",
+    "clicks",
+    "engagement",
+    "cost",
+    "conversions",
+    "revenue",
+    "fetched_at",
+    "sync_id",
+)
+# The metrics among them: what a restatement compares.
+DAILY_METRIC_COLUMNS: tuple[str, ...] = tuple(metric.value for metric in DailyMetric)
+
+
+@dataclass(frozen=True, slots=True)
+class MonthlyPartitions:
+    """The monthly range partitions of a table partitioned by a date column: one fact for their names and
+    bounds, used by the migration, the loader (partitions a batch needs) and retention."""
+
+    parent: str
+
+    @staticmethod
+    def month_of(day: dt.date) -> dt.date:
+        return day.replace(day=1)
+
+    @staticmethod
+    def next_month(month: dt.date) -> dt.date:
+        return (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+    def name(self, month: dt.date) -> str:
+        return f"{self.parent}_p{month:%Y%m}"
+
+    def month_from_name(self, name: str) -> dt.date | None:
+        """The month of a partition named by ``name``; None for any other table."""
+        prefix = f"{self.parent}_p"
+        digits = name.removeprefix(prefix)
+        if not name.startswith(prefix) or len(digits) != 6 or not digits.isdigit():
+            return None
+        return dt.date(int(digits[:4]), int(digits[4:]), 1)
+
+    def months(self, first: dt.date, last: dt.date) -> list[dt.date]:
+        """Every month from ``first``'s to ``last``'s, inclusive."""
+        months, month = [], self.month_of(first)
+        while month <= last:
+            months.append(month)
+            month = self.next_month(month)
+        return months
+
+    def create_sql(self, month: dt.date) -> str:
+        month = self.month_of(month)
+        return (
+            f"CREATE TABLE IF NOT EXISTS {self.name(month)} PARTITION OF {self.parent} "
+            f"FOR VALUES FROM ('{month.isoformat()}') TO ('{self.next_month(month).isoformat()}')"
+        )
+
+    def drop_sql(self, month: dt.date) -> str:
+        return f"DROP TABLE IF EXISTS {self.name(self.month_of(month))}"
+
+    @property
+    def list_sql(self) -> str:
+        """The names of the existing partitions."""
+        return (
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+            f"WHERE i.inhparent = '{self.parent}'::regclass"
+        )
+
+
+DAILY_PARTITIONS = MonthlyPartitions(CampaignDayRow.__tablename__)
+
+
+class RestatementRow(Base):
+    """A past day's metric that a newer fetch changed: written in the transaction that changed the day, and
+    published as ``metric.restated`` after it commits (``published_at`` set then; rows still NULL there are
+    published again by the loader, so none is lost)."""
+
+    __tablename__ = "restatements"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True)
+    campaign_id: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str] = mapped_column(Text)
+    date: Mapped[dt.date] = mapped_column(Date)
+    metric: Mapped[str] = mapped_column(Text)
+    old_value: Mapped[float] = mapped_column(Double)
+    new_value: Mapped[float] = mapped_column(Double)
+    sync_id: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    previous_fetched_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    recorded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(CHANNEL_CHECK, name="channel_known"),
+        CheckConstraint(
+            "metric IN ({})".format(", ".join(f"'{m}'" for m in DAILY_METRIC_COLUMNS)), name="metric_known"
+        ),
+        Index(None, "campaign_id", "date"),
+        Index(None, "channel", "id"),
+        Index(None, "date", "id"),
+        Index("ix_restatements_unpublished", "id", postgresql_where="published_at IS NULL"),
+    )
+
+
 class ConsumerOffsetRow(Base):
     """Kafka positions stored in the same transaction as the rows they produced, so a redelivered message
     (after a crash between the database commit and the Kafka commit) is recognised and not counted twice."""
@@ -143,11 +286,12 @@ class ConsumerOffsetRow(Base):
 
 # ------------------------------------------------------------------------------ the metrics summary view
 
-# The campaigns table's insert/update/delete counter: stored with the summary at refresh time, so the query
-# API refreshes it only when campaigns changed since.
-CAMPAIGNS_CHANGE_MARKER = (
-    "(SELECT coalesce(n_tup_ins + n_tup_upd + n_tup_del, 0)"
-    " FROM pg_stat_user_tables WHERE relid = 'campaigns'::regclass)"
+# The daily table's insert/update/delete counter (summed over its partitions): stored with the summary at
+# refresh time, so the query API refreshes it only when daily rows changed since (or a partition went).
+DAILY_CHANGE_MARKER = (
+    "(SELECT coalesce(sum(s.n_tup_ins + s.n_tup_upd + s.n_tup_del), 0)::bigint"
+    " FROM pg_stat_user_tables s JOIN pg_inherits i ON i.inhrelid = s.relid"
+    " WHERE i.inhparent = 'campaign_daily'::regclass)"
 )
 
 
@@ -196,11 +340,11 @@ class MaterializedView:
         return f"DROP MATERIALIZED VIEW IF EXISTS {self.name}"
 
 
-# Additive totals per (channel, reporting date) behind the query API's metrics summary: rates are kept as
-# their numerators (conversions, net return) so that any grouping sums correctly.
+# Additive totals per (channel, day) of the daily history, behind the query API's metrics summary and
+# timeseries: rates are kept as their numerators and denominators so that any grouping sums correctly.
 CAMPAIGN_DAILY_METRICS = MaterializedView(
     name="campaign_daily_metrics",
-    source="campaigns",
+    source=CampaignDayRow.__tablename__,
     columns=(
         ViewColumn("channel", "channel", Text()),
         ViewColumn("date", "date", Date()),
@@ -209,11 +353,12 @@ CAMPAIGN_DAILY_METRICS = MaterializedView(
         ViewColumn("clicks", "sum(clicks)", Numeric()),
         ViewColumn("engagement", "sum(engagement)", Numeric()),
         ViewColumn("cost", "sum(cost)", Numeric()),
-        ViewColumn("conversions", "sum(conversion_rate * clicks)", Double()),
-        ViewColumn("net_return", "sum(roi * cost::double precision)", Double()),
+        ViewColumn("conversions", "sum(conversions)", Double()),
+        ViewColumn("revenue", "sum(revenue)", Double()),
+        ViewColumn("net_return", "sum(revenue) - sum(cost)::double precision", Double()),
         ViewColumn("as_of", "max(fetched_at)", DateTime(timezone=True)),
         ViewColumn("refreshed_at", "now()", DateTime(timezone=True)),
-        ViewColumn("change_marker", CAMPAIGNS_CHANGE_MARKER, BigInteger()),
+        ViewColumn("change_marker", DAILY_CHANGE_MARKER, BigInteger()),
     ),
     group_by=("channel", "date"),
 )

@@ -8,6 +8,8 @@ SYNC_REQUESTED = "sync.requested"
 CAMPAIGN_FETCHED = "campaign.fetched"
 SYNC_EVENTS = "sync.events"
 CAMPAIGN_FETCHED_DLQ = "campaign.fetched.dlq"
+# A past day's metric that a newer fetch changed (key campaign_id), published by the loader after commit.
+METRIC_RESTATED = "metric.restated"
 # The scheduler's durable control state (paused or running), one record per key; compacted.
 SCHEDULER_STATE = "scheduler.state"
 
@@ -17,6 +19,7 @@ PARTITIONS: dict[str, int] = {
     CAMPAIGN_FETCHED: 6,
     SYNC_EVENTS: 3,
     CAMPAIGN_FETCHED_DLQ: 1,
+    METRIC_RESTATED: 3,
     SCHEDULER_STATE: 1,
 }
 
@@ -50,6 +53,10 @@ class Topics:
     @property
     def campaign_fetched_dlq(self) -> str:
         return self.prefix + CAMPAIGN_FETCHED_DLQ
+
+    @property
+    def metric_restated(self) -> str:
+        return self.prefix + METRIC_RESTATED
 
     @property
     def scheduler_state(self) -> str:

@@ -13,7 +13,7 @@ import asyncpg
 from sqlalchemy import Date, Text, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from demetra_common.tables import CAMPAIGN_DAILY_METRICS, CAMPAIGNS_CHANGE_MARKER
+from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_CHANGE_MARKER
 from demetra_query_api.metrics.kpis import Totals
 from demetra_query_api.statements import (
     Compare,
@@ -105,7 +105,7 @@ async def freshness(connection: asyncpg.Connection) -> tuple[dict[str, dt.dateti
 _SUMMARY_LOCK = 0x44454D455452  # advisory lock key: one refresher at a time across workers and replicas
 _TRY_LOCK = "SELECT pg_try_advisory_xact_lock($1)"
 _REFRESH_STATE = f"""
-SELECT {CAMPAIGNS_CHANGE_MARKER} AS current_marker,
+SELECT {DAILY_CHANGE_MARKER} AS current_marker,
        (SELECT change_marker FROM {CAMPAIGN_DAILY_METRICS.name} LIMIT 1) AS stored_marker,
        (SELECT max(refreshed_at) FROM {CAMPAIGN_DAILY_METRICS.name}) AS refreshed_at,
        now() AS now
