@@ -1,0 +1,1 @@
+"""Insights: explained, measured alerts over the campaigns daily history."""
