@@ -1,0 +1,168 @@
+import datetime as dt
+
+import numpy as np
+import pytest
+
+from demetra_common.contracts import ATTRIBUTION_WINDOW_DAYS, Channel
+from demetra_insights.core import InsightKind, Severity, analyse
+
+from .series import steady
+
+LAST = -1  # the newest complete day: what the sync that loads it judges
+
+
+def kinds(analysis, campaign_id="c000"):
+    return sorted(i.kind for i in analysis.insights if i.campaign_id == campaign_id)
+
+
+def test_normal_noise_and_weekday_seasonality_raise_nothing() -> None:
+    series = steady(campaigns=300, days=60)
+    panel = series.panel()
+    for column in range(30, 60):
+        assert analyse(panel, series.day(column)).insights == ()
+
+
+def test_spend_spike_fires_with_the_figures_a_buyer_needs() -> None:
+    series = steady()
+    series.scale(0, LAST, impressions=3, clicks=3, cost=3, conversions=3, revenue=3)
+    analysis = analyse(series.panel())
+    (insight,) = analysis.insights
+    assert insight.kind is InsightKind.SPEND_SPIKE and insight.campaign_id == "c000"
+    assert insight.first_day == insight.last_day == series.day(series.days - 1)
+    assert 2.5 < insight.observed / insight.expected < 3.6
+    assert insight.money_at_stake == pytest.approx(insight.observed - insight.expected, abs=0.01)
+    assert insight.baseline_to - insight.baseline_from == dt.timedelta(days=27)
+    assert insight.severity in (Severity.WARNING, Severity.CRITICAL)
+    assert insight.explanation.startswith("Spend jumped to")
+
+
+def test_spend_drop_fires() -> None:
+    series = steady()
+    series.scale(0, LAST, impressions=0.3, clicks=0.3, cost=0.3, conversions=0.3, revenue=0.3)
+    assert kinds(analyse(series.panel())) == [InsightKind.SPEND_DROP]
+
+
+def test_a_weekend_high_is_not_a_spike() -> None:
+    series = steady(days=48)  # day 47 is a Saturday: +42% on the weekday median, as every Saturday
+    assert series.day(series.days - 1).weekday() == 5
+    assert analyse(series.panel()).insights == ()
+
+
+def test_a_new_campaign_is_learning_not_alerting() -> None:
+    series = steady()
+    series.cost[0, :-10] = np.nan  # launched 10 days ago
+    series.scale(0, LAST, impressions=4, clicks=4, cost=4, conversions=4, revenue=4)
+    analysis = analyse(series.panel())
+    assert kinds(analysis) == []
+    assert analysis.learning == 1
+
+
+def test_tiny_money_is_not_worth_an_alert() -> None:
+    series = steady(spend=4.0)  # a campaign spending a few units a day
+    series.scale(0, LAST, impressions=4, clicks=4, cost=4, conversions=4, revenue=4)
+    series.scale(1, LAST, conversions=0.25, revenue=0.25)
+    assert analyse(series.panel()).insights == ()
+
+
+def test_conversion_rate_drop_is_one_insight_not_three() -> None:
+    series = steady()
+    series.scale(0, LAST, conversions=1 / 3, revenue=1 / 3)
+    (insight,) = analyse(series.panel()).insights
+    assert insight.kind is InsightKind.CONVERSION_RATE_DROP
+    assert "CPA" in insight.explanation and "ROAS" in insight.explanation  # the consequences, named
+
+
+def test_tracking_break_is_zero_conversions_while_spend_goes_on() -> None:
+    series = steady()
+    series.conversions[0, LAST] = series.revenue[0, LAST] = 0.0
+    (insight,) = analyse(series.panel()).insights
+    assert insight.kind is InsightKind.TRACKING_BREAK
+    assert insight.observed == 0 and insight.expected > 2
+    assert insight.money_at_stake == pytest.approx(series.cost[0, LAST])
+
+
+def test_cpm_spike_on_a_social_channel() -> None:
+    series = steady(Channel.INSTAGRAM)
+    series.scale(0, LAST, impressions=1 / 3, clicks=1 / 3, conversions=1 / 3, revenue=1 / 3)  # budget held
+    (insight,) = analyse(series.panel()).insights
+    assert insight.kind is InsightKind.CPM_SPIKE and insight.metric == "cpm"
+
+
+def test_cpc_spike_on_google_ads() -> None:
+    series = steady(Channel.GOOGLE_ADS)
+    series.scale(0, LAST, impressions=1 / 3, clicks=1 / 3, conversions=1 / 3, revenue=1 / 3)
+    (insight,) = analyse(series.panel()).insights
+    assert insight.kind is InsightKind.CPC_SPIKE and insight.metric == "cpc"
+
+
+def test_ctr_drop_on_google_ads_is_not_also_a_spend_drop() -> None:
+    series = steady(Channel.GOOGLE_ADS)
+    series.scale(0, LAST, clicks=1 / 3, cost=1 / 3, conversions=1 / 3, revenue=1 / 3)  # pays per click
+    assert kinds(analyse(series.panel())) == [InsightKind.CTR_DROP]
+
+
+def test_ctr_drop_on_social_is_not_also_a_cpa_spike() -> None:
+    series = steady(Channel.TIKTOK)
+    series.scale(0, LAST, clicks=1 / 3, conversions=1 / 3, revenue=1 / 3)
+    assert kinds(analyse(series.panel())) == [InsightKind.CTR_DROP]
+
+
+def test_roas_drop_from_order_value() -> None:
+    series = steady()
+    series.scale(0, LAST, revenue=1 / 3)
+    (insight,) = analyse(series.panel()).insights
+    assert insight.kind is InsightKind.ROAS_DROP and "order value" in insight.explanation
+
+
+def test_cpa_spike_when_small_moves_compound() -> None:
+    series = steady()
+    price, ctr, cvr = 1.4, 1 / 1.4, 1 / 1.4  # none alone is worth an alert; together CPA x2.7
+    series.scale(0, LAST, impressions=1 / price, clicks=ctr / price, conversions=ctr * cvr / price)
+    series.scale(0, LAST, revenue=ctr * cvr / price)
+    assert kinds(analyse(series.panel())) == [InsightKind.CPA_SPIKE]
+
+
+def test_pacing_catches_a_steady_overspend_no_single_day_shows() -> None:
+    series = steady()
+    series.scale(0, slice(-3, None), impressions=1.5, clicks=1.5, cost=1.5, conversions=1.5, revenue=1.5)
+    assert kinds(analyse(series.panel(), series.day(series.days - 2))) == []
+    (insight,) = analyse(series.panel()).insights
+    assert insight.kind is InsightKind.SPEND_PACING
+    assert insight.first_day == series.day(series.days - 3)
+
+
+def test_late_conversions_are_not_a_conversion_drop() -> None:
+    series = steady(Channel.FACEBOOK, campaigns=120, days=70)
+    window = ATTRIBUTION_WINDOW_DAYS[Channel.FACEBOOK]
+    ages = np.arange(series.days, 0, -1)
+    maturity = np.where(ages >= window, 1.0, 1 - 0.7 * np.exp(-ages / 3))  # yesterday: 50% reported
+    analysis = analyse(series.panel(maturity))
+    assert analysis.insights == ()
+    assert analysis.maturity[-1] == pytest.approx(maturity[-1], rel=0.05)
+    assert analysis.maturity[-10] == pytest.approx(maturity[-10], rel=0.05)
+
+
+def test_a_real_drop_is_seen_through_late_conversions() -> None:
+    series = steady(Channel.FACEBOOK, campaigns=120, days=70)
+    ages = np.arange(series.days, 0, -1)
+    maturity = np.where(ages >= 28, 1.0, 1 - 0.7 * np.exp(-ages / 3))
+    series.scale(0, LAST, conversions=1 / 3, revenue=1 / 3)
+    assert kinds(analyse(series.panel(maturity))) == [InsightKind.CONVERSION_RATE_DROP]
+
+
+def test_the_channel_total_is_judged_too() -> None:
+    series = steady()
+    series.cost[:, LAST] *= 3
+    series.impressions[:, LAST] *= 3
+    series.clicks[:, LAST] *= 3
+    channel = [i for i in analyse(series.panel()).insights if i.campaign_id is None]
+    assert [i.kind for i in channel] == [InsightKind.SPEND_SPIKE]
+    assert channel[0].explanation.startswith("facebook as a whole:")
+
+
+def test_a_restated_day_is_judged_again() -> None:
+    series = steady()
+    series.scale(0, -3, conversions=1 / 4, revenue=1 / 4)
+    analysis = analyse(series.panel(), series.day(series.days - 3))
+    assert kinds(analysis) == [InsightKind.CONVERSION_RATE_DROP]
+    assert analysis.day == series.day(series.days - 3)
