@@ -10,15 +10,16 @@ resolve, the next baseline is clean).
 What each kind does to a day (sizes realistic for an incident worth an alert):
     spend_spike / spend_drop   impressions, clicks, cost, conversions, revenue x size / size (2.5-4):
                                a budget or delivery change at the usual efficiency
-    spend_pacing               the same x 1.4-1.7 for 5-8 days: overspending, no single day extreme
+    spend_pacing               the same x 1.4-1.6 for 5-8 days: overspending, no single day extreme
     cpm_spike (social) /       the price x size: the budget (cost) holds, impressions, clicks,
     cpc_spike (google_ads)     conversions and revenue / size
     ctr_drop                   clicks, conversions, revenue / size (cost / size too on google_ads, which
                                bills per click)
     conversion_rate_drop       conversions and revenue / size
     tracking_break             conversions and revenue 0 while everything else goes on
-    cpa_spike                  a compound: price, CTR and conversion rate each move a little (none by 1.5x),
-                               CPA x size (2.5-3.2)
+    cpa_spike                  a compound: price, CTR and conversion rate each move a little (none by
+                               1.5x), CPA x size (social 2.5-3.0; google_ads 1.9-2.1, where only CPC and
+                               conversion rate make CPA)
     roas_drop                  revenue / size: order value falls, conversions hold
 
 The labels are for the benchmark only: detectors never see them.
@@ -99,9 +100,11 @@ def _block_anomaly(channel: Channel, index: int, block: int, rate: float) -> Ano
         return None
     kind = draw.choice(anomaly_kinds(channel))
     if kind == SPEND_PACING:
-        duration, size = draw.randint(5, 8), draw.uniform(1.4, 1.7)
+        duration, size = draw.randint(5, 8), draw.uniform(1.4, 1.6)
     elif kind == CPA_SPIKE:
-        duration, size = draw.randint(3, 7), draw.uniform(2.5, 3.2)
+        # No single driver may reach x1.5: google_ads's CPA has two (CPC, CVR), social's three.
+        low, high = (1.9, 2.1) if channel is Channel.GOOGLE_ADS else (2.5, 3.0)
+        duration, size = draw.randint(3, 7), draw.uniform(low, high)
     elif kind == TRACKING_BREAK:
         duration, size = draw.randint(3, 7), math.inf
     else:
@@ -172,7 +175,7 @@ def _apply(day: CampaignDay, label: AnomalyLabel | None, google: bool) -> Campai
         case "cpa_spike":
             # CPA = price / (CTR x CVR) on social, CPC / CVR on google: spread the size over the drivers.
             if google:
-                price, cvr = size**0.45, size**-0.55
+                price, cvr = size**0.5, size**-0.5
             else:
                 price, ctr, cvr = size**0.32, size**-0.32, size**-0.36
         case "roas_drop":

@@ -81,6 +81,25 @@ def test_tracking_break_is_zero_conversions_while_spend_goes_on() -> None:
     assert insight.money_at_stake == pytest.approx(series.cost[0, LAST])
 
 
+def test_a_small_campaigns_tracking_break_is_seen_once_silent_days_add_up() -> None:
+    series = steady(spend=60.0)
+    series.scale(0, slice(None), conversions=1 / 6, revenue=1 / 6)  # c000: ~1 a day, too few for a day
+    series.conversions[0, -3:] = series.revenue[0, -3:] = 0.0
+    assert kinds(analyse(series.panel(), series.day(series.days - 3))) == []
+    (insight,) = analyse(series.panel()).insights
+    assert insight.kind is InsightKind.TRACKING_BREAK
+    assert insight.first_day == series.day(series.days - 3) and "for 3 days" in insight.explanation
+    assert insight.money_at_stake == pytest.approx(series.cost[0, -3:].sum())
+
+
+def test_drivers_that_move_together_are_one_cpa_spike() -> None:
+    series = steady()
+    series.scale(0, LAST, impressions=1 / 1.7, clicks=1 / 1.7, conversions=1 / 1.7**2, revenue=1 / 1.7**2)
+    (insight,) = analyse(series.panel()).insights  # CPM x1.7 and CVR /1.7: each alone is an alert
+    assert insight.kind is InsightKind.CPA_SPIKE
+    assert "CPM +" in insight.explanation and "conversion rate -" in insight.explanation
+
+
 def test_cpm_spike_on_a_social_channel() -> None:
     series = steady(Channel.INSTAGRAM)
     series.scale(0, LAST, impressions=1 / 3, clicks=1 / 3, conversions=1 / 3, revenue=1 / 3)  # budget held

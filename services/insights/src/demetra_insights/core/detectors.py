@@ -18,9 +18,10 @@ Each kind, with its test (z from ``baselines.py``, on the maturity-corrected val
                               clicks (social) or the lost clicks at the usual CPC (google_ads)
     conversion_rate_drop      z(CVR) <= -z_alert and CVR <= usual / min_ratio; money = spend that bought no
                               conversion it usually would
-    tracking_break            no conversion reported although spend >= min_money and the expected
-                              conversions by now (clicks x usual CVR x maturity) >= min_expected_conversions;
-                              money = the day's spend (unmeasured)
+    tracking_break            the newest days in a row (up to max_silent_days) report no conversion while
+                              spending, and the conversions they should have reported by now (clicks x
+                              usual CVR x maturity, summed) >= min_expected_conversions: a small campaign's
+                              break is seen once enough silent days add up; money = their spend
     cpa_spike / roas_drop     z(CPA) >= z_derived / z(ROAS) <= -z_derived with the same min_ratio; only
                               when no driver above fired (a compound of smaller moves); a ROAS drop also
                               needs the order value itself down (z <= -z_resolve): otherwise CPA is the
@@ -28,7 +29,9 @@ Each kind, with its test (z from ``baselines.py``, on the maturity-corrected val
 
 One root cause per anomaly: a conversion-rate drop also raises CPA and lowers ROAS; reporting all three
 would triple every incident. So CPA and ROAS are consequences of any driver that fired (price, CTR, CVR,
-tracking) and are only reported when none did; a tracking break is not also a conversion-rate drop; on
+tracking) and are only reported when none did; when CPA rose and two or more drivers each carry at least
+root_cause_share of its log change (they moved together), the drivers give way to one cpa_spike that
+names them all; a tracking break is not also a conversion-rate drop; on
 google_ads a CTR drop is not also a spend drop (the clicks, hence the spend, fell with it). The
 consequences are named in the driver's explanation.
 
@@ -42,6 +45,7 @@ import datetime as dt
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -79,6 +83,8 @@ class DetectorParams:
     resolve_ratio: float = 1.25  # or back within +-25% of the usual
     min_money: float = 25.0  # account currency: smaller changes are not worth a buyer's attention
     min_expected_conversions: float = 2.0  # a zero below this is plausible chance
+    max_silent_days: int = 7  # a tracking break's evidence: up to this many silent days summed
+    root_cause_share: float = 0.3  # a driver carrying this share of a CPA rise contributes to it
     warning_money: float = 100.0
     critical_money: float = 500.0
     maturity_min_campaigns: int = 30
@@ -197,6 +203,9 @@ class _Rows:
         with quiet_nan():
             conversions = panel.conversions[:, window] / maturity[window]
             revenue = panel.revenue[:, window] / maturity[window]
+        self.window_cost, self.window_clicks = cost, clicks
+        self.window_conversions = panel.conversions[:, window]
+        self.window_maturity = maturity[window][None, :]
         self.spend = cost[:, -1]
         self.impressions = impressions[:, -1]
         self.clicks = clicks[:, -1]
@@ -228,7 +237,7 @@ class _Rows:
                     else self.impressions * (ctr.expected - ctr.observed) * price.expected
                 ),
                 InsightKind.CONVERSION_RATE_DROP: self.spend * (1.0 - cvr.ratio),
-                InsightKind.TRACKING_BREAK: self.spend,
+                InsightKind.TRACKING_BREAK: self.silent_spend,
                 InsightKind.CPA_SPIKE: self.spend * (1.0 - 1.0 / cpa.ratio),
                 InsightKind.ROAS_DROP: self.spend * (roas.expected - roas.observed),
             }
@@ -246,8 +255,7 @@ class _Rows:
                 InsightKind.CTR_DROP: ctr.ready & (ctr.z <= -p.z_alert) & (ctr.ratio <= up),
                 InsightKind.CONVERSION_RATE_DROP: cvr.ready & (cvr.z <= -p.z_alert) & (cvr.ratio <= up),
                 InsightKind.TRACKING_BREAK: cvr.ready
-                & (self.reported_conversions == 0)
-                & (self.spend > 0)
+                & (self.silent_days > 0)
                 & (self.expected_conversions_by_now >= p.min_expected_conversions),
                 InsightKind.CPA_SPIKE: cpa.ready & (cpa.z >= p.z_derived) & (cpa.ratio >= p.min_ratio),
                 InsightKind.ROAS_DROP: roas.ready
@@ -268,10 +276,31 @@ class _Rows:
     def price_kind(self) -> InsightKind:
         return InsightKind.CPM_SPIKE if self.social else InsightKind.CPC_SPIKE
 
-    @property
+    @cached_property
+    def _silence(self) -> tuple[npt.NDArray[np.int64], Mask]:
+        """Per campaign: how many of the newest days (up to max_silent_days) in a row reported no
+        conversion while spending, and a mask of those days over the window's columns."""
+        silent = (self.window_conversions == 0) & (self.window_cost > 0)
+        newest_first = silent[:, ::-1][:, : self.params.max_silent_days]
+        run = np.cumprod(newest_first, axis=1).astype(bool)
+        mask = np.zeros_like(silent)
+        mask[:, ::-1][:, : run.shape[1]] = run
+        return run.sum(axis=1), mask
+
+    @cached_property
+    def silent_days(self) -> npt.NDArray[np.int64]:
+        return self._silence[0]
+
+    @cached_property
+    def silent_spend(self) -> Vector:
+        return np.asarray(np.where(self._silence[1], self.window_cost, 0.0).sum(axis=1), dtype=np.float64)
+
+    @cached_property
     def expected_conversions_by_now(self) -> Vector:
+        """Conversions the silent days would have reported by now: clicks x usual CVR x maturity."""
         with quiet_nan():
-            return self.clicks * self.scores["cvr"].expected * self.maturity
+            usual = self.window_clicks * np.exp(self.scores["cvr"].seasonal) * self.window_maturity
+            return np.asarray(np.where(self._silence[1], usual, 0.0).sum(axis=1), dtype=np.float64)
 
     def _pacing_window(self) -> slice:
         return slice(-self.params.pacing_days, None)
@@ -298,6 +327,19 @@ class _Rows:
         return np.asarray((recent - usual).sum(axis=1), dtype=np.float64)
 
     def _keep_root_causes(self, fired: dict[InsightKind, Mask]) -> None:
+        p, cpa = self.params, self.scores["cpa"]
+        with quiet_nan():
+            cpa_up = cpa.ready & (cpa.z >= p.z_derived) & (cpa.ratio >= p.min_ratio)
+            cpa_move = np.log(cpa.ratio)
+            # log CPA is the sum of the drivers' logs: when two or more drivers each carry a real share
+            # of a CPA rise, no one of them is the cause; they are one compound CPA spike.
+            contributing = sum(
+                (np.log(self.scores[name].ratio) * sign / cpa_move >= p.root_cause_share).astype(int)
+                for name, sign in self._cpa_drivers().values()
+            )
+            compound = cpa_up & (contributing >= 2)
+            for kind in self._cpa_drivers():
+                fired[kind] &= ~compound
         drivers = (
             fired[self.price_kind]
             | fired[InsightKind.CTR_DROP]
@@ -312,6 +354,11 @@ class _Rows:
             fired[InsightKind.SPEND_DROP] &= ~fired[InsightKind.CTR_DROP]
         other = InsightKind.CPC_SPIKE if self.social else InsightKind.CPM_SPIKE
         fired.pop(other, None)
+
+    def _cpa_drivers(self) -> dict[InsightKind, tuple[str, float]]:
+        """The kinds whose metric makes CPA, with the sign of its effect (price up, rates down)."""
+        drivers = {self.price_kind: ("price", 1.0), InsightKind.CONVERSION_RATE_DROP: ("cvr", -1.0)}
+        return {**drivers, InsightKind.CTR_DROP: ("ctr", -1.0)} if self.social else drivers
 
     def _within_normal(self) -> set[InsightKey]:
         p, s = self.params, self.scores
@@ -354,6 +401,8 @@ class _Rows:
         first_day = self.day
         if kind is InsightKind.SPEND_PACING:
             first_day -= dt.timedelta(days=p.pacing_days - 1)
+        elif kind is InsightKind.TRACKING_BREAK:
+            first_day -= dt.timedelta(days=int(self.silent_days[row]) - 1)
         campaign_id = self.ids[row]
         subject = "" if campaign_id is not None else f"{self.panel.channel.value} as a whole: "
         return Insight(
@@ -478,10 +527,12 @@ def _cvr_drop(rows: _Rows, row: int, money: float) -> Said:
 
 def _tracking_break(rows: _Rows, row: int, money: float) -> Said:
     usual = float(rows.expected_conversions_by_now[row])
+    days = int(rows.silent_days[row])
+    since = "on" if days == 1 else f"for {days} days up to"
     text = (
-        f"No conversion recorded on {rows.day:%a %d %b} although {_money(money)} was spent and about "
-        f"{usual:.0f} were expected by now: tracking looks broken (pixel, tag or postback), so this "
-        "campaign's CPA and ROAS are blind."
+        f"No conversion recorded {since} {rows.day:%a %d %b} although {_money(money)} was spent and "
+        f"about {usual:.0f} were expected by now: tracking looks broken (pixel, tag or postback), so "
+        "this campaign's CPA and ROAS are blind."
     )
     return "conversions", 0.0, usual, text
 
