@@ -14,6 +14,7 @@ import pytest
 from demetra_loader.core.batch import check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.partitions import DailyPartitions
 from demetra_loader.core.records import campaign_values
 from demetra_loader.core.retry import RetryPolicy
 from demetra_loader.repository import PostgresDatabase, RejectedByDatabase
@@ -73,7 +74,13 @@ async def test_a_campaign_another_writer_inserts_meanwhile_sends_the_loader_down
     batch = check_batch(
         [kafka_record("cf", 0, i, m.model_dump_json().encode()) for i, m in enumerate(messages)]
     )
-    loader = CampaignLoader(database, NoDeadLetters(), group_id="loader", retry=RetryPolicy(0.01, 0.1))
+    loader = CampaignLoader(
+        database,
+        NoDeadLetters(),
+        group_id="loader",
+        retry=RetryPolicy(0.01, 0.1),
+        partitions=DailyPartitions(database, retention_days=0),
+    )
     loading = asyncio.create_task(loader.load(batch))
 
     async def blocked_on_the_rival() -> bool:
