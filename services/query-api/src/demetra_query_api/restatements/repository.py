@@ -8,7 +8,7 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import BigInteger, Date, Text, bindparam, select
+from sqlalchemy import BigInteger, Date, Text, bindparam, cast, select
 
 from demetra_common.tables import RestatementRow
 from demetra_query_api.statements import (
@@ -51,11 +51,16 @@ RESTATEMENT_COLUMNS: tuple[str, ...] = (
 )
 
 
+# event_id as text: JSON-ready (orjson renders uuid.UUID, not asyncpg's own UUID type).
+_SELECTED = tuple(
+    cast(restatements[name], Text).label(name) if name == "event_id" else restatements[name]
+    for name in RESTATEMENT_COLUMNS
+)
+
+
 @lru_cache(maxsize=256)
 def _restatement_page_statement(filters: Shape, after: bool) -> Statement:
-    statement = filtered(
-        select(*(restatements[name] for name in RESTATEMENT_COLUMNS)), RESTATEMENT_FILTERS, filters
-    )
+    statement = filtered(select(*_SELECTED), RESTATEMENT_FILTERS, filters)
     if after:
         statement = statement.where(restatements.id < bindparam("after_id", type_=BigInteger))
     statement = statement.order_by(restatements.id.desc())
