@@ -42,6 +42,7 @@ from demetra_testkit import private_topics
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 CHANNEL = Channel.FACEBOOK
 DEFAULTS = IngestorSettings.model_fields
+OUTCOMES = (SyncEventType.FETCH_COMPLETED, SyncEventType.FETCH_FAILED)
 
 
 async def source_ceiling(request: SyncRequested, campaigns: int, page_size: int) -> tuple[float, int, int]:
@@ -88,7 +89,7 @@ async def wait_for_outcome(topics: Topics, sync_id: str, timeout_s: float) -> Sy
             for records in (await consumer.getmany(timeout_ms=200)).values():
                 for record in records:
                     event = SyncEvent.model_validate_json(record.value or b"")
-                    if event.sync_id == sync_id and event.type is not SyncEventType.FETCH_STARTED:
+                    if event.sync_id == sync_id and event.type in OUTCOMES:
                         return event
         raise TimeoutError(f"no outcome of {sync_id} within {timeout_s}s")
     finally:
