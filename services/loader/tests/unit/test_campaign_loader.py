@@ -525,3 +525,15 @@ async def test_partitions_are_looked_up_once_and_created_only_when_missing(make_
 
 def _restatements(database: FakeDatabase) -> list[RestatementValues]:
     return [row.values for row in database.tables.restatements.values()]
+
+
+async def test_a_partition_dropped_behind_the_loaders_back_is_created_again(make_days: Any) -> None:
+    database = FakeDatabase()
+    _, load = days_loader(database)
+    await load(make_days(first=DAY_1, count=2))
+    database.tables.partitions.clear()  # dropped by another loader's retention, say
+
+    outcome = await load(make_days(first=DAY_1, count=2))
+
+    assert (outcome.totals.inserted, outcome.totals.rejected) == (1, 0)
+    assert database.tables.partitions == {dt.date(2026, 11, 1)}

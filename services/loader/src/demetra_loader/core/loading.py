@@ -82,8 +82,11 @@ class CampaignLoader:
                 try:
                     outcome = await self._load_once(batch, sent, isolate_refused_rows=False)
                 except RejectedByDatabase as exc:
-                    # The transaction is gone; do it again, isolating the rows PostgreSQL refuses.
+                    # The transaction is gone; do it again, isolating the rows PostgreSQL refuses (after
+                    # looking the partitions up again: a missing one refuses its days too).
                     logger.warning("PostgreSQL refused rows of a batch, isolating them: %s", exc)
+                    self._partitions.forget()
+                    await self._partitions.ensure(batch.months)
                     outcome = await self._load_once(batch, sent, isolate_refused_rows=True)
         outcome = dataclasses.replace(outcome, seconds=time.perf_counter() - began)
         metrics.record_batch(outcome.totals, outcome.skipped, outcome.seconds)

@@ -50,6 +50,10 @@ class DailyPartitions:
                 logger.info("created campaign_daily partitions %s", sorted(str(m) for m in missing))
         self._known = known | missing
 
+    def forget(self) -> None:
+        """Read the partitions from the catalogue again next time (one may have been dropped meanwhile)."""
+        self._known = None
+
     async def apply_retention(self) -> list[dt.date]:
         """Drop the partitions entirely older than today - retention; returns their months."""
         async with self._database.transaction() as repository:
