@@ -30,21 +30,17 @@ CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, fl
 # One row of ``events``: event_id, sync_id, channel, type, payload (JSON text), occurred_at.
 EventValues = tuple[uuid.UUID, str, str | None, str, str, dt.datetime]
 Partition = tuple[str, int]  # (topic, partition)
-# One row of ``campaign_daily`` in DAILY_COLUMNS order, then the index of its message in the batch.
-DailyValues = tuple[str, dt.date, str, int, int, int, Decimal, float, float, dt.datetime, str, int]
+# One row of ``campaign_daily`` in DAILY_COLUMNS order.
+DailyValues = tuple[str, dt.date, str, int, int, int, Decimal, float, float, dt.datetime, str]
+# The daily rows of one message, with the message's index in its batch (staged with each row).
+MessageDays = tuple[int, Sequence[DailyValues]]
 # One row of ``restatements`` as the loader writes it, in RESTATEMENT_COLUMNS order.
 RestatementValues = tuple[uuid.UUID, str, str, dt.date, str, float, float, str, dt.datetime, dt.datetime]
-RESTATEMENT_COLUMNS: Final = (
-    "event_id",
-    "campaign_id",
-    "channel",
-    "date",
-    "metric",
-    "old_value",
-    "new_value",
-    "sync_id",
-    "fetched_at",
-    "previous_fetched_at",
+# What the loader writes of a restatement: every column but the ones PostgreSQL fills in or the outbox sets.
+RESTATEMENT_COLUMNS: Final = tuple(
+    column.name
+    for column in RestatementRow.__table__.columns
+    if column.name not in ("id", "recorded_at", "published_at")
 )
 
 # Where the fields the loader reads back sit in a CampaignValues row (a unit test holds them to the columns).
@@ -326,10 +322,11 @@ class PostgresRepository:
         self._stage_used = True
         await self._connection.copy_records_to_table(_STAGE, records=rows, columns=CAMPAIGN_DATA_COLUMNS)
 
-    async def upsert_days(self, rows: Sequence[DailyValues]) -> dict[int, DaysWritten]:
-        """Upsert daily rows under the version guard (distinct (campaign_id, date) pairs); returns, per
-        message index with a day stored already, what happened to those days. Raises ``RejectedByDatabase``
-        if any row is refused."""
+    async def upsert_days(self, days: Sequence[MessageDays]) -> dict[int, DaysWritten]:
+        """Upsert the daily rows of these messages under the version guard (distinct (campaign_id, date)
+        pairs); returns, per message index with a day stored already, what happened to those days. Raises
+        ``RejectedByDatabase`` if any row is refused."""
+        rows = [(*row, index) for index, message_rows in days for row in message_rows]
         if not rows:
             return {}
         first = min(row[1] for row in rows)
@@ -348,6 +345,19 @@ class PostgresRepository:
             )
             for row in result
         }
+
+    async def known_campaigns(self, campaign_ids: Sequence[str]) -> set[str]:
+        """Which of these campaign_ids have a row in ``campaigns`` (a campaign without one has no days)."""
+        rows = await self._connection.fetch(_EXISTING, list(campaign_ids))
+        return {row["campaign_id"] for row in rows}
+
+    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
+        """COPY daily rows straight into campaign_daily: PostgreSQL's bulk insert, for days known to be new
+        (their campaign has no row yet). A day stored meanwhile by another writer violates the primary key:
+        ``RejectedByDatabase``, the transaction aborted, and the caller starts over on ``upsert_days``."""
+        if rows:
+            with _refusals():
+                await self._connection.copy_records_to_table(_DAILY, records=rows, columns=DAILY_COLUMNS)
 
     async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
         """Re-derive the ``campaigns`` rows of these (campaign_id, name, sync_id) from their daily rows;

@@ -133,9 +133,7 @@ async def test_sync_events_are_recorded_once_each_even_when_redelivered(
         kafka_record(topics.sync_events, 2, 2, failed.model_dump_json().encode(), b"api-1"),
         kafka_record(topics.sync_events, 2, 3, b'{"sync_id": "api-1", "channel": "facebook"}', b"api-1"),
     ]
-    recorder = EventRecorder(
-        database, topics, retry=RetryPolicy(), partitions=DailyPartitions(database, retention_days=0)
-    )
+    recorder = EventRecorder(database, topics, retry=RetryPolicy())
 
     assert await recorder.record(batch) == 5
     assert await recorder.record(batch) == 0  # redelivered: nothing new

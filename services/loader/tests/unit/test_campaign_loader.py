@@ -21,7 +21,7 @@ import pytest
 from aiokafka import ConsumerRecord
 
 from demetra_common.contracts import CampaignDaysFetched, CampaignFetched
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_PARTITIONS
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_COLUMNS, DAILY_PARTITIONS
 from demetra_loader.core.batch import CheckedBatch, check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.loading import CampaignLoader
@@ -36,6 +36,7 @@ from demetra_loader.repository import (
     DailyValues,
     DaysWritten,
     EventValues,
+    MessageDays,
     Partition,
     RejectedByDatabase,
     RestatedDay,
@@ -50,6 +51,7 @@ FAST_RETRY = RetryPolicy(initial_s=0.001, max_s=0.01)
 
 
 METRICS = slice(3, 9)  # impressions .. revenue in a DailyValues row
+DAY_FETCHED_AT = DAILY_COLUMNS.index("fetched_at")
 
 
 @dataclass
@@ -97,30 +99,51 @@ class FakeRepository:
             raise RejectedByDatabase("CheckViolationError: refused")  # its savepoint rolled back
         return self._apply(rows)
 
-    async def upsert_days(self, rows: Sequence[DailyValues]) -> dict[int, DaysWritten]:
+    async def known_campaigns(self, campaign_ids: Sequence[str]) -> set[str]:
+        self._statement("known_campaigns")
+        return set(campaign_ids) & set(self._tables.campaigns)
+
+    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
+        if not rows:
+            return
+        self._statement("copy_days")
+        if any(self._database.refuses_day(row) or (row[0], row[1]) in self._tables.daily for row in rows):
+            self._aborted = True
+            raise RejectedByDatabase("CheckViolationError: refused")
+        await self._upsert_days([(-1, rows)])
+
+    async def upsert_days(self, days: Sequence[MessageDays]) -> dict[int, DaysWritten]:
+        if not any(rows for _, rows in days):
+            return {}
         self._statement("upsert_days")
+        return await self._upsert_days(days)
+
+    async def _upsert_days(self, days: Sequence[MessageDays]) -> dict[int, DaysWritten]:
+        rows = [row for _, message_rows in days for row in message_rows]
         if any(self._database.refuses_day(row) for row in rows):
             raise RejectedByDatabase("CheckViolationError: refused")
         if any(DAILY_PARTITIONS.month_of(row[1]) not in self._tables.partitions for row in rows):
             raise RejectedByDatabase("CheckViolationError: no partition of relation found for row")
         written: dict[int, DaysWritten] = {}
-        for row in rows:
-            stored = self._tables.daily.get((row[0], row[1]))
-            if stored is None:
-                self._tables.daily[(row[0], row[1])] = row
-                continue
-            before = written.get(row[-1], DaysWritten())
-            newer = row[FETCHED_AT - 1] > stored[FETCHED_AT - 1]
-            changed = newer and stored[METRICS] != row[METRICS]
-            restated = list(before.restated)
-            if changed and row[1] < row[9].astimezone(dt.UTC).date():
-                old = tuple(float(value) for value in stored[METRICS])
-                restated.append(RestatedDay(row[1], stored[9], old, tuple(float(v) for v in row[METRICS])))
-            if newer:
-                self._tables.daily[(row[0], row[1])] = row
-            written[row[-1]] = DaysWritten(
-                before.existing + 1, before.rewritten + newer, before.changed + changed, restated
-            )
+        for index, message_rows in days:
+            for row in message_rows:
+                stored = self._tables.daily.get((row[0], row[1]))
+                if stored is None:
+                    self._tables.daily[(row[0], row[1])] = row
+                    continue
+                before = written.get(index, DaysWritten())
+                newer = row[DAY_FETCHED_AT] > stored[DAY_FETCHED_AT]
+                changed = newer and stored[METRICS] != row[METRICS]
+                restated = list(before.restated)
+                if changed and row[1] < row[DAY_FETCHED_AT].astimezone(dt.UTC).date():
+                    old = tuple(float(value) for value in stored[METRICS])
+                    new = tuple(float(value) for value in row[METRICS])
+                    restated.append(RestatedDay(row[1], stored[DAY_FETCHED_AT], old, new))
+                if newer:
+                    self._tables.daily[(row[0], row[1])] = row
+                written[index] = DaysWritten(
+                    before.existing + 1, before.rewritten + newer, before.changed + changed, restated
+                )
         return written
 
     async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
@@ -141,7 +164,7 @@ class FakeRepository:
                 Decimal(cost),
                 min(1.0, sum(r[7] for r in days) / clicks) if clicks else 0.0,
                 (revenue - float(cost)) / float(cost) if cost else 0.0,
-                max(r[9] for r in days),
+                max(r[DAY_FETCHED_AT] for r in days),
                 sync_id,
             )
             stored = self._tables.campaigns.get(campaign_id)

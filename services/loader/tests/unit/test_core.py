@@ -121,14 +121,14 @@ class TestCheckSchema2:
         assert verdict.code is RejectCode.INVALID_MESSAGE
         assert verdict.detail.startswith("days[")
 
-    def test_the_checked_record_holds_rows_tagged_with_its_index(
+    def test_the_checked_record_holds_its_rows_and_the_plan_stages_them(
         self, make_days: Any, kafka_record: Any
     ) -> None:
         message = make_days("fb_1", count=2)
         batch = check_batch(as_records(kafka_record, [b"junk", message.model_dump_json().encode()]))
         days = batch.days(1)
         assert [row[1] for row in days.rows] == [day.date for day in message.days]
-        assert all(row[0] == "fb_1" and row[-1] == 1 for row in days.rows)
+        assert all(row[0] == "fb_1" and row[-1] == message.sync_id for row in days.rows)
         assert batch.months == {message.days[0].date.replace(day=1), message.days[-1].date.replace(day=1)}
         assert batch.plan.staged == {1: days.rows} and batch.plan.day_records == {"fb_1": [1]}
 

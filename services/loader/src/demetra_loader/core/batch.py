@@ -97,17 +97,17 @@ def first_offsets(records: Sequence[SourceRecord]) -> dict[Partition, int]:
     return partitions
 
 
-def _check(record: SourceRecord, index: int) -> CheckedRecord:
+def _check(record: SourceRecord) -> CheckedRecord:
     verdict = check_campaign_record(record.value)
     if isinstance(verdict, Rejection):
         return verdict
     if isinstance(verdict, CampaignDaysFetched):
-        return campaign_days(verdict, index)
+        return campaign_days(verdict)
     return campaign_values(verdict)
 
 
 def check_batch(records: Sequence[SourceRecord]) -> CheckedBatch:
-    return CheckedBatch(records, [_check(record, index) for index, record in enumerate(records)])
+    return CheckedBatch(records, [_check(record) for record in records])
 
 
 async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 100) -> CheckedBatch:
@@ -117,9 +117,7 @@ async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 1
     plan are made here too, so that the writer's own share of the CPU stays small."""
     checked: list[CheckedRecord] = []
     for start in range(0, len(records), turn):
-        checked.extend(
-            _check(record, index) for index, record in enumerate(records[start : start + turn], start)
-        )
+        checked.extend(_check(record) for record in records[start : start + turn])
         await asyncio.sleep(0)
     batch = CheckedBatch(records, checked)
     _ = batch.next_offsets, batch.first_offsets, batch.months
@@ -207,14 +205,14 @@ def _days_won(batch: CheckedBatch, indices: Sequence[int]) -> dict[int, Sequence
     the batch (nearly always), else those where no later or newer record of the campaign has the day."""
     if len(indices) == 1:
         return {indices[0]: batch.days(indices[0]).rows}
-    winner: dict[dt.date, tuple[dt.datetime, DailyValues]] = {}
+    winner: dict[dt.date, tuple[dt.datetime, int, DailyValues]] = {}
     for index in indices:  # ascending: a later record wins a tie
         days = batch.days(index)
         for row in days.rows:
             current = winner.get(row[DATE])
             if current is None or days.fetched_at >= current[0]:
-                winner[row[DATE]] = (days.fetched_at, row)
+                winner[row[DATE]] = (days.fetched_at, index, row)
     won: dict[int, list[DailyValues]] = {}
-    for _, row in winner.values():
-        won.setdefault(row[-1], []).append(row)
+    for _, index, row in winner.values():
+        won.setdefault(index, []).append(row)
     return dict(won)

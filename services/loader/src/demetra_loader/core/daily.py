@@ -35,15 +35,33 @@ class DaysOutcome:
 
 
 async def write_days(
-    repository: Repository, batch: CheckedBatch, plan: BatchPlan, indices: Sequence[int]
+    repository: Repository,
+    batch: CheckedBatch,
+    plan: BatchPlan,
+    indices: Sequence[int],
+    *,
+    fast: bool = True,
 ) -> DaysOutcome:
     """Write the days these schema-2 records win (``plan.staged``), their restatements and the derived rows
-    of the campaigns whose days changed. Raises ``RejectedByDatabase`` if PostgreSQL refuses any row."""
+    of the campaigns whose days changed. Raises ``RejectedByDatabase`` if PostgreSQL refuses any row.
+
+    ``fast``: the days of campaigns without a campaigns row (so without any day stored: a backfill of new
+    campaigns) are COPYed straight into the table, the others upserted; a refusal then leaves the
+    transaction unusable. Otherwise every day goes through the upsert.
+    """
     outcome = DaysOutcome()
-    rows = [row for index in indices for row in plan.staged.get(index, ())]
-    if not rows:
+    indices = [index for index in indices if plan.staged.get(index)]
+    if not indices:
         return outcome
-    outcome.written = await repository.upsert_days(rows)
+    upserted = indices
+    if fast:
+        known = await repository.known_campaigns(sorted({batch.days(i).campaign_id for i in indices}))
+        upserted = [index for index in indices if batch.days(index).campaign_id in known]
+        known_set = set(upserted)
+        await repository.copy_days(
+            [row for index in indices if index not in known_set for row in plan.staged[index]]
+        )
+    outcome.written = await repository.upsert_days([(index, plan.staged[index]) for index in upserted])
     restatements: list[RestatementValues] = []
     owner: dict[object, int] = {}  # event_id -> record
     touched: set[str] = set()

@@ -178,7 +178,7 @@ def _days_writer(
 ) -> Callable[[list[int]], Awaitable[DaysOutcome]]:
     async def write(part: list[int]) -> DaysOutcome:
         async with repository.savepoint():
-            return await write_days(repository, batch, plan, part)
+            return await write_days(repository, batch, plan, part, fast=False)
 
     return write
 

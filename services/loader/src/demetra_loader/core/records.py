@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from math import isfinite
+from math import inf as _INFINITY
 from typing import Annotated, Any, Protocol, TypeAlias
 
 import orjson
@@ -81,12 +81,22 @@ _EITHER_SCHEMA: TypeAdapter[CampaignMessage] = TypeAdapter(
 )
 
 
+# How a message serialised by the contracts begins: the version is peeked at so that the model is validated
+# directly, which costs about a fifth less than through the union (bench/loader --daily); any other shape
+# goes through the union, with the same outcome.
+_PEEKED: tuple[tuple[bytes, type[CampaignFetched] | type[CampaignDaysFetched]], ...] = (
+    (b'{"schema_version":2,', CampaignDaysFetched),
+    (b'{"schema_version":1,', CampaignFetched),
+)
+
+
 def check_campaign_record(value: bytes | None) -> Verdict:
     """The validated message, or why it cannot be loaded."""
     if not value:
         return Rejection(RejectCode.INVALID_JSON, "empty message")
     try:
-        message = _EITHER_SCHEMA.validate_json(value)
+        model = next((model for prefix, model in _PEEKED if value.startswith(prefix)), None)
+        message = _EITHER_SCHEMA.validate_json(value) if model is None else model.model_validate_json(value)
     except ValidationError as exc:
         if not _without_version(exc):
             return rejection_for(exc, value)
@@ -164,12 +174,19 @@ def _unstorable_days(message: CampaignDaysFetched) -> str | None:
     if "\x00" in message.name:
         return "name: contains a NUL character"
     for day in message.days:
+        # One cheap test per day (clicks <= impressions is the contract's; inf and NaN fail the last).
+        if (
+            day.cost <= MAX_COST
+            and day.impressions <= MAX_BIGINT
+            and day.engagement <= MAX_BIGINT
+            and day.conversions + day.revenue < _INFINITY
+        ):
+            continue
         if not day.cost <= MAX_COST:
             return f"days[{day.date}].cost: {day.cost} cannot be stored (at most {MAX_COST})"
         if max(day.impressions, day.clicks, day.engagement) > MAX_BIGINT:
             return f"days[{day.date}]: a count exceeds 2^63 - 1"
-        if not (isfinite(day.conversions) and isfinite(day.revenue)):
-            return f"days[{day.date}]: conversions and revenue must be finite"
+        return f"days[{day.date}]: conversions and revenue must be finite"
     return None
 
 
@@ -195,8 +212,8 @@ def campaign_values(message: CampaignFetched) -> CampaignValues:
 
 @dataclass(frozen=True, slots=True)
 class CampaignDays:
-    """What the loader keeps of a schema-2 message: its campaign's identity and version, and its daily rows
-    (``DailyValues``, each ending with the message's index in its batch)."""
+    """What the loader keeps of a schema-2 message: its campaign's identity and version, and its daily
+    rows."""
 
     campaign_id: str
     channel: str
@@ -206,9 +223,8 @@ class CampaignDays:
     rows: Sequence[DailyValues]
 
 
-def campaign_days(message: CampaignDaysFetched, index: int) -> CampaignDays:
-    """The daily rows to write, tagged with the message's ``index`` in its batch (the loader counts each
-    message by what happened to its days). ``cost`` goes as a Decimal, as in ``campaign_values``."""
+def campaign_days(message: CampaignDaysFetched) -> CampaignDays:
+    """The daily rows to write. ``cost`` goes as a Decimal, as in ``campaign_values``."""
     campaign_id, channel, fetched_at, sync_id = (
         message.campaign_id,
         message.channel.value,
@@ -228,7 +244,6 @@ def campaign_days(message: CampaignDaysFetched, index: int) -> CampaignDays:
             day.revenue,
             fetched_at,
             sync_id,
-            index,
         )
         for day in message.days
     ]

@@ -13,6 +13,7 @@ from demetra_loader.repository import (
     DailyValues,
     DaysWritten,
     EventValues,
+    MessageDays,
     Partition,
     RestatementValues,
     StoredRestatement,
@@ -37,9 +38,19 @@ class Repository(Protocol):
         written none of them, and the transaction stays usable."""
         ...
 
-    async def upsert_days(self, rows: Sequence[DailyValues]) -> dict[int, DaysWritten]:
-        """Upsert daily rows (distinct (campaign_id, date)) under the version guard; per record index with a
-        day stored already, what happened to those days. Raises ``RejectedByDatabase`` if any is refused."""
+    async def upsert_days(self, days: Sequence[MessageDays]) -> dict[int, DaysWritten]:
+        """Upsert the daily rows of these records (distinct (campaign_id, date)) under the version guard;
+        per record index with a day stored already, what happened to those days. Raises
+        ``RejectedByDatabase`` if any is refused."""
+        ...
+
+    async def known_campaigns(self, campaign_ids: Sequence[str]) -> set[str]:
+        """Which of these have a campaigns row (one without has no daily rows either)."""
+        ...
+
+    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
+        """The fast write of days known to be new; ``RejectedByDatabase`` (transaction unusable) if any
+        is refused, a day stored meanwhile included."""
         ...
 
     async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
