@@ -51,6 +51,17 @@ class ServiceInfo(BaseModel):
     links: dict[str, str] = Field(description="Where to go next: docs, health, the main resources.")
 
 
+class PageLinks(BaseModel):
+    """Where a page of a keyset-paginated list stands. Follow `next` until it is null; never build cursors
+    by hand."""
+
+    limit: int = Field(description="The page size asked for.")
+    next_cursor: str | None = Field(description="Opaque position after this page; null on the last page.")
+    next: str | None = Field(
+        description="Relative URL of the next page (same filters); null on the last page."
+    )
+
+
 # ------------------------------------------------------------------------------------ query parameters
 
 

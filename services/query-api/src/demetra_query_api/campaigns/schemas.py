@@ -11,6 +11,7 @@ from demetra_query_api.cursors import SortField, SortOrder
 from demetra_query_api.schemas import (
     ChannelsAndDates,
     MetricValues,
+    PageLinks,
     ReportRange,
     cursor_parameter,
     reject_reversed,
@@ -34,12 +35,10 @@ class CampaignOut(BaseModel):
     sync_id: str = Field(description="The sync that brought these metrics.")
 
 
-class CampaignPage(BaseModel):
+class CampaignPage(PageLinks):
     """One page of campaigns. Follow `next` until it is null; never build cursors by hand."""
 
     items: list[CampaignOut]
-    limit: int = Field(description="The page size asked for.")
-    next_cursor: str | None = Field(description="Opaque position after this page; null on the last page.")
     next: str | None = Field(
         description="Relative URL of the next page (same filters and sort); null on the last page.",
         examples=[

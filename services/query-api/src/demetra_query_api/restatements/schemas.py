@@ -8,7 +8,7 @@ import uuid
 from pydantic import AwareDatetime, BaseModel, Field
 
 from demetra_common.contracts import Channel, DailyMetric
-from demetra_query_api.schemas import Day, OrderedDates, cursor_parameter
+from demetra_query_api.schemas import Day, OrderedDates, PageLinks, cursor_parameter
 
 
 class RestatementOut(BaseModel):
@@ -28,15 +28,10 @@ class RestatementOut(BaseModel):
     recorded_at: AwareDatetime = Field(description="When the loader stored the change.")
 
 
-class RestatementPage(BaseModel):
+class RestatementPage(PageLinks):
     """One page of restatements, newest first. Follow `next` until it is null."""
 
     items: list[RestatementOut]
-    limit: int = Field(description="The page size asked for.")
-    next_cursor: str | None = Field(description="Opaque position after this page; null on the last page.")
-    next: str | None = Field(
-        description="Relative URL of the next page (same filters); null on the last page."
-    )
 
 
 class RestatementQuery(OrderedDates):
