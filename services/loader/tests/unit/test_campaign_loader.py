@@ -560,3 +560,16 @@ async def test_a_partition_dropped_behind_the_loaders_back_is_created_again(make
 
     assert (outcome.totals.inserted, outcome.totals.rejected) == (1, 0)
     assert database.tables.partitions == {dt.date(2026, 11, 1)}
+
+
+async def test_new_campaigns_days_are_copied_and_known_campaigns_days_upserted(make_days: Any) -> None:
+    database = FakeDatabase()
+    _, load = days_loader(database)
+    await load(make_days("fb_1", first=DAY_1, fetched_at=T))
+    assert "copy_days" in database.statements and "upsert_days" not in database.statements
+    database.statements.clear()
+
+    await load(make_days("fb_1", first=DAY_1, fetched_at=T + dt.timedelta(hours=1)), make_days("fb_2"))
+
+    assert database.statements.count("upsert_days") == 1 and database.statements.count("copy_days") == 1
+    assert {campaign_id for campaign_id, _ in database.tables.daily} == {"fb_1", "fb_2"}
