@@ -48,10 +48,10 @@ from sqlalchemy import select
 from demetra_common.contracts import CampaignFetched, Channel
 from demetra_common.db import plain_dsn
 from demetra_common.settings import CommonSettings
-from demetra_common.tables import CampaignRow
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, CampaignRow
 from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
 from demetra_loader.core.records import campaign_values
-from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
+from demetra_loader.repository import CampaignValues
 from demetra_mock import mock_campaigns
 from demetra_testkit import ServiceProcess, make_engine, make_sessionmaker, private_database, private_topics
 
@@ -127,7 +127,9 @@ async def raw_copy(database_url: str, rows: list[CampaignValues]) -> float:
         await connection.execute("CREATE TABLE campaigns_copy (LIKE campaigns INCLUDING ALL)")
         began = time.perf_counter()
         async with connection.transaction():
-            await connection.copy_records_to_table("campaigns_copy", records=rows, columns=CAMPAIGN_COLUMNS)
+            await connection.copy_records_to_table(
+                "campaigns_copy", records=rows, columns=CAMPAIGN_DATA_COLUMNS
+            )
         return len(rows) / (time.perf_counter() - began)
     finally:
         await connection.close()
