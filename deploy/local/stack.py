@@ -350,6 +350,15 @@ def saved_cluster() -> list[KafkaNode]:
     return kafka_cluster(brokers, port)
 
 
+def wanted_cluster(brokers: int | None, port: int | None) -> list[KafkaNode]:
+    """The nodes ``up`` asks for; unsaid, the running cluster (so ``make test`` uses a 3-broker stack as it
+    is), else one broker on 9092."""
+    running = saved_cluster()
+    if brokers is None and port is None and any(read_pid(node.name) for node in running):
+        return running
+    return kafka_cluster(brokers or 1, KAFKA_PORT if port is None else port)
+
+
 def start_kafka(nodes: list[KafkaNode]) -> None:
     if kafka_external():
         say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={os.environ['KAFKA_BOOTSTRAP_SERVERS']}")
@@ -731,7 +740,7 @@ def _died(service: Service) -> bool:
 
 def cmd_up(args: argparse.Namespace) -> None:
     began = time.monotonic()
-    nodes = kafka_cluster(args.brokers, args.kafka_port)
+    nodes = wanted_cluster(args.brokers, args.kafka_port)
     start_postgres()
     start_kafka(nodes)
     wait_postgres()
@@ -816,13 +825,12 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--brokers",
         type=int,
-        default=1,
-        help="Kafka nodes (combined broker+controller, KRaft); 3 gives every topic 3 replicas, 2 in sync",
+        help="Kafka nodes (combined broker+controller, KRaft), default 1 (or the running cluster's); 3 "
+        "gives every topic 3 replicas, 2 in sync",
     )
     up.add_argument(
         "--kafka-port",
         type=int,
-        default=KAFKA_PORT,
         help=f"first node's port (default {KAFKA_PORT}); node i listens on +2(i-1), its controller +1",
     )
     up.set_defaults(run=cmd_up)
