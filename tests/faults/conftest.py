@@ -9,6 +9,7 @@ topics has all three replicas in sync, so a test finds the cluster whole whateve
 
 from __future__ import annotations
 
+import ctypes
 import importlib.util
 import os
 import signal
@@ -51,6 +52,15 @@ def load_stack() -> ModuleType:
     return module
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel SIGKILLs the node if the test process dies without cleaning
+    up (killed, or an interpreter crash), so no broker outlives its test session."""
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1
+
+
 class Cluster:
     """Three combined broker+controller nodes, each its own process group, killable and restartable."""
 
@@ -90,6 +100,7 @@ class Cluster:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_die_with_parent,
             )
 
     def kill(self, node_id: int) -> None:
@@ -122,12 +133,25 @@ async def partitions(bootstrap: str, topic: str) -> list[dict[str, Any]]:
     return list(described["partitions"]) if described["error_code"] == 0 else []
 
 
+async def registered_brokers(bootstrap: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=5000)
+    try:
+        await admin.start()
+        return len((await admin.describe_cluster())["brokers"])
+    except Exception:  # no node answers yet
+        return 0
+    finally:
+        await admin.close()
+
+
 async def whole(cluster: Cluster, topics: Topics) -> bool:
     """Every node registered, and every partition of ``topics`` led and fully in sync."""
     try:
         for topic in topics.layout():
             described = await partitions(cluster.bootstrap, topic)
-            if not described or any(len(p["isr"]) < NODES or p["leader"] < 0 for p in described):
+            if not described or any(
+                len(p["replicas"]) != NODES or len(p["isr"]) < NODES or p["leader"] < 0 for p in described
+            ):
                 return False
     except Exception:  # a node still starting: not whole yet
         return False
@@ -155,6 +179,12 @@ async def cluster_topics(kafka_cluster: Cluster) -> AsyncIterator[Topics]:
     for node in kafka_cluster.nodes:
         kafka_cluster.start(node.node_id)
     began = time.monotonic()
+
+    async def all_registered() -> bool:
+        return await registered_brokers(kafka_cluster.bootstrap) == NODES
+
+    # Topics get their replication factor from the brokers registered when they are created.
+    await eventually(all_registered, timeout=START_TIMEOUT_S, interval=0.5, what=f"{NODES} brokers up")
     async with private_topics(kafka_cluster.bootstrap, prefix="fault") as topics:
         for node in kafka_cluster.nodes:
             if not kafka_cluster.running(node.node_id):

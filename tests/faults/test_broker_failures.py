@@ -31,10 +31,11 @@ TOTAL = SIZE * len(ALL_CHANNELS)
 SYNC_TIMEOUT_S = 150.0
 
 
-def start_pipeline(pipeline: Pipeline, **ingestor_env: str) -> ServiceProcess:
+def start_pipeline(pipeline: Pipeline, size: int = SIZE, **ingestor_env: str) -> ServiceProcess:
+    """A loader, one ingestor for all four channels (``size`` campaigns each) and the query API."""
     pipeline.start("demetra_loader", "loader")
     pipeline.start(
-        "demetra_ingestor", "ingestor", CHANNEL="all", MOCK_CAMPAIGNS_PER_CHANNEL=str(SIZE), **ingestor_env
+        "demetra_ingestor", "ingestor", CHANNEL="all", MOCK_CAMPAIGNS_PER_CHANNEL=str(size), **ingestor_env
     )
     return pipeline.start("demetra_query_api", "query-api", SYNC_RATE_LIMIT="100/minute")
 
@@ -109,23 +110,45 @@ async def fetch_events(database_url: str, sync_id: str) -> list[tuple[str, str, 
 
 
 async def assert_exactly_once(
-    cluster: Cluster, topics: Topics, api: ServiceProcess, sync_id: str, database_url: str
+    cluster: Cluster,
+    topics: Topics,
+    api: ServiceProcess,
+    sync_id: str,
+    database_url: str,
+    size: int = SIZE,
+    *,
+    republished: bool = False,
 ) -> None:
+    """The sync completed with every channel fetched, loaded and inserted exactly ``size`` times, the
+    table holds exactly those campaigns, every consumer group caught up and nothing was dead-lettered.
+
+    ``republished``: the ingestor re-ran a fetch whose produce failed, so campaigns acknowledged before the
+    failure were published twice; the loader counts the second copies as ``unchanged`` (at-least-once
+    counting: see the last test), and nothing else may differ.
+    """
+    total = size * len(ALL_CHANNELS)
     status = await wait_finished(api, sync_id)
     logger.info("sync %s finished: %s", sync_id, status["counts"])
     assert status["status"] == "completed", status
     per_channel = {
-        c["channel"]: (c["status"], c["fetched"], c["loaded"], c["inserted"]) for c in status["channels"]
+        c["channel"]: (c["status"], c["fetched"], c["loaded"] - c["unchanged"], c["inserted"])
+        for c in status["channels"]
     }
-    assert per_channel == {ch.value: ("completed", SIZE, SIZE, SIZE) for ch in ALL_CHANNELS}
+    assert per_channel == {ch.value: ("completed", size, size, size) for ch in ALL_CHANNELS}
     counts = status["counts"]
-    assert (counts["fetched"], counts["loaded"], counts["inserted"]) == (TOTAL, TOTAL, TOTAL), counts
-    assert counts["updated"] == counts["unchanged"] == counts["rejected"] == 0, counts
+    assert (counts["fetched"], counts["loaded"] - counts["unchanged"], counts["inserted"]) == (
+        total,
+        total,
+        total,
+    ), counts
+    assert counts["updated"] == counts["rejected"] == 0, counts
+    if not republished:
+        assert counts["unchanged"] == 0, counts
 
-    assert await campaigns_per_channel(database_url) == {ch.value: (SIZE, SIZE) for ch in ALL_CHANNELS}
+    assert await campaigns_per_channel(database_url) == {ch.value: (size, size) for ch in ALL_CHANNELS}
     events = await fetch_events(database_url, sync_id)
     completed = sorted((channel, count) for channel, kind, count in events if kind == "fetch.completed")
-    assert completed == sorted((ch.value, SIZE) for ch in ALL_CHANNELS), events
+    assert completed == sorted((ch.value, size) for ch in ALL_CHANNELS), events
     assert not [event for event in events if event[1] == "fetch.failed"], events
 
     assert sum((await end_offsets(cluster.bootstrap, topics.campaign_fetched_dlq)).values()) == 0
@@ -189,3 +212,41 @@ async def test_sigkill_of_the_active_controller_mid_sync_loads_every_campaign_on
     logger.info("node %s controls; restarted node %s at %d loaded", elected, victim, moved_on)
 
     await assert_exactly_once(kafka_cluster, cluster_topics, api, sync_id, database_url)
+
+
+async def test_a_produce_short_of_min_insync_replicas_fails_loudly_and_never_completes_short(
+    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
+) -> None:
+    """Two of three nodes die: no partition can have the 2 in-sync replicas ``acks=all`` needs (nor can the
+    quorum move a leader), so the ingestor's produce times out. It must say so and retry, never report
+    the fetch completed with what did get through; once the nodes return, the sync completes exactly.
+
+    The retry re-runs the whole fetch, so the campaigns acknowledged before the failure reach the loader
+    twice: the table and the inserted counts stay exact, the second copies count as ``unchanged`` (the
+    sync's ``loaded`` exceeds ``fetched`` by them until a sync's counts dedupe redelivered campaigns).
+    """
+    size = 5_000  # slow pages keep the fetch running long enough to lose the brokers in its middle
+    api = start_pipeline(pipeline, size, MOCK_PAGE_SIZE="250", MOCK_LATENCY_MS="250")
+    ingestor_log = pipeline.log_dir / "ingestor.log"
+    sync_id = await request_sync(api)
+
+    at_kill = await loaded_at_least(api, sync_id, 1_000, "the first campaigns loaded")
+    survivor = kafka_cluster.nodes[0].node_id
+    victims = [node.node_id for node in kafka_cluster.nodes if node.node_id != survivor]
+    for victim in victims:
+        kafka_cluster.kill(victim)
+    logger.info("killed nodes %s at %d loaded", victims, at_kill)
+
+    async def failed_loudly() -> bool:
+        return "fetch not published; will retry" in ingestor_log.read_text(errors="replace")
+
+    await eventually(failed_loudly, timeout=90, interval=0.5, what="the ingestor saying the produce failed")
+    events = await fetch_events(database_url, sync_id)
+    assert not [e for e in events if e[1] == "fetch.completed" and e[2] != size], events
+    for victim in victims:
+        kafka_cluster.start(victim)
+    logger.info("restarted nodes %s; %d loaded", victims, await loaded(api, sync_id))
+
+    await assert_exactly_once(
+        kafka_cluster, cluster_topics, api, sync_id, database_url, size, republished=True
+    )
