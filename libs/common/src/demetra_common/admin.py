@@ -3,9 +3,10 @@
 The topic names, partition counts and configs come only from :mod:`demetra_common.topics`; this command is
 what docker compose's ``kafka-init`` service, the Kubernetes topics Job and the local stack run, so every
 environment gets the same layout. Replicas follow the cluster (``Replication.for_cluster``): one on a single
-broker, three with ``min.insync.replicas=2`` from three brokers on, unless ``--replication-factor`` says. It waits for the broker (with a deadline) before it gives up, creates
-what is missing, leaves what exists alone and says when an existing topic has fewer partitions than the
-layout wants (the loader and ingestors then cannot scale to their designed replica count).
+broker, three with ``min.insync.replicas=2`` from three brokers on, unless ``--replication-factor`` says.
+It waits for the broker (with a deadline) before it gives up, creates what is missing, leaves what exists
+alone and says when an existing topic has fewer partitions than the layout wants (the loader and ingestors
+then cannot scale to their designed replica count).
 """
 
 from __future__ import annotations
