@@ -800,7 +800,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         rows.append((service.name, state, "  ".join(service.url + path for path in service.paths)))
     width = max(len(name) for name, _, _ in rows)
     for name, state, where in rows:
-        print(f"  {name:<{width}}  {state:<28}  {where}")
+        print(f"  {name:<{width}}  {state:<32}  {where}")
     print(f"  logs: {LOGS}  (python deploy/local/stack.py logs NAME)")
 
 
