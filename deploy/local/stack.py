@@ -678,11 +678,6 @@ def http_ok(url: str) -> bool:
 
 
 def run_migrations() -> None:
-    if importlib.util.find_spec("demetra_migrations.migrate") is None:
-        return
-    versions = REPO / "libs" / "common" / "src" / "demetra_common" / "migrations" / "versions"
-    if not any(versions.glob("*.py")):
-        return
     result = subprocess.run(
         [sys.executable, "-m", "demetra_migrations.migrate", "upgrade", "head"],
         cwd=REPO,
