@@ -42,15 +42,23 @@ from pathlib import Path
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from peer import PeerConfig, PeerRun, PeerUnavailable, connect_records, peer_topic, run_peer, runtime
+from peer import (
+    PeerConfig,
+    PeerFailed,
+    PeerRun,
+    PeerUnavailable,
+    connect_records,
+    peer_topic,
+    run_peer,
+    runtime,
+)
 from peer import table_fingerprint as fingerprint
 from sqlalchemy import select
 
 from demetra_common.contracts import CampaignDay, CampaignDaysFetched, CampaignFetched, Channel
 from demetra_common.db import plain_dsn
 from demetra_common.settings import CommonSettings
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS as CAMPAIGN_COLUMNS
-from demetra_common.tables import DAILY_COLUMNS, CampaignRow
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_COLUMNS, CampaignRow
 from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
 from demetra_loader.core.records import campaign_days, campaign_values
 from demetra_loader.repository import CampaignValues, DailyValues
@@ -129,7 +137,9 @@ async def raw_copy(database_url: str, rows: list[CampaignValues]) -> float:
         await connection.execute("CREATE TABLE campaigns_copy (LIKE campaigns INCLUDING ALL)")
         began = time.perf_counter()
         async with connection.transaction():
-            await connection.copy_records_to_table("campaigns_copy", records=rows, columns=CAMPAIGN_COLUMNS)
+            await connection.copy_records_to_table(
+                "campaigns_copy", records=rows, columns=CAMPAIGN_DATA_COLUMNS
+            )
         return len(rows) / (time.perf_counter() - began)
     finally:
         await connection.close()
@@ -274,6 +284,7 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
         loader_runs: list[LoaderRun] = []
         peer_runs: dict[PeerConfig, list[PeerRun]] = {config: [] for config in peer_configs}
         loaded: tuple[object, ...] | None = None  # the fingerprint of the loader's table
+        peer_failures: list[str] = []
         for round_ in range(1, rounds + 1):
             kafka_rates.append(await bare_consume(bootstrap, topics.campaign_fetched, count))
             copy_rates.append(await raw_copy(ceiling_db, rows))
@@ -304,17 +315,27 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
                 continue
             for config, runs in peer_runs.items():
                 async with private_database(server_url, prefix=f"bench_peer_{round_}") as peer_db:
-                    peer = await run_peer(
-                        peer_runtime,
-                        config,
-                        bootstrap=bootstrap,
-                        topic=topic,
-                        database_url=peer_db,
-                        count=count,
-                        work_dir=log_dir / "peer",
-                    )
+                    try:
+                        peer = await run_peer(
+                            peer_runtime,
+                            config,
+                            bootstrap=bootstrap,
+                            topic=topic,
+                            database_url=peer_db,
+                            count=count,
+                            work_dir=log_dir / "peer",
+                        )
+                    except PeerFailed as exc:
+                        # no figure from it; the benchmark fails at the end, the other runs go on
+                        peer_failures.append(f"round {round_}, peer {config.short}: {exc}")
+                        say(f"  {round_:>5}   peer {config.short:<16} FAILED: {exc}")
+                        continue
                     written = await fingerprint(peer_db)
-                    assert written == loaded, f"the peer's table {written} differs from the loader's {loaded}"
+                if written != loaded:
+                    wrong = f"its table {written} is not the loader's {loaded}"
+                    peer_failures.append(f"round {round_}, peer {config.short}: {wrong}")
+                    say(f"  {round_:>5}   peer {config.short:<16} WRONG TABLE: {wrong}")
+                    continue
                 runs.append(peer)
                 say(
                     f"  {round_:>5}   peer {config.short:<16} {peer.msgs_s:>7,.0f} rows/s "
@@ -347,8 +368,9 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
             f"loader_vs_ceiling={loader.msgs_s / ceiling:.2f} "
             f"loader_vs_baseline={loader.msgs_s / baseline:.1f} rss_mb={rss:.0f}"
         )
-        if peer_runtime is not None:
-            best = {config: max(runs, key=lambda run: run.msgs_s) for config, runs in peer_runs.items()}
+        if peer_runtime is not None and any(peer_runs.values()):
+            ran = {config: runs for config, runs in peer_runs.items() if runs}
+            best = {config: max(runs, key=lambda run: run.msgs_s) for config, runs in ran.items()}
             for config, peer in best.items():
                 say(
                     f"  best of {rounds}: peer {config.label}: {peer.msgs_s:,.0f} rows/s, "
@@ -367,6 +389,8 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
                 f" peer_rss_mb={peer_rss:.0f}"
             )
         print(line)
+        if peer_failures:
+            raise SystemExit("peer runs failed (left out of the figures):\n  " + "\n  ".join(peer_failures))
 
 
 # ------------------------------------------------------------------------------ --daily: schema-2 rows
