@@ -8,6 +8,8 @@ export PATH := $(HOME)/.local/bin:$(PATH)
 KUSTOMIZE_VERSION := v5.5.0
 # Every workspace member's code (libs/*, services/*): what mypy checks
 MEMBER_SOURCES := $(wildcard libs/*/src services/*/src)
+# Scripts outside the members (benchmarks, the AsyncAPI generator): checked one by one (several are run.py)
+SCRIPTS := $(wildcard bench/*/*.py docs/*.py)
 
 .PHONY: install up down status logs test bench lint docs
 
@@ -43,7 +45,8 @@ bench: install ## every benchmark under bench/, each ends with one name=value li
 docs: ## docs/asyncapi.yaml: the Kafka contracts (AsyncAPI 3), generated from the services' FastStream brokers
 	@$(UV) run --frozen python docs/generate_asyncapi.py
 
-lint: install ## ruff (lint + format) over the tree, mypy --strict over every workspace member's src/
+lint: install ## ruff (lint + format) over the tree; mypy --strict over every member's src/ and every script
 	@$(UV) run --frozen ruff check .
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy $(MEMBER_SOURCES)
+	@for script in $(SCRIPTS); do $(UV) run --frozen mypy --no-error-summary $$script || exit 1; done

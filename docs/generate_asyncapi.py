@@ -17,7 +17,9 @@ from urllib.parse import unquote
 
 import yaml
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 
+from demetra_common.contracts import CampaignDaysFetched, CampaignFetched, SyncEvent, SyncRequested
 from demetra_ingestor.app import build_ingestor
 from demetra_ingestor.settings import ALL, IngestorSettings
 from demetra_loader.app import build_broker as loader_broker
@@ -42,12 +44,17 @@ versions they do not know.
 - Each channel's ingestor (consumer group `ingestor.<channel>`) fetches the channels named in the request and
   publishes every campaign on `campaign.fetched` (key: campaign_id) and its progress on `sync.events`
   (key: sync_id): `fetch.started`, then `fetch.completed` with the exact count, or `fetch.failed`.
-- The loader (consumer group `loader`) upserts the campaigns into PostgreSQL, one transaction per batch, and
-  records every `sync.requested` and `sync.events` message in the events table (group `loader.events`).
-  A `campaign.fetched` message it cannot load (not JSON, not a valid `CampaignFetched`, refused by the
-  database) goes, with its
-  original key and value, to `campaign.fetched.dlq`; the headers `reason`, `reason_code`, `source_topic`,
-  `source_partition` and `source_offset` say why and where it came from.
+- The loader (consumer group `loader`) loads `campaign.fetched` into PostgreSQL, one transaction per batch:
+  schema 2 (`CampaignDaysFetched`) as one row per campaign and day, newest `fetched_at` winning, with the
+  campaign's totals derived from its days; schema 1 (`CampaignFetched`, a lifetime snapshot) as the
+  campaign's row. It records every `sync.requested` and `sync.events` message in the events table (group
+  `loader.events`). A `campaign.fetched` message it cannot load (not JSON, valid under neither schema,
+  refused by the database) goes, with its original key and value, to `campaign.fetched.dlq`; the headers
+  `reason`, `reason_code`, `source_topic`, `source_partition` and `source_offset` say why and where it came
+  from.
+- When a newer fetch changes a past day's metric, the loader records it and, after the transaction commits,
+  publishes `metric.restated` (key: campaign_id), one event per (campaign, day, metric, fetched_at), at least
+  once (its event_id derives from those four).
 - Event ids are derived from the sync, so a re-run sync republishes identical messages; consumers dedup on
   `event_id`.
 - `scheduler.state` is the scheduler's compacted, durable state (paused or running, last requested slot).
@@ -57,12 +64,13 @@ versions they do not know.
 
 
 # The loader hands its handlers the raw records (it validates the bytes against the contracts itself), so
-# FastStream cannot see what they carry: name the contracts here.
-RAW_SUBSCRIBERS = {
-    "loader: campaign.fetched:SubscribeMessage": "CampaignFetched",
-    "loader: sync.requested, sync.events:sync.requested:SubscribeMessage": "SyncRequested",
-    "loader: sync.requested, sync.events:sync.events:SubscribeMessage": "SyncEvent",
+# FastStream cannot see what they carry: name the contracts here (campaign.fetched: either schema).
+RAW_SUBSCRIBERS: dict[str, tuple[type[BaseModel], ...]] = {
+    "loader: campaign.fetched:SubscribeMessage": (CampaignFetched, CampaignDaysFetched),
+    "loader: sync.requested, sync.events:sync.requested:SubscribeMessage": (SyncRequested,),
+    "loader: sync.requested, sync.events:sync.events:SubscribeMessage": (SyncEvent,),
 }
+REFS = "#/components/schemas/{model}"
 EMPTY_PAYLOAD = "#/components/schemas/EmptyPayload"
 DEAD_LETTER = "loader: campaign.fetched.dlq:Message"
 DEAD_LETTER_HEADERS = {
@@ -76,8 +84,14 @@ DEAD_LETTER_HEADERS = {
 
 def _describe_raw_messages(components: dict[str, Any]) -> None:
     messages, schemas = components["messages"], components["schemas"]
-    for name, schema in RAW_SUBSCRIBERS.items():
-        messages[name]["payload"] = {"$ref": f"#/components/schemas/{schema}"}
+    for name, models in RAW_SUBSCRIBERS.items():
+        refs = [{"$ref": REFS.format(model=model.__name__)} for model in models]
+        messages[name]["payload"] = refs[0] if len(refs) == 1 else {"oneOf": refs}
+        for model in models:  # a contract no publisher declares (an older schema still accepted)
+            schema = model.model_json_schema(ref_template=REFS)
+            for definition, value in schema.pop("$defs", {}).items():
+                schemas.setdefault(definition, value)
+            schemas.setdefault(model.__name__, schema)
     if all(message["payload"] != {"$ref": EMPTY_PAYLOAD} for message in messages.values()):
         schemas.pop(EMPTY_PAYLOAD.rsplit("/", 1)[-1], None)
     dead_letter = messages[DEAD_LETTER]

@@ -32,6 +32,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import os
+import random
 import sys
 import tempfile
 import time
@@ -41,17 +42,26 @@ from pathlib import Path
 import asyncpg
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from peer import PeerConfig, PeerRun, PeerUnavailable, connect_records, peer_topic, run_peer, runtime
+from peer import (
+    PeerConfig,
+    PeerFailed,
+    PeerRun,
+    PeerUnavailable,
+    connect_records,
+    peer_topic,
+    run_peer,
+    runtime,
+)
 from peer import table_fingerprint as fingerprint
 from sqlalchemy import select
 
-from demetra_common.contracts import CampaignFetched, Channel
+from demetra_common.contracts import CampaignDay, CampaignDaysFetched, CampaignFetched, Channel
 from demetra_common.db import plain_dsn
 from demetra_common.settings import CommonSettings
-from demetra_common.tables import CampaignRow
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_COLUMNS, CampaignRow
 from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
-from demetra_loader.core.records import campaign_values
-from demetra_loader.repository import CAMPAIGN_COLUMNS, CampaignValues
+from demetra_loader.core.records import campaign_days, campaign_values
+from demetra_loader.repository import CampaignValues, DailyValues
 from demetra_mock import mock_campaigns
 from demetra_testkit import ServiceProcess, make_engine, make_sessionmaker, private_database, private_topics
 
@@ -127,7 +137,9 @@ async def raw_copy(database_url: str, rows: list[CampaignValues]) -> float:
         await connection.execute("CREATE TABLE campaigns_copy (LIKE campaigns INCLUDING ALL)")
         began = time.perf_counter()
         async with connection.transaction():
-            await connection.copy_records_to_table("campaigns_copy", records=rows, columns=CAMPAIGN_COLUMNS)
+            await connection.copy_records_to_table(
+                "campaigns_copy", records=rows, columns=CAMPAIGN_DATA_COLUMNS
+            )
         return len(rows) / (time.perf_counter() - began)
     finally:
         await connection.close()
@@ -272,6 +284,7 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
         loader_runs: list[LoaderRun] = []
         peer_runs: dict[PeerConfig, list[PeerRun]] = {config: [] for config in peer_configs}
         loaded: tuple[object, ...] | None = None  # the fingerprint of the loader's table
+        peer_failures: list[str] = []
         for round_ in range(1, rounds + 1):
             kafka_rates.append(await bare_consume(bootstrap, topics.campaign_fetched, count))
             copy_rates.append(await raw_copy(ceiling_db, rows))
@@ -302,17 +315,27 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
                 continue
             for config, runs in peer_runs.items():
                 async with private_database(server_url, prefix=f"bench_peer_{round_}") as peer_db:
-                    peer = await run_peer(
-                        peer_runtime,
-                        config,
-                        bootstrap=bootstrap,
-                        topic=topic,
-                        database_url=peer_db,
-                        count=count,
-                        work_dir=log_dir / "peer",
-                    )
+                    try:
+                        peer = await run_peer(
+                            peer_runtime,
+                            config,
+                            bootstrap=bootstrap,
+                            topic=topic,
+                            database_url=peer_db,
+                            count=count,
+                            work_dir=log_dir / "peer",
+                        )
+                    except PeerFailed as exc:
+                        # no figure from it; the benchmark fails at the end, the other runs go on
+                        peer_failures.append(f"round {round_}, peer {config.short}: {exc}")
+                        say(f"  {round_:>5}   peer {config.short:<16} FAILED: {exc}")
+                        continue
                     written = await fingerprint(peer_db)
-                    assert written == loaded, f"the peer's table {written} differs from the loader's {loaded}"
+                if written != loaded:
+                    wrong = f"its table {written} is not the loader's {loaded}"
+                    peer_failures.append(f"round {round_}, peer {config.short}: {wrong}")
+                    say(f"  {round_:>5}   peer {config.short:<16} WRONG TABLE: {wrong}")
+                    continue
                 runs.append(peer)
                 say(
                     f"  {round_:>5}   peer {config.short:<16} {peer.msgs_s:>7,.0f} rows/s "
@@ -345,8 +368,9 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
             f"loader_vs_ceiling={loader.msgs_s / ceiling:.2f} "
             f"loader_vs_baseline={loader.msgs_s / baseline:.1f} rss_mb={rss:.0f}"
         )
-        if peer_runtime is not None:
-            best = {config: max(runs, key=lambda run: run.msgs_s) for config, runs in peer_runs.items()}
+        if peer_runtime is not None and any(peer_runs.values()):
+            ran = {config: runs for config, runs in peer_runs.items() if runs}
+            best = {config: max(runs, key=lambda run: run.msgs_s) for config, runs in ran.items()}
             for config, peer in best.items():
                 say(
                     f"  best of {rounds}: peer {config.label}: {peer.msgs_s:,.0f} rows/s, "
@@ -365,6 +389,114 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
                 f" peer_rss_mb={peer_rss:.0f}"
             )
         print(line)
+        if peer_failures:
+            raise SystemExit("peer runs failed (left out of the figures):\n  " + "\n  ".join(peer_failures))
+
+
+# ------------------------------------------------------------------------------ --daily: schema-2 rows
+
+
+def daily_messages(campaigns: int, days: int) -> list[CampaignDaysFetched]:
+    """A backfill's messages: ``campaigns`` per channel, each with ``days`` days ending on AS_OF's day,
+    with mock campaigns' names and plausible, seeded metrics."""
+    rng = random.Random(11)
+    first = AS_OF.date() - dt.timedelta(days=days - 1)
+    out = []
+    for channel in Channel:
+        for campaign in mock_campaigns(channel, AS_OF, campaigns):
+            series = []
+            for n in range(days):
+                impressions = rng.randint(2_000, 60_000)
+                clicks = rng.randint(10, impressions // 40)
+                conversions = round(clicks * rng.uniform(0.01, 0.08), 2)
+                series.append(
+                    CampaignDay(
+                        date=first + dt.timedelta(days=n),
+                        impressions=impressions,
+                        clicks=clicks,
+                        engagement=rng.randint(0, clicks * 3),
+                        cost=round(clicks * rng.uniform(0.3, 2.5), 2),
+                        conversions=conversions,
+                        revenue=round(conversions * rng.uniform(20, 90), 2),
+                    )
+                )
+            out.append(
+                CampaignDaysFetched(
+                    sync_id=SYNC_ID,
+                    channel=channel,
+                    fetched_at=AS_OF,
+                    campaign_id=campaign.campaign_id,
+                    name=campaign.name,
+                    days=series,
+                )
+            )
+    return out
+
+
+async def raw_daily_copy(database_url: str, rows: list[DailyValues]) -> float:
+    """The ceiling on daily rows: one COPY of every row, in one transaction, into campaign_daily itself
+    (partitioned by month, with its primary key and index) of a fresh migrated database."""
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        began = time.perf_counter()
+        async with connection.transaction():
+            await connection.copy_records_to_table("campaign_daily", records=rows, columns=DAILY_COLUMNS)
+        return len(rows) / (time.perf_counter() - began)
+    finally:
+        await connection.close()
+
+
+async def daily_main(campaigns: int, days: int, rounds: int) -> None:
+    """The loader on schema-2 messages (a backfill: every row new) against a raw COPY of the same rows."""
+    settings = CommonSettings()
+    bootstrap, server_url = settings.kafka_bootstrap_servers, settings.database_url
+    log_dir = Path(tempfile.mkdtemp(prefix="bench-loader-daily-"))
+    fetched = daily_messages(campaigns, days)
+    count = len(fetched)
+    rows = [row for message in fetched for row in campaign_days(message).rows]  # what it writes
+    say(
+        f"loader benchmark, daily rows: {count} CampaignDaysFetched x {days} days = {len(rows):,} rows, "
+        f"{rounds} rounds, {os.cpu_count()} cores"
+    )
+    async with private_topics(bootstrap, prefix="benchd") as topics:
+        values = [(m.campaign_id.encode(), m.model_dump_json().encode()) for m in fetched]
+        produced = await produce(bootstrap, topics.campaign_fetched, values)
+        size = sum(len(value) for _, value in values) / count
+        say(f"  produced: {produced:,.0f} msgs/s, {size:,.0f} bytes each")
+        say("  round   COPY ceiling      loader 1st->last commit (from start)   loader CPU")
+        copy_rates: list[float] = []
+        loader_rates: list[float] = []
+        for round_ in range(1, rounds + 1):
+            async with private_database(server_url, prefix=f"bench_daily_copy_{round_}") as copy_db:
+                copy_rates.append(await raw_daily_copy(copy_db, rows))
+            async with private_database(server_url, prefix=f"bench_daily_{round_}") as loader_db:
+                env = {
+                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                    "KAFKA_TOPIC_PREFIX": topics.prefix,
+                    "LOADER_GROUP_ID": f"loader-daily-{round_}",
+                    "DATABASE_URL": loader_db,
+                    "LOG_LEVEL": "WARNING",
+                    "LOG_FORMAT": "text",
+                    "ENVIRONMENT": "test",
+                }
+                run = await run_loader(env, loader_db, count, log_dir)
+                connection = await asyncpg.connect(plain_dsn(loader_db))
+                try:
+                    stored = await connection.fetchval("SELECT count(*) FROM campaign_daily")
+                finally:
+                    await connection.close()
+                assert stored == len(rows), f"campaign_daily holds {stored} of {len(rows)} rows"
+            loader_rates.append(run.msgs_s * days)
+            say(
+                f"  {round_:>5}   {copy_rates[-1]:>8,.0f} rows/s   {loader_rates[-1]:>8,.0f} rows/s"
+                f" ({run.overall_msgs_s * days:>8,.0f} rows/s)"
+                f"        {run.cpu_us_per_msg / days:>5.2f} us/row"
+            )
+    loader, ceiling = max(loader_rates), max(copy_rates)
+    print(
+        f"loader_daily_rows_s={loader:.0f} copy_daily_rows_s={ceiling:.0f} "
+        f"loader_vs_copy={loader / ceiling:.2f} rows={len(rows)}"
+    )
 
 
 if __name__ == "__main__":
@@ -382,7 +514,16 @@ if __name__ == "__main__":
         f"unnest (dialect.postgres.unnest.insert.enabled); repeatable; default {' '.join(PEER_CONFIGS)}",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the Kafka Connect peer")
+    parser.add_argument(
+        "--daily",
+        action="store_true",
+        help="instead: the loader on schema-2 messages (CAMPAIGNS per channel x DAYS days) vs a raw COPY",
+    )
+    parser.add_argument("--campaigns", type=int, default=2_000, help="with --daily: campaigns per channel")
+    parser.add_argument("--days", type=int, default=90, help="with --daily: days per message")
     arguments = parser.parse_args()
+    if arguments.daily:
+        sys.exit(asyncio.run(daily_main(arguments.campaigns, arguments.days, arguments.rounds)))
     configs = (
         [] if arguments.no_peer else arguments.peer_config or [PeerConfig.parse(c) for c in PEER_CONFIGS]
     )

@@ -1,6 +1,7 @@
 """Demetra's local stack without Docker: real Apache Kafka (KRaft), real PostgreSQL, every service.
 
-    python deploy/local/stack.py up [--infra]   start what is not running (idempotent), print where it listens
+    python deploy/local/stack.py up [--infra] [--brokers N] [--kafka-port P]
+                                                start what is not running (idempotent), print where it listens
     python deploy/local/stack.py down           stop what this stack started, services first
     python deploy/local/stack.py status         what runs, where, and whether it answers
     python deploy/local/stack.py logs [NAME] [-n N] [-f]
@@ -28,6 +29,7 @@ import uuid
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -208,86 +210,223 @@ def new_cluster_id() -> str:
             return cluster_id
 
 
-def start_kafka() -> None:
+@dataclass(frozen=True)
+class KafkaNode:
+    """One combined broker+controller KRaft node: its id, its two ports, and its folder (config, data)."""
+
+    node_id: int
+    port: int
+    controller_port: int
+    home: Path
+    name: str = "kafka"
+
+    @property
+    def address(self) -> str:
+        return f"{KAFKA_HOST}:{self.port}"
+
+    @property
+    def config(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def voter(self) -> str:
+        return f"{self.node_id}@{KAFKA_HOST}:{self.controller_port}"
+
+
+def kafka_cluster(brokers: int = 1, port: int = KAFKA_PORT, state: Path = STATE) -> list[KafkaNode]:
+    """The nodes of a local cluster: node i (from 1) listens on ``port + 2(i-1)``, its controller one above.
+
+    One node is the ``kafka`` of ``make up`` (9092, .state/kafka); several are ``kafka-1``, ``kafka-2``, ...
+    """
+    if brokers < 1:
+        raise StackError(f"--brokers must be at least 1, not {brokers}")
+    if brokers == 1:
+        return [KafkaNode(1, port, port + 1, state / "kafka")]
+    return [
+        KafkaNode(i, port + 2 * (i - 1), port + 2 * (i - 1) + 1, state / f"kafka-{i}", f"kafka-{i}")
+        for i in range(1, brokers + 1)
+    ]
+
+
+def bootstrap_servers(nodes: list[KafkaNode]) -> str:
+    return ",".join(node.address for node in nodes)
+
+
+def write_node_config(node: KafkaNode, nodes: list[KafkaNode], extra: dict[str, str] | None = None) -> Path:
+    """``node``'s server.properties from the template: its ports and folder, the quorum of ``nodes``, and
+    replicas of Kafka's own topics (and the broker defaults) from the cluster size like Demetra's topics."""
+    from demetra_common.topics import Replication
+
+    replication = Replication.for_cluster(len(nodes))
+    values = {
+        "@NODE_ID@": str(node.node_id),
+        "@VOTERS@": ",".join(n.voter for n in nodes),
+        "@PORT@": str(node.port),
+        "@CONTROLLER_PORT@": str(node.controller_port),
+        "@DATA_DIR@": str(node.data),
+        "@REPLICATION@": str(replication.factor),
+        "@MIN_ISR@": str(replication.min_insync),
+    }
+    text = (HERE / "kafka" / "server.properties").read_text()
+    for placeholder, value in values.items():
+        text = text.replace(placeholder, value)
+    text += "".join(f"{key}={value}\n" for key, value in (extra or {}).items())
+    node.home.mkdir(parents=True, exist_ok=True)
+    node.config.write_text(text)
+    return node.config
+
+
+def format_node_storage(node: KafkaNode, cluster_id: str) -> None:
+    """Format ``node``'s data folder for ``cluster_id`` (every node of a cluster gets the same id) unless
+    it already is."""
+    if (node.data / "meta.properties").exists():
+        return
+    result = subprocess.run(
+        [
+            java(),
+            "-cp",
+            f"{kafka_libs()}/*",
+            "kafka.tools.StorageTool",
+            "format",
+            f"--cluster-id={cluster_id}",
+            "-c",
+            str(node.config),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise StackError(f"formatting {node.name}'s storage failed:\n{result.stdout}{result.stderr}")
+
+
+def kafka_command(node: KafkaNode, heap: str | None = None) -> list[str]:
+    """The command line that runs ``node`` (its config must be written and its storage formatted)."""
+    return [
+        java(),
+        *(heap or os.environ.get("DEMETRA_KAFKA_HEAP", "-Xms256m -Xmx1g")).split(),
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.properties'}",
+        "-cp",
+        f"{kafka_libs()}/*",
+        "kafka.Kafka",
+        str(node.config),
+    ]
+
+
+def active_controller(nodes: list[KafkaNode]) -> int | None:
+    """The node id of the KRaft quorum's leader (the active controller), or None while there is none.
+
+    Read from each node's ``quorum-state`` file (the election state it persists): the leader named at the
+    newest epoch any node knows. Kafka's own kafka-metadata-quorum tool is not among the server's jars.
+    """
+    import json
+
+    newest: tuple[int, int] | None = None
+    for node in nodes:
+        try:
+            state = json.loads((node.data / "__cluster_metadata-0" / "quorum-state").read_text())
+        except (FileNotFoundError, ValueError):
+            continue
+        epoch, leader = int(state.get("leaderEpoch", -1)), int(state.get("leaderId", -1))
+        if leader >= 0 and (newest is None or epoch > newest[0]):
+            newest = (epoch, leader)
+    return newest[1] if newest else None
+
+
+LAYOUT_FILE = "kafka-layout"  # in RUN: the brokers and first port `up` started, for status and down
+
+
+def saved_cluster() -> list[KafkaNode]:
+    """The nodes the last ``up`` started (the default single node when it recorded none)."""
+    try:
+        brokers, port = (int(value) for value in (RUN / LAYOUT_FILE).read_text().split())
+    except (FileNotFoundError, ValueError):
+        return kafka_cluster()
+    return kafka_cluster(brokers, port)
+
+
+def wanted_cluster(brokers: int | None, port: int | None) -> list[KafkaNode]:
+    """The nodes ``up`` asks for; unsaid, the running cluster (so ``make test`` uses a 3-broker stack as it
+    is), else one broker on 9092."""
+    running = saved_cluster()
+    if brokers is None and port is None and any(read_pid(node.name) for node in running):
+        return running
+    return kafka_cluster(brokers or 1, KAFKA_PORT if port is None else port)
+
+
+def start_kafka(nodes: list[KafkaNode]) -> None:
     if kafka_external():
         say(f"kafka: using KAFKA_BOOTSTRAP_SERVERS={os.environ['KAFKA_BOOTSTRAP_SERVERS']}")
         return
-    if read_pid("kafka"):
-        say(f"kafka: already running (pid {read_pid('kafka')})")
-        return
-    if port_open(KAFKA_HOST, KAFKA_PORT):
+    running = [node for node in saved_cluster() if read_pid(node.name)]
+    if running and {n.name for n in running} - {n.name for n in nodes}:
         raise StackError(
-            f"port {KAFKA_PORT} is taken by a process this stack did not start; stop it or set "
-            "KAFKA_BOOTSTRAP_SERVERS to use it"
+            f"a Kafka of {len(saved_cluster())} broker(s) runs in {STATE}; stop it (down) to start another"
         )
-    java_bin = java()
-    libs = kafka_libs()
-    home = STATE / "kafka"
-    data = home / "data"
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "server.properties"
-    config.write_text((HERE / "kafka" / "server.properties").read_text().replace("@DATA_DIR@", str(data)))
-    classpath = f"{libs}/*"
-    if not (data / "meta.properties").exists():
-        result = subprocess.run(
-            [
-                java_bin,
-                "-cp",
-                classpath,
-                "kafka.tools.StorageTool",
-                "format",
-                f"--cluster-id={new_cluster_id()}",
-                "-c",
-                str(config),
-            ],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            raise StackError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
-    heap = os.environ.get("DEMETRA_KAFKA_HEAP", "-Xms256m -Xmx1g").split()
-    spawn(
-        "kafka",
-        [
-            java_bin,
-            *heap,
-            "-XX:+UseG1GC",
-            "-Djava.awt.headless=true",
-            f"-Dlog4j2.configurationFile={HERE / 'kafka' / 'log4j2.properties'}",
-            "-cp",
-            classpath,
-            "kafka.Kafka",
-            str(config),
-        ],
-    )
-    say(f"kafka: starting (log {log_file('kafka')})")
+    pending = [node for node in nodes if not read_pid(node.name)]
+    for node in nodes:
+        if node not in pending:
+            say(f"{node.name}: already running (pid {read_pid(node.name)})")
+    for node in pending:
+        for port in (node.port, node.controller_port):
+            if port_open(KAFKA_HOST, port):
+                raise StackError(
+                    f"port {port} is taken by a process this stack did not start; stop it, choose other "
+                    "ports (--kafka-port) or set KAFKA_BOOTSTRAP_SERVERS to use a Kafka of your own"
+                )
+    if not pending:
+        return
+    RUN.mkdir(parents=True, exist_ok=True)
+    (RUN / LAYOUT_FILE).write_text(f"{len(nodes)} {nodes[0].port}\n")
+    cluster_id = new_cluster_id()  # used only by nodes not formatted yet: a cluster is formatted at once
+    for node in pending:
+        write_node_config(node, nodes)
+        format_node_storage(node, cluster_id)
+    for node in pending:
+        spawn(node.name, kafka_command(node))
+        say(f"{node.name}: starting on {node.address} (log {log_file(node.name)})")
 
 
-async def _ensure_topics(bootstrap: str) -> list[str]:
+async def _ensure_topics(bootstrap: str, replication_factor: int | None) -> list[str]:
     from demetra_common.admin import ensure_topics
     from demetra_common.topics import Topics
 
     topics = Topics(os.environ.get("KAFKA_TOPIC_PREFIX", ""))
-    # wait_until() around this polls until its own deadline, so each try gives up quickly
-    return (await ensure_topics(bootstrap, topics, deadline_s=5)).created
+    # wait_until() around this polls until its own deadline, so each try gives up quickly; with fewer
+    # brokers registered than the replication factor Kafka refuses the topics, and the next try comes.
+    report = await ensure_topics(bootstrap, topics, replication_factor=replication_factor, deadline_s=5)
+    return report.created
 
 
-def wait_kafka() -> None:
-    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", f"{KAFKA_HOST}:{KAFKA_PORT}")
+def kafka_bootstrap(nodes: list[KafkaNode]) -> str:
+    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS") or bootstrap_servers(nodes)
+
+
+def wait_kafka(nodes: list[KafkaNode]) -> None:
+    from demetra_common.topics import Replication
+
+    bootstrap = kafka_bootstrap(nodes)
+    replication = None if kafka_external() else Replication.for_cluster(len(nodes)).factor
 
     def ready() -> bool:
-        created = asyncio.run(_ensure_topics(bootstrap))
+        created = asyncio.run(_ensure_topics(bootstrap, replication))
         if created:
             say(f"kafka: created topics {', '.join(created)}")
         return True
 
     if not kafka_external():
-        wait_until("kafka port", lambda: port_open(KAFKA_HOST, KAFKA_PORT), log_file("kafka"))
-        if read_pid("kafka") is None:
-            raise StackError(
-                f"kafka exited during start; see its log: {log_file('kafka')}\n{tail(log_file('kafka'))}"
-            )
-    wait_until(f"kafka at {bootstrap}", ready, log_file("kafka"))
+        for node in nodes:
+            listening = partial(port_open, KAFKA_HOST, node.port)
+            wait_until(f"{node.name} port", listening, log_file(node.name))
+            if read_pid(node.name) is None:
+                log = log_file(node.name)
+                raise StackError(f"{node.name} exited during start; see its log: {log}\n{tail(log)}")
+    wait_until(f"kafka at {bootstrap}", ready, log_file(nodes[0].name))
     say(f"kafka: ready at {bootstrap}")
 
 
@@ -539,11 +678,6 @@ def http_ok(url: str) -> bool:
 
 
 def run_migrations() -> None:
-    if importlib.util.find_spec("demetra_migrations.migrate") is None:
-        return
-    versions = REPO / "libs" / "common" / "src" / "demetra_common" / "migrations" / "versions"
-    if not any(versions.glob("*.py")):
-        return
     result = subprocess.run(
         [sys.executable, "-m", "demetra_migrations.migrate", "upgrade", "head"],
         cwd=REPO,
@@ -556,7 +690,7 @@ def run_migrations() -> None:
     say("postgres: migrations at head")
 
 
-def start_services() -> list[Service]:
+def start_services(kafka: str) -> list[Service]:
     started = []
     for service in SERVICES:
         if not service.exists():
@@ -570,7 +704,12 @@ def start_services() -> list[Service]:
         spawn(
             service.name,
             [sys.executable, "-m", service.module],
-            env={"HTTP_PORT": str(service.port), "DATABASE_URL": database_url(), **service.env},
+            env={
+                "HTTP_PORT": str(service.port),
+                "DATABASE_URL": database_url(),
+                "KAFKA_BOOTSTRAP_SERVERS": kafka,
+                **service.env,
+            },
         )
         started.append(service)
     for service in started:
@@ -596,13 +735,14 @@ def _died(service: Service) -> bool:
 
 def cmd_up(args: argparse.Namespace) -> None:
     began = time.monotonic()
+    nodes = wanted_cluster(args.brokers, args.kafka_port)
     start_postgres()
-    start_kafka()
+    start_kafka(nodes)
     wait_postgres()
-    wait_kafka()
+    wait_kafka(nodes)
     run_migrations()
     if not args.infra:
-        start_services()
+        start_services(kafka_bootstrap(nodes))
     say(f"up in {time.monotonic() - began:.1f}s")
     cmd_status(args)
 
@@ -611,8 +751,14 @@ def cmd_down(args: argparse.Namespace) -> None:
     for service in reversed(SERVICES):
         if terminate(service.name):
             say(f"{service.name}: stopped")
-    if terminate("kafka"):
-        say("kafka: stopped")
+    running = {node.name: pid for node in saved_cluster() if (pid := read_pid(node.name))}
+    # All at once: a node stopped after the others would wait in vain for the quorum it needs to leave.
+    for pid in running.values():
+        with suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGTERM)
+    for name in running:
+        terminate(name)
+        say(f"{name}: stopped")
     if stop_postgres():
         say("postgres: stopped")
 
@@ -622,11 +768,16 @@ def cmd_status(args: argparse.Namespace) -> None:
     if kafka_external():
         rows.append(("kafka", "external", os.environ["KAFKA_BOOTSTRAP_SERVERS"]))
     else:
-        pid = read_pid("kafka")
-        state = f"running (pid {pid})" if pid else "stopped"
-        if pid and not port_open(KAFKA_HOST, KAFKA_PORT):
-            state += ", not answering"
-        rows.append(("kafka", state, f"{KAFKA_HOST}:{KAFKA_PORT}"))
+        nodes = saved_cluster()
+        controller = active_controller(nodes) if len(nodes) > 1 else None
+        for node in nodes:
+            pid = read_pid(node.name)
+            state = f"running (pid {pid})" if pid else "stopped"
+            if pid and not port_open(KAFKA_HOST, node.port):
+                state += ", not answering"
+            elif pid and node.node_id == controller:
+                state += ", controller"
+            rows.append((node.name, state, node.address))
     if postgres_external():
         rows.append(("postgres", "external", "DATABASE_URL"))
     else:
@@ -644,7 +795,7 @@ def cmd_status(args: argparse.Namespace) -> None:
         rows.append((service.name, state, "  ".join(service.url + path for path in service.paths)))
     width = max(len(name) for name, _, _ in rows)
     for name, state, where in rows:
-        print(f"  {name:<{width}}  {state:<28}  {where}")
+        print(f"  {name:<{width}}  {state:<32}  {where}")
     print(f"  logs: {LOGS}  (python deploy/local/stack.py logs NAME)")
 
 
@@ -666,6 +817,17 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start Kafka, PostgreSQL and every service (idempotent)")
     up.add_argument("--infra", action="store_true", help="only Kafka and PostgreSQL (and migrations)")
+    up.add_argument(
+        "--brokers",
+        type=int,
+        help="Kafka nodes (combined broker+controller, KRaft), default 1 (or the running cluster's); 3 "
+        "gives every topic 3 replicas, 2 in sync",
+    )
+    up.add_argument(
+        "--kafka-port",
+        type=int,
+        help=f"first node's port (default {KAFKA_PORT}); node i listens on +2(i-1), its controller +1",
+    )
     up.set_defaults(run=cmd_up)
     commands.add_parser("down", help="stop what the stack started").set_defaults(run=cmd_down)
     commands.add_parser("status", help="what runs and where").set_defaults(run=cmd_status)

@@ -47,6 +47,7 @@ def test_document_covers_every_topic_with_its_contract() -> None:
         "campaign.fetched",
         "sync.events",
         "campaign.fetched.dlq",
+        "metric.restated",
         "scheduler.state",
     }
     schemas = document["components"]["schemas"]

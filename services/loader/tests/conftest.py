@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from fastapi import FastAPI
 
-from demetra_common.contracts import Campaign, CampaignFetched, Channel
+from demetra_common.contracts import Campaign, CampaignDay, CampaignDaysFetched, CampaignFetched, Channel
 from demetra_common.db import plain_dsn
 from demetra_loader.app import create_app
 from demetra_loader.repository import PostgresDatabase
@@ -60,14 +60,53 @@ def make_fetched() -> FetchedFactory:
     return fetched
 
 
-Message: TypeAlias = CampaignFetched | tuple[bytes | None, bytes | None]
+DaysFactory = Callable[..., CampaignDaysFetched]
+# The metrics of a default day (the n-th day of a message has n more impressions).
+DAY = {"impressions": 1000, "clicks": 10, "engagement": 7, "cost": 12.5, "conversions": 1.5, "revenue": 30.0}
+
+
+def days_fetched(
+    campaign_id: str | None = None,
+    *,
+    sync_id: str = "sched-20261125T1400Z",
+    channel: Channel = Channel.FACEBOOK,
+    fetched_at: dt.datetime = T0,
+    first: dt.date | None = None,
+    count: int = 3,
+    changes: dict[dt.date, dict[str, Any]] | None = None,
+    name: str = "Black Friday Retargeting",
+) -> CampaignDaysFetched:
+    """A valid schema-2 campaign.fetched: ``count`` days from ``first`` (default: ending on fetched_at's day),
+    each with DAY's metrics (impressions + n on the n-th day) unless ``changes`` says otherwise."""
+    start = first or fetched_at.date() - dt.timedelta(days=count - 1)
+    days = []
+    for n in range(count):
+        date = start + dt.timedelta(days=n)
+        metrics = {**DAY, "impressions": DAY["impressions"] + n, **(changes or {}).get(date, {})}
+        days.append(CampaignDay(date=date, **metrics))
+    return CampaignDaysFetched(
+        sync_id=sync_id,
+        channel=channel,
+        fetched_at=fetched_at,
+        campaign_id=campaign_id or f"d{next(_counter):07d}",
+        name=name,
+        days=days,
+    )
+
+
+@pytest.fixture
+def make_days() -> DaysFactory:
+    return days_fetched
+
+
+Message: TypeAlias = CampaignFetched | CampaignDaysFetched | tuple[bytes | None, bytes | None]
 Publish = Callable[[str, Iterable[Message]], Awaitable[None]]
 
 
 @pytest.fixture
 async def publish(kafka_bootstrap: str) -> AsyncIterator[Publish]:
     """``await publish(topic, messages)``: sends in order and waits for every ack. A CampaignFetched is
-    keyed by campaign_id as the ingestors do; a (key, value) pair is sent as it is."""
+    keyed by campaign_id as the ingestors do (either schema); a (key, value) pair is sent as it is."""
     producer = AIOKafkaProducer(
         bootstrap_servers=kafka_bootstrap, acks="all", enable_idempotence=True, linger_ms=5
     )
@@ -80,6 +119,8 @@ async def publish(kafka_bootstrap: str) -> AsyncIterator[Publish]:
             value: bytes | None
             if isinstance(message, CampaignFetched):
                 key, value = message.campaign.campaign_id.encode(), message.model_dump_json().encode()
+            elif isinstance(message, CampaignDaysFetched):
+                key, value = message.campaign_id.encode(), message.model_dump_json().encode()
             else:
                 key, value = message
             futures.append(await producer.send(topic, value, key=key))

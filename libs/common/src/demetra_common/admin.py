@@ -2,9 +2,11 @@
 
 The topic names, partition counts and configs come only from :mod:`demetra_common.topics`; this command is
 what docker compose's ``kafka-init`` service, the Kubernetes topics Job and the local stack run, so every
-environment gets the same layout. It waits for the broker (with a deadline) before it gives up, creates
-what is missing, leaves what exists alone and says when an existing topic has fewer partitions than the
-layout wants (the loader and ingestors then cannot scale to their designed replica count).
+environment gets the same layout. Replicas follow the cluster (``Replication.for_cluster``): one on a single
+broker, three with ``min.insync.replicas=2`` from three brokers on, unless ``--replication-factor`` says.
+It waits for the broker (with a deadline) before it gives up, creates what is missing, leaves what exists
+alone and says when an existing topic has fewer partitions than the layout wants (the loader and ingestors
+then cannot scale to their designed replica count).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from demetra_common.settings import CommonSettings
-from demetra_common.topics import Topics
+from demetra_common.topics import Replication, Topics
 
 logger = logging.getLogger(__name__)
 
@@ -123,10 +125,13 @@ async def ensure_topics(
     bootstrap_servers: str,
     topics: Topics,
     *,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
 ) -> EnsureReport:
     """Create every topic of ``topics.layout()`` that is missing, with its partitions and configs.
+
+    ``replication_factor`` None: from the brokers the cluster lists now (``Replication.for_cluster``);
+    ``min.insync.replicas`` is one less than the factor (at least 1).
 
     Safe to run again and from several processes at once: a topic that already exists, or that another
     process creates at the same moment, is reported as existing, never as an error.
@@ -137,9 +142,19 @@ async def ensure_topics(
         missing = [name for name in layout if name not in counts]
         created: list[str] = []
         if missing:
+            replication = (
+                Replication.for_cluster(await _broker_count(client))
+                if replication_factor is None
+                else Replication.of(replication_factor)
+            )
             response = await client.create_topics(
                 [
-                    NewTopic(name, layout[name], replication_factor, topic_configs=topics.configs(name))
+                    NewTopic(
+                        name,
+                        layout[name],
+                        replication.factor,
+                        topic_configs=topics.configs(name, replication),
+                    )
                     for name in missing
                 ]
             )
@@ -166,6 +181,10 @@ async def ensure_topics(
             state.wanted_partitions,
         )
     return report
+
+
+async def _broker_count(client: AIOKafkaAdminClient) -> int:
+    return len((await client.describe_cluster())["brokers"])
 
 
 def _topic_errors(response: Any) -> list[tuple[str, int, str | None]]:
@@ -196,7 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--prefix", default=settings.kafka_topic_prefix, help="default: KAFKA_TOPIC_PREFIX")
     parser.add_argument(
-        "--replication-factor", type=int, default=1, help="for topics it creates (default 1: one broker)"
+        "--replication-factor",
+        type=int,
+        default=None,
+        help="for topics it creates (default: 1 on one broker, 3 from three brokers on)",
     )
     parser.add_argument(
         "--timeout",

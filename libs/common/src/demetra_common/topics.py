@@ -27,6 +27,35 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     SCHEDULER_STATE: {"cleanup.policy": "compact"},
 }
 
+# Copies of every partition on a cluster of three brokers or more. With two of them required in sync, a
+# producer's acks=all survives the loss of one broker and fails (never drops silently) when two are lost.
+MAX_REPLICATION_FACTOR = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Replication:
+    """How many copies of each partition a topic keeps, and how many must have a record before a producer
+    with ``acks=all`` is told it is written (``min.insync.replicas``)."""
+
+    factor: int
+    min_insync: int
+
+    @classmethod
+    def of(cls, factor: int) -> Replication:
+        """``factor`` copies, all but one of them in sync (one copy on a single broker)."""
+        if factor < 1:
+            raise ValueError(f"replication factor must be at least 1, not {factor}")
+        return cls(factor, max(1, factor - 1))
+
+    @classmethod
+    def for_cluster(cls, brokers: int) -> Replication:
+        """The replication a cluster of ``brokers`` gives every Demetra topic: 3 copies (2 in sync) from
+        three brokers on, one copy on a single broker."""
+        return cls.of(max(1, min(brokers, MAX_REPLICATION_FACTOR)))
+
+    def configs(self) -> dict[str, str]:
+        return {"min.insync.replicas": str(self.min_insync)}
+
 
 @dataclass(frozen=True, slots=True)
 class Topics:
@@ -71,6 +100,8 @@ class Topics:
         """Every topic of this set with its partition count."""
         return {self.prefix + name: partitions for name, partitions in PARTITIONS.items()}
 
-    def configs(self, topic: str) -> dict[str, str]:
-        """Topic-level configs (e.g. compaction) for one topic of this set."""
-        return TOPIC_CONFIGS.get(topic.removeprefix(self.prefix), {})
+    def configs(self, topic: str, replication: Replication | None = None) -> dict[str, str]:
+        """Topic-level configs (e.g. compaction, and ``min.insync.replicas`` of ``replication``) for one
+        topic of this set."""
+        own = TOPIC_CONFIGS.get(topic.removeprefix(self.prefix), {})
+        return {**own, **replication.configs()} if replication else dict(own)

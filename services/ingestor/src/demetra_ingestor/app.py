@@ -15,7 +15,7 @@ from demetra_common.kafka import broker_ready, make_broker
 from demetra_common.ops import ReadinessCheck, ops_router
 from demetra_ingestor.handlers import register_subscribers, skip_invalid_requests
 from demetra_ingestor.publishing import KafkaSyncSink, declare_publishers
-from demetra_ingestor.service import Ingestor, RetryPolicy
+from demetra_ingestor.service import Ingestor, RetryPolicy, WindowPolicy
 from demetra_ingestor.settings import IngestorSettings
 from demetra_ingestor.sources import CampaignSource
 from demetra_ingestor.sources.mock import MockSource
@@ -72,6 +72,11 @@ def build_ingestor(settings: IngestorSettings) -> IngestorParts:
             max_s=settings.fetch_retry_max_s,
             jitter_s=settings.fetch_retry_jitter_s,
         ),
+        window=WindowPolicy(
+            lookback_days=settings.sync_lookback_days,
+            lookback_max_days=settings.sync_lookback_max_days,
+            backfill_max_days=settings.backfill_max_days,
+        ),
         fetch_timeout_s=settings.fetch_timeout_s,
         pages_in_flight=settings.pages_in_flight,
     )
@@ -93,7 +98,7 @@ def create_app(settings: IngestorSettings) -> FastAPI:
 
     app = FastAPI(
         title=f"Demetra ingestor ({settings.channel})",
-        description="Consumes sync.requested, publishes campaign.fetched and sync.events.",
+        description="Consumes sync.requested, publishes campaign.fetched (campaigns' days) and sync.events.",
         lifespan=lifespan,
     )
     app.include_router(ops_router(parts.readiness_checks()))

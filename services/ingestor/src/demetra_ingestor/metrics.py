@@ -24,3 +24,8 @@ SOURCE_RETRIES = Counter(
 INVALID_REQUESTS = Counter(
     "demetra_ingestor_invalid_requests", "sync.requested messages skipped because they were invalid."
 )
+DAYS_PUBLISHED = Counter(
+    "demetra_ingestor_days_published",
+    "Daily rows (campaign x day) in the campaign.fetched messages Kafka acknowledged.",
+    ["channel"],
+)

@@ -1,6 +1,6 @@
 """The Kafka side of ``SyncSink``: declared FastStream publishers (they document the contracts).
 
-Campaigns go out as one record batch per partition and page (``publish_batch``), which costs about half of
+Campaigns go out as record batches per partition and page (``publish_batch``), which costs about half of
 sending them one by one. Each record still lands on the partition the default partitioner would pick for
 its key (murmur2 of the campaign_id, as in every Kafka client), so "keyed by campaign_id" holds exactly.
 """
@@ -16,12 +16,15 @@ from aiokafka.partitioner import DefaultPartitioner
 from faststream.kafka import KafkaBroker, KafkaPublishMessage
 from faststream.kafka.publisher import BatchPublisher, DefaultPublisher
 
-from demetra_common.contracts import CampaignFetched, SyncEvent
+from demetra_common.contracts import CampaignDaysFetched, SyncEvent
 from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS, Topics
 from demetra_ingestor.service import Delivery
 
-# CampaignFetched's fields are bounded (ids 128, name 255 characters): its JSON stays well under this.
-MAX_MESSAGE_BYTES = 2048
+# CampaignDaysFetched's fields are bounded (ids 128, name 255 characters, at most 100 days): its JSON stays
+# under ENVELOPE_BYTES + DAY_BYTES per day. A record batch is filled up to the producer's batch size by these
+# bounds (a record larger than the batch goes out alone).
+ENVELOPE_BYTES = 1024
+DAY_BYTES = 224
 METADATA_TTL_S = 60.0
 
 
@@ -30,16 +33,17 @@ def declare_publishers(broker: KafkaBroker, topics: Topics) -> tuple[BatchPublis
     campaigns = broker.publisher(
         topics.campaign_fetched,
         batch=True,
-        schema=CampaignFetched,
+        schema=CampaignDaysFetched,
         title=CAMPAIGN_FETCHED,
-        description="Every campaign an ingestor fetched in a sync, one record each, keyed by campaign_id.",
+        description="Every campaign an ingestor fetched in a sync with its days (schema 2), one record per "
+        "campaign and chunk of at most 100 days, keyed by campaign_id.",
     )
     events = broker.publisher(
         topics.sync_events,
         schema=SyncEvent,
         title=SYNC_EVENTS,
-        description="Progress of each channel's fetch (fetch.started, fetch.completed, fetch.failed), "
-        "keyed by sync_id.",
+        description="Progress of each channel's fetch (fetch.started with its days, fetch.progress after "
+        "each chunk of days, fetch.completed, fetch.failed), keyed by sync_id.",
     )
     return campaigns, events
 
@@ -62,24 +66,30 @@ class KafkaSyncSink:
         self._broker = broker
         self._campaigns = campaigns
         self._events = events
-        self._records_per_batch = max(1, max_batch_bytes // MAX_MESSAGE_BYTES)
+        self._max_batch_bytes = max_batch_bytes
         self._partitioner = DefaultPartitioner()
         self._partitions: list[int] = []
         self._partitions_read_at = -METADATA_TTL_S
 
-    async def publish_campaigns(self, messages: Sequence[CampaignFetched]) -> Delivery:
+    async def publish_campaigns(self, messages: Sequence[CampaignDaysFetched]) -> Delivery:
         partitions = await self._campaign_partitions()
-        by_partition: dict[int, list[KafkaPublishMessage]] = defaultdict(list)
+        by_partition: dict[int, list[list[KafkaPublishMessage]]] = defaultdict(lambda: [[]])
+        filled: dict[int, int] = defaultdict(int)
         for message in messages:
-            key = message.campaign.campaign_id.encode()
+            key = message.campaign_id.encode()
             partition = self._partitioner(key, partitions, partitions)
-            by_partition[partition].append(KafkaPublishMessage(message, key=key))
+            size = ENVELOPE_BYTES + DAY_BYTES * len(message.days)
+            batches = by_partition[partition]
+            if batches[-1] and filled[partition] + size > self._max_batch_bytes:
+                batches.append([])
+                filled[partition] = 0
+            batches[-1].append(KafkaPublishMessage(message, key=key))
+            filled[partition] += size
         acks = []
-        step = self._records_per_batch
-        for partition, records in by_partition.items():
-            for start in range(0, len(records), step):
+        for partition, batches in by_partition.items():
+            for records in batches:
                 ack = await self._campaigns.publish(
-                    *records[start : start + step],
+                    *records,
                     partition=partition,
                     correlation_id=messages[0].sync_id,
                     no_confirm=True,

@@ -1,11 +1,17 @@
-"""The ingestor's core: fetch one channel of one sync from its source and publish what it found.
+"""The ingestor's core: fetch one channel of one sync from its source, day by day, and publish what it found.
 
-For every sync that names the channel: ``fetch.started``; every campaign as a ``campaign.fetched``, page by
-page, with a bounded number of pages in flight; once Kafka acknowledged all of them, ``fetch.completed``
-with their exact count. A source that keeps failing (tenacity retries each page with exponential backoff and
-jitter) or a fetch that overruns its deadline ends in ``fetch.failed`` with the reason instead.
+Every sync fetches a window of days per channel (``fetch_window``): a backfill's ``date_from..date_to``
+(``date_to`` clamped to the sync's as-of day), otherwise the as-of day and the ``lookback`` days before it
+(the channel's attribution window unless configured, capped). For every sync that names the channel:
+``fetch.started`` with the window; then chunk by chunk of at most ``MAX_DAYS_PER_MESSAGE`` days, every
+campaign that ran in the chunk as one ``campaign.fetched`` (``CampaignDaysFetched``, its days in the chunk),
+page by page with a bounded number of pages in flight, and once Kafka acknowledged the chunk's messages a
+``fetch.progress`` (through the chunk's last day, daily rows so far); finally ``fetch.completed`` with the
+exact count of messages and of daily rows. A window over ``BACKFILL_MAX_DAYS``, a source that keeps failing
+(tenacity retries each page with exponential backoff and jitter) or a fetch that overruns its deadline ends
+in ``fetch.failed`` with the reason instead.
 
-Every id is derived from the sync, so a redelivered request republishes byte-identical campaigns and the
+Every id is derived from the sync, so a redelivered request republishes byte-identical messages and the
 same events, which downstream recognises. Kafka errors are not handled here: they propagate, the request is
 not acknowledged, and the sync runs again.
 
@@ -20,7 +26,7 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,8 +40,9 @@ from tenacity import (
 )
 
 from demetra_common.contracts import (
-    Campaign,
-    CampaignFetched,
+    ATTRIBUTION_WINDOW_DAYS,
+    MAX_DAYS_PER_MESSAGE,
+    CampaignDaysFetched,
     Channel,
     SyncEvent,
     SyncEventType,
@@ -46,7 +53,14 @@ from demetra_common.contracts import (
 from demetra_common.logging import sync_context
 from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS
 from demetra_ingestor import metrics
-from demetra_ingestor.sources.base import CampaignSource, Page, SourceError, SourceRejected, SourceUnavailable
+from demetra_ingestor.sources.base import (
+    CampaignReport,
+    CampaignSource,
+    Page,
+    SourceError,
+    SourceRejected,
+    SourceUnavailable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +70,7 @@ Delivery = asyncio.Future[Any]
 class SyncSink(Protocol):
     """Where the ingestor's messages go (Kafka in production, a list in unit tests)."""
 
-    async def publish_campaigns(self, messages: Sequence[CampaignFetched]) -> Delivery:
+    async def publish_campaigns(self, messages: Sequence[CampaignDaysFetched]) -> Delivery:
         """Hand ``messages`` to the producer; the future completes once Kafka acknowledged every one."""
         ...
 
@@ -76,11 +90,74 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class WindowPolicy:
+    """Which days a sync fetches: see ``fetch_window``."""
+
+    lookback_days: int | None = None
+    """Days before the as-of day a sync without a range fetches again; None: the channel's attribution
+    window (``ATTRIBUTION_WINDOW_DAYS``)."""
+    lookback_max_days: int = 28
+    backfill_max_days: int = 400
+
+
+@dataclass(frozen=True, slots=True)
+class DateWindow:
+    """The days one channel of one sync fetches, ``date_from..date_to`` inclusive."""
+
+    date_from: dt.date
+    date_to: dt.date
+
+    @property
+    def days(self) -> int:
+        return (self.date_to - self.date_from).days + 1
+
+    def chunks(self, days: int) -> Iterator[DateWindow]:
+        """Consecutive windows of at most ``days`` days covering this one, oldest first."""
+        start = self.date_from
+        while start <= self.date_to:
+            end = min(self.date_to, start + dt.timedelta(days=days - 1))
+            yield DateWindow(start, end)
+            start = end + dt.timedelta(days=1)
+
+
+class WindowRefused(ValueError):
+    """The request's range cannot be fetched (the reason of its fetch.failed)."""
+
+
+def fetch_window(request: SyncRequested, channel: Channel, policy: WindowPolicy) -> DateWindow:
+    """The days ``channel`` fetches for ``request``.
+
+    A backfill (``date_from``/``date_to``) fetches its range, ``date_to`` clamped to the as-of day (the
+    platform has nothing later); one spanning more than ``backfill_max_days`` is refused. Any other sync
+    fetches the as-of day and the ``lookback`` days before it (``lookback_days``, else the channel's
+    attribution window; at most ``lookback_max_days``), where late conversions still restate the figures.
+    """
+    as_of_day = request.as_of().astimezone(dt.UTC).date()
+    if request.date_from is None or request.date_to is None:
+        lookback = policy.lookback_days
+        if lookback is None:
+            lookback = ATTRIBUTION_WINDOW_DAYS[channel]
+        lookback = min(lookback, policy.lookback_max_days)
+        return DateWindow(as_of_day - dt.timedelta(days=lookback), as_of_day)
+    if request.date_from > as_of_day:
+        raise WindowRefused(f"date_from {request.date_from} is after the sync's as-of day {as_of_day}")
+    window = DateWindow(request.date_from, min(request.date_to, as_of_day))
+    if window.days > policy.backfill_max_days:
+        raise WindowRefused(
+            f"the backfill spans {window.days} days ({window.date_from}..{window.date_to}), "
+            f"more than BACKFILL_MAX_DAYS ({policy.backfill_max_days})"
+        )
+    return window
+
+
+@dataclass(frozen=True, slots=True)
 class FetchResult:
     sync_id: str
     channel: Channel
     count: int
     """campaign.fetched messages published (and acknowledged) for this channel of this sync."""
+    rows: int = 0
+    """Daily rows (campaign x day) those messages carried."""
     error: str | None = None
 
     @property
@@ -88,18 +165,34 @@ class FetchResult:
         return self.error is not None
 
 
-def sync_event_id(sync_id: str, channel: Channel, event_type: SyncEventType) -> uuid.UUID:
-    return deterministic_event_id(sync_id, channel.value, event_type.value)
+@dataclass(slots=True)
+class _Tally:
+    count: int = 0
+    rows: int = 0
 
 
-def campaign_fetched(request: SyncRequested, reported_at: dt.datetime, campaign: Campaign) -> CampaignFetched:
-    """The message for one fetched campaign: a pure function of the sync and the source's data."""
-    return CampaignFetched(
-        event_id=deterministic_event_id(request.sync_id, campaign.channel.value, campaign.campaign_id),
+def sync_event_id(sync_id: str, channel: Channel, event_type: SyncEventType, *parts: object) -> uuid.UUID:
+    return deterministic_event_id(sync_id, channel.value, event_type.value, *parts)
+
+
+def campaign_days_fetched(
+    request: SyncRequested,
+    channel: Channel,
+    chunk: DateWindow,
+    reported_at: dt.datetime,
+    campaign: CampaignReport,
+) -> CampaignDaysFetched:
+    """The message for one campaign's days in one chunk: a pure function of the sync and the source's data."""
+    return CampaignDaysFetched(
+        event_id=deterministic_event_id(
+            request.sync_id, channel.value, campaign.campaign_id, chunk.date_from.isoformat()
+        ),
         sync_id=request.sync_id,
-        channel=campaign.channel,
+        channel=channel,
         fetched_at=reported_at,
-        campaign=campaign,
+        campaign_id=campaign.campaign_id,
+        name=campaign.name,
+        days=list(campaign.days),
     )
 
 
@@ -112,18 +205,24 @@ class Ingestor:
         sink: SyncSink,
         *,
         retry: RetryPolicy | None = None,
+        window: WindowPolicy | None = None,
         fetch_timeout_s: float = 900.0,
         pages_in_flight: int = 8,
+        days_per_message: int = MAX_DAYS_PER_MESSAGE,
         clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         for channel, source in sources.items():
             if source.channel is not channel:
-                raise ValueError(f"source for {channel.value} serves {source.channel.value}")
+                raise ValueError(f"the source registered for {channel.value} serves {source.channel.value}")
+        if not 1 <= days_per_message <= MAX_DAYS_PER_MESSAGE:
+            raise ValueError(f"days_per_message must lie in 1..{MAX_DAYS_PER_MESSAGE}")
         self._sources = dict(sources)
         self._sink = sink
         self._retry = retry or RetryPolicy()
+        self._window = window or WindowPolicy()
         self._fetch_timeout_s = fetch_timeout_s
         self._pages_in_flight = pages_in_flight
+        self._days_per_message = days_per_message
         self._clock = clock
 
     async def ingest(self, request: SyncRequested, channel: Channel) -> FetchResult | None:
@@ -132,83 +231,131 @@ class Ingestor:
             return None
         source = self._sources[channel]
         with sync_context(request.sync_id):
-            await self._event(request, channel, SyncEventType.FETCH_STARTED)
             began = time.monotonic()
-            deadline = asyncio.timeout(self._fetch_timeout_s)
+            tally = _Tally()
             error: str | None = None
-            count = 0
             try:
-                async with deadline:
-                    count = await self._fetch_and_publish(source, request)
-            except SourceError as exc:
+                window = fetch_window(request, channel, self._window)
+            except WindowRefused as exc:
+                await self._event(
+                    request,
+                    channel,
+                    SyncEventType.FETCH_STARTED,
+                    date_from=request.date_from,
+                    date_to=request.date_to,
+                )
                 error = str(exc)
-            except TimeoutError:
-                if not deadline.expired():
-                    raise
-                error = f"fetch did not finish within {self._fetch_timeout_s:g}s"
+            else:
+                await self._event(
+                    request,
+                    channel,
+                    SyncEventType.FETCH_STARTED,
+                    date_from=window.date_from,
+                    date_to=window.date_to,
+                )
+                deadline = asyncio.timeout(self._fetch_timeout_s)
+                try:
+                    async with deadline:
+                        await self._fetch_and_publish(source, request, window, tally)
+                except SourceError as exc:
+                    error = str(exc)
+                except TimeoutError:
+                    if not deadline.expired():
+                        raise
+                    error = f"fetch did not finish within {self._fetch_timeout_s:g}s"
             elapsed = time.monotonic() - began
 
             if error is None:
-                await self._event(request, channel, SyncEventType.FETCH_COMPLETED, count=count)
+                await self._event(
+                    request, channel, SyncEventType.FETCH_COMPLETED, count=tally.count, rows=tally.rows
+                )
                 metrics.FETCH_DURATION.labels(channel.value, "completed").observe(elapsed)
-                logger.info("fetched %d %s campaigns in %.2fs", count, channel.value, elapsed)
-                return FetchResult(request.sync_id, channel, count)
+                logger.info(
+                    "fetched %d %s campaigns (%d days) in %.2fs",
+                    tally.count,
+                    channel.value,
+                    tally.rows,
+                    elapsed,
+                )
+                return FetchResult(request.sync_id, channel, tally.count, tally.rows)
 
             await self._event(request, channel, SyncEventType.FETCH_FAILED, error=error)
             metrics.FETCH_DURATION.labels(channel.value, "failed").observe(elapsed)
             metrics.FETCH_FAILURES.labels(channel.value).inc()
             logger.warning("fetch of %s failed after %.2fs: %s", channel.value, elapsed, error)
-            return FetchResult(request.sync_id, channel, count, error)
+            return FetchResult(request.sync_id, channel, tally.count, tally.rows, error)
 
-    async def _fetch_and_publish(self, source: CampaignSource, request: SyncRequested) -> int:
+    async def _fetch_and_publish(
+        self, source: CampaignSource, request: SyncRequested, window: DateWindow, tally: _Tally
+    ) -> None:
+        """Chunk by chunk: its campaigns published and acknowledged, then its fetch.progress."""
+        for chunk in window.chunks(self._days_per_message):
+            await self._publish_chunk(source, request, chunk, tally)
+            await self._event(
+                request, source.channel, SyncEventType.FETCH_PROGRESS, through=chunk.date_to, rows=tally.rows
+            )
+
+    async def _publish_chunk(
+        self, source: CampaignSource, request: SyncRequested, chunk: DateWindow, tally: _Tally
+    ) -> None:
         as_of = request.as_of()
-        in_flight: deque[tuple[Delivery, int]] = deque()
-        published = 0
+        in_flight: deque[tuple[Delivery, int, int]] = deque()
         # The next page is requested as soon as its cursor is known, so a real platform's latency overlaps
         # with publishing the page at hand.
-        ahead: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(source, as_of, None))
+        ahead: asyncio.Task[Page] | None = asyncio.ensure_future(self._page(source, as_of, chunk, None))
         try:
             while ahead is not None:
                 page = await ahead
                 ahead = None
                 if page.next_cursor is not None:
-                    ahead = asyncio.ensure_future(self._page(source, as_of, page.next_cursor))
-                messages = self._messages(request, source.channel, page)
+                    ahead = asyncio.ensure_future(self._page(source, as_of, chunk, page.next_cursor))
+                messages = self._messages(request, source.channel, chunk, page)
                 if messages:
-                    in_flight.append((await self._sink.publish_campaigns(messages), len(messages)))
+                    rows = sum(len(m.days) for m in messages)
+                    in_flight.append((await self._sink.publish_campaigns(messages), len(messages), rows))
                 while len(in_flight) > self._pages_in_flight:
-                    published += await self._acknowledged(source.channel, *in_flight.popleft())
+                    self._acknowledged(source.channel, tally, *await _delivered(in_flight.popleft()))
             while in_flight:
-                published += await self._acknowledged(source.channel, *in_flight.popleft())
+                self._acknowledged(source.channel, tally, *await _delivered(in_flight.popleft()))
         finally:
             if ahead is not None:
                 ahead.cancel()
                 _discard(ahead)
-            for delivery, _ in in_flight:
+            for delivery, _, _ in in_flight:
                 _discard(delivery)
-        return published
-
-    async def _acknowledged(self, channel: Channel, delivery: Delivery, size: int) -> int:
-        await delivery
-        metrics.MESSAGES_PUBLISHED.labels(channel.value, CAMPAIGN_FETCHED).inc(size)
-        return size
 
     @staticmethod
-    def _messages(request: SyncRequested, channel: Channel, page: Page) -> list[CampaignFetched]:
+    def _acknowledged(channel: Channel, tally: _Tally, count: int, rows: int) -> None:
+        tally.count += count
+        tally.rows += rows
+        metrics.MESSAGES_PUBLISHED.labels(channel.value, CAMPAIGN_FETCHED).inc(count)
+        metrics.DAYS_PUBLISHED.labels(channel.value).inc(rows)
+
+    @staticmethod
+    def _messages(
+        request: SyncRequested, channel: Channel, chunk: DateWindow, page: Page
+    ) -> list[CampaignDaysFetched]:
         messages = []
         for campaign in page.campaigns:
+            if not campaign.days:
+                continue  # nothing ran in the chunk: a platform may still list the campaign
             try:
-                message = campaign_fetched(request, page.reported_at, campaign)
+                message = campaign_days_fetched(request, channel, chunk, page.reported_at, campaign)
             except ValidationError as exc:
                 raise SourceRejected(
-                    f"source returned an invalid campaign {campaign.campaign_id}: {exc}"
+                    f"source returned an invalid report of campaign {campaign.campaign_id}: {exc}"
                 ) from exc
-            if message.channel is not channel:
-                raise SourceRejected(f"{channel.value} source returned a {message.channel.value} campaign")
+            if message.days[0].date < chunk.date_from or message.days[-1].date > chunk.date_to:
+                raise SourceRejected(
+                    f"source returned days of campaign {campaign.campaign_id} outside "
+                    f"{chunk.date_from}..{chunk.date_to}"
+                )
             messages.append(message)
         return messages
 
-    async def _page(self, source: CampaignSource, as_of: dt.datetime, cursor: str | None) -> Page:
+    async def _page(
+        self, source: CampaignSource, as_of: dt.datetime, chunk: DateWindow, cursor: str | None
+    ) -> Page:
         policy = self._retry
         retrying = AsyncRetrying(
             stop=stop_after_attempt(policy.attempts),
@@ -220,7 +367,7 @@ class Ingestor:
             reraise=True,
         )
         try:
-            page: Page = await retrying(source.fetch_page, as_of, cursor)
+            page: Page = await retrying(source.fetch_page, as_of, chunk.date_from, chunk.date_to, cursor)
         except SourceUnavailable as exc:
             attempts = retrying.statistics.get("attempt_number", policy.attempts)
             raise SourceUnavailable(f"gave up after {attempts} attempts: {exc}") from exc
@@ -251,19 +398,36 @@ class Ingestor:
         event_type: SyncEventType,
         *,
         count: int | None = None,
+        rows: int | None = None,
+        date_from: dt.date | None = None,
+        date_to: dt.date | None = None,
+        through: dt.date | None = None,
         error: str | None = None,
     ) -> None:
+        # A chunk's progress is its own event (one per chunk); started, completed and failed once per fetch.
+        parts = () if through is None else (through.isoformat(),)
         event = SyncEvent(
-            event_id=sync_event_id(request.sync_id, channel, event_type),
+            event_id=sync_event_id(request.sync_id, channel, event_type, *parts),
             sync_id=request.sync_id,
             channel=channel,
             type=event_type,
             occurred_at=self._clock(),
             count=count,
+            rows=rows,
+            date_from=date_from,
+            date_to=date_to,
+            through=through,
             error=error[:4000] if error else None,
         )
         await self._sink.publish_event(event)
         metrics.MESSAGES_PUBLISHED.labels(channel.value, SYNC_EVENTS).inc()
+
+
+async def _delivered(pending: tuple[Delivery, int, int]) -> tuple[int, int]:
+    """(messages, daily rows) of a page handed to the sink, once Kafka acknowledged them."""
+    delivery, count, rows = pending
+    await delivery
+    return count, rows
 
 
 def _discard(delivery: asyncio.Future[Any]) -> None:

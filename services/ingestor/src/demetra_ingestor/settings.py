@@ -29,6 +29,16 @@ class IngestorSettings(CommonSettings):
     fetch_retry_initial_s: float = Field(default=0.5, ge=0, description="First retry backoff (doubles).")
     fetch_retry_max_s: float = Field(default=15.0, ge=0, description="Longest single retry backoff.")
     fetch_retry_jitter_s: float = Field(default=0.5, ge=0, description="Random extra wait per retry.")
+    sync_lookback_days: int | None = Field(
+        default=None,
+        ge=0,
+        description="Days before the as-of day a sync without a date range fetches again (late conversions "
+        "restate them); unset: each channel's attribution window (facebook/instagram 28, google_ads 14, "
+        "tiktok 3). At most SYNC_LOOKBACK_MAX_DAYS.",
+    )
+    sync_lookback_max_days: int = Field(
+        default=28, ge=0, le=366, description="Cap of a sync's lookback, whatever SYNC_LOOKBACK_DAYS says."
+    )
     redelivery_backoff_s: float = Field(
         default=5.0,
         ge=0,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 
 import pytest
 from faststream.kafka import TestKafkaBroker
 
 from demetra_common.contracts import (
-    CampaignFetched,
+    ATTRIBUTION_WINDOW_DAYS,
+    CampaignDaysFetched,
     Channel,
     SyncEvent,
     SyncEventType,
@@ -19,6 +21,7 @@ from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
 from demetra_ingestor.app import build_ingestor
 from demetra_ingestor.publishing import KafkaSyncSink
 from demetra_ingestor.settings import ALL, IngestorSettings
+from demetra_mock import mock_campaign_days
 
 CAMPAIGNS = 7
 
@@ -45,6 +48,10 @@ async def test_a_sync_requested_is_fetched_by_the_channel_it_names_and_published
     parts = build_ingestor(settings)
     topics = settings.topics
     request = SyncRequested(sync_id="unit-1", trigger=Trigger.MANUAL, channels=[Channel.INSTAGRAM])
+    as_of_day = request.as_of().date()
+    date_from = as_of_day - dt.timedelta(days=ATTRIBUTION_WINDOW_DAYS[Channel.INSTAGRAM])
+    expected = list(mock_campaign_days(Channel.INSTAGRAM, request.as_of(), CAMPAIGNS, date_from, as_of_day))
+    rows = sum(len(c.days) for c in expected)
     async with TestKafkaBroker(parts.broker) as broker:
         await broker.publish(request, topics.sync_requested, key=request.sync_id.encode())
         published = {publisher.topic: publisher.mock for publisher in broker.publishers}
@@ -54,12 +61,16 @@ async def test_a_sync_requested_is_fetched_by_the_channel_it_names_and_published
     assert {subscriber.group_id for subscriber in parts.broker.subscribers if subscriber.group_id} == {
         f"unit.ingestor.{channel.value}" for channel in Channel
     }
-    campaigns = [CampaignFetched.model_validate(body) for call in campaign_calls for body in call.args[0]]
+    campaigns = [CampaignDaysFetched.model_validate(body) for call in campaign_calls for body in call.args[0]]
     events = [SyncEvent.model_validate(call.args[0]) for call in event_calls]
-    assert Counter(c.campaign.channel for c in campaigns) == {Channel.INSTAGRAM: CAMPAIGNS}
-    assert len({c.campaign.campaign_id for c in campaigns}) == CAMPAIGNS
+    assert Counter(c.channel for c in campaigns) == {Channel.INSTAGRAM: len(expected)}
+    assert sorted((c.campaign_id, c.days) for c in campaigns) == sorted(
+        (c.campaign_id, c.days) for c in expected
+    )
     assert {c.sync_id for c in campaigns} == {e.sync_id for e in events} == {"unit-1"}
-    assert [(e.channel, e.type, e.count) for e in events] == [
-        (Channel.INSTAGRAM, SyncEventType.FETCH_STARTED, None),
-        (Channel.INSTAGRAM, SyncEventType.FETCH_COMPLETED, CAMPAIGNS),
+    assert [(e.channel, e.type, e.count, e.rows) for e in events] == [
+        (Channel.INSTAGRAM, SyncEventType.FETCH_STARTED, None, None),
+        (Channel.INSTAGRAM, SyncEventType.FETCH_PROGRESS, None, rows),
+        (Channel.INSTAGRAM, SyncEventType.FETCH_COMPLETED, len(expected), rows),
     ]
+    assert (events[0].date_from, events[0].date_to, events[1].through) == (date_from, as_of_day, as_of_day)

@@ -10,7 +10,9 @@ import pytest
 
 from demetra_common.contracts import (
     ALL_CHANNELS,
-    CampaignFetched,
+    ATTRIBUTION_WINDOW_DAYS,
+    CampaignDay,
+    CampaignDaysFetched,
     Channel,
     SyncEvent,
     SyncEventType,
@@ -18,31 +20,55 @@ from demetra_common.contracts import (
     Trigger,
     deterministic_event_id,
 )
-from demetra_ingestor.service import Delivery, Ingestor, RetryPolicy
+from demetra_ingestor.service import (
+    DateWindow,
+    Delivery,
+    Ingestor,
+    RetryPolicy,
+    WindowPolicy,
+    WindowRefused,
+    fetch_window,
+)
 from demetra_ingestor.sources.base import Page, SourceRejected, SourceUnavailable
 from demetra_ingestor.sources.mock import MockSource
-from demetra_mock import mock_campaigns
+from demetra_mock import CampaignDays, campaigns_running, mock_campaign_days
 
 SLOT = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
+TODAY = SLOT.date()
+DAY = dt.timedelta(days=1)
 NO_WAIT = RetryPolicy(attempts=3, initial_s=0, max_s=0, jitter_s=0)
 
 
 def request(
-    channels: Sequence[Channel] = ALL_CHANNELS, sync_id: str = "sched-20261125T1400Z"
+    channels: Sequence[Channel] = ALL_CHANNELS,
+    sync_id: str = "sched-20261125T1400Z",
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
 ) -> SyncRequested:
-    return SyncRequested(sync_id=sync_id, trigger=Trigger.SCHEDULE, channels=list(channels), slot=SLOT)
+    return SyncRequested(
+        sync_id=sync_id,
+        trigger=Trigger.SCHEDULE if date_from is None else Trigger.API,
+        channels=list(channels),
+        slot=SLOT,
+        date_from=date_from,
+        date_to=date_to,
+    )
+
+
+def lookback(channel: Channel) -> DateWindow:
+    return DateWindow(TODAY - ATTRIBUTION_WINDOW_DAYS[channel] * DAY, TODAY)
 
 
 class FakeSink:
     """Records what would go to Kafka, in order; campaign batches are acknowledged when ``ack`` says so."""
 
     def __init__(self, *, fail_campaigns: bool = False) -> None:
-        self.log: list[CampaignFetched | SyncEvent] = []
+        self.log: list[CampaignDaysFetched | SyncEvent] = []
         self.fail_campaigns = fail_campaigns
         self.outstanding = 0
         self.max_outstanding = 0
 
-    async def publish_campaigns(self, messages: Sequence[CampaignFetched]) -> Delivery:
+    async def publish_campaigns(self, messages: Sequence[CampaignDaysFetched]) -> Delivery:
         if self.fail_campaigns:
             raise ConnectionError("broker unreachable")
         self.log.extend(messages)
@@ -63,8 +89,11 @@ class FakeSink:
     def events(self, channel: Channel | None = None) -> list[SyncEvent]:
         return [m for m in self.log if isinstance(m, SyncEvent) and channel in (None, m.channel)]
 
-    def campaigns(self, channel: Channel | None = None) -> list[CampaignFetched]:
-        return [m for m in self.log if isinstance(m, CampaignFetched) and channel in (None, m.channel)]
+    def campaigns(self, channel: Channel | None = None) -> list[CampaignDaysFetched]:
+        return [m for m in self.log if isinstance(m, CampaignDaysFetched) and channel in (None, m.channel)]
+
+    def types(self) -> list[SyncEventType]:
+        return [e.type for e in self.events()]
 
 
 class FlakySource:
@@ -77,37 +106,157 @@ class FlakySource:
         self.size = size
         self.calls = 0
 
-    async def fetch_page(self, as_of: dt.datetime, cursor: str | None) -> Page:
+    async def fetch_page(
+        self, as_of: dt.datetime, date_from: dt.date, date_to: dt.date, cursor: str | None
+    ) -> Page:
         self.calls += 1
         if self.calls <= self.failures:
             raise self.error
-        return Page(list(mock_campaigns(self.channel, as_of, self.size)), SLOT, None)
+        return Page(list(mock_campaign_days(self.channel, as_of, self.size, date_from, date_to)), SLOT, None)
 
 
 def mock_sources(size: int = 12, page_size: int = 5) -> dict[Channel, MockSource]:
     return {c: MockSource(c, size=size, page_size=page_size) for c in ALL_CHANNELS}
 
 
-async def test_a_sync_publishes_started_every_campaign_then_completed_with_the_count() -> None:
+async def test_a_sync_publishes_started_every_campaigns_days_progress_then_completed_with_counts() -> None:
     sink = FakeSink()
     ingestor = Ingestor(mock_sources(size=12, page_size=5), sink, retry=NO_WAIT)
 
     result = await ingestor.ingest(request(), Channel.INSTAGRAM)
 
-    assert result is not None and not result.failed and result.count == 12
-    started, completed = sink.events()
-    assert (started.type, completed.type, completed.count) == (
+    window = lookback(Channel.INSTAGRAM)  # 28 days before today, and today
+    expected = list(mock_campaign_days(Channel.INSTAGRAM, SLOT, 12, window.date_from, window.date_to))
+    rows = sum(len(c.days) for c in expected)
+    assert result is not None and not result.failed
+    assert (result.count, result.rows) == (len(expected), rows)
+    assert len(expected) > 12 and rows > 12 * 28  # campaigns that ended or launched in the window count too
+    started, progress, completed = sink.events()
+    assert (started.type, started.date_from, started.date_to) == (
         SyncEventType.FETCH_STARTED,
-        SyncEventType.FETCH_COMPLETED,
-        12,
+        window.date_from,
+        window.date_to,
     )
-    assert sink.log[0] == started and sink.log[-1] == completed
-    campaigns = sink.campaigns()
-    assert [m.campaign.campaign_id for m in campaigns] == [
-        c.campaign_id for c in mock_campaigns(Channel.INSTAGRAM, SLOT, 12)
+    assert (progress.type, progress.through, progress.rows) == (SyncEventType.FETCH_PROGRESS, TODAY, rows)
+    assert (completed.type, completed.count, completed.rows) == (
+        SyncEventType.FETCH_COMPLETED,
+        len(expected),
+        rows,
+    )
+    assert sink.log[0] == started and sink.log[-2:] == [progress, completed]
+    messages = sink.campaigns()
+    assert [(m.campaign_id, m.name, m.days) for m in messages] == [
+        (c.campaign_id, c.name, c.days) for c in expected
     ]
-    assert {m.fetched_at for m in campaigns} == {SLOT}
-    assert {m.channel for m in campaigns} == {Channel.INSTAGRAM}
+    assert {m.fetched_at for m in messages} == {SLOT}
+    assert {m.channel for m in messages} == {Channel.INSTAGRAM}
+    assert {m.schema_version for m in messages} == {2}
+
+
+@pytest.mark.parametrize("channel", ALL_CHANNELS)
+def test_a_sync_without_a_range_fetches_today_and_the_channels_attribution_window(channel: Channel) -> None:
+    assert fetch_window(request(), channel, WindowPolicy()) == lookback(channel)
+
+
+def test_the_lookback_can_be_configured_and_is_capped() -> None:
+    assert fetch_window(request(), Channel.FACEBOOK, WindowPolicy(lookback_days=2)) == DateWindow(
+        TODAY - 2 * DAY, TODAY
+    )
+    assert fetch_window(request(), Channel.TIKTOK, WindowPolicy(lookback_days=0)) == DateWindow(TODAY, TODAY)
+    capped = WindowPolicy(lookback_days=90, lookback_max_days=28)
+    assert fetch_window(request(), Channel.TIKTOK, capped) == DateWindow(TODAY - 28 * DAY, TODAY)
+    assert fetch_window(request(), Channel.FACEBOOK, WindowPolicy(lookback_max_days=7)).days == 8
+
+
+def test_a_backfill_fetches_its_range_with_date_to_clamped_to_the_as_of_day() -> None:
+    backfill = request(date_from=TODAY - 89 * DAY, date_to=TODAY + 3 * DAY)
+    assert fetch_window(backfill, Channel.TIKTOK, WindowPolicy()) == DateWindow(TODAY - 89 * DAY, TODAY)
+    past = request(date_from=dt.date(2026, 3, 1), date_to=dt.date(2026, 3, 31))
+    assert fetch_window(past, Channel.GOOGLE_ADS, WindowPolicy()) == DateWindow(
+        dt.date(2026, 3, 1), dt.date(2026, 3, 31)
+    )
+
+
+def test_a_backfill_over_the_limit_or_after_the_as_of_day_is_refused() -> None:
+    policy = WindowPolicy(backfill_max_days=30)
+    assert (
+        fetch_window(request(date_from=TODAY - 29 * DAY, date_to=TODAY), Channel.FACEBOOK, policy).days == 30
+    )
+    with pytest.raises(WindowRefused, match=r"spans 31 days .* BACKFILL_MAX_DAYS \(30\)"):
+        fetch_window(request(date_from=TODAY - 30 * DAY, date_to=TODAY), Channel.FACEBOOK, policy)
+    with pytest.raises(WindowRefused, match="after the sync's as-of day"):
+        fetch_window(request(date_from=TODAY + DAY, date_to=TODAY + 2 * DAY), Channel.FACEBOOK, policy)
+
+
+def test_windows_split_into_chunks_of_at_most_n_days() -> None:
+    chunks = list(DateWindow(dt.date(2026, 1, 1), dt.date(2026, 1, 10)).chunks(4))
+    assert chunks == [
+        DateWindow(dt.date(2026, 1, 1), dt.date(2026, 1, 4)),
+        DateWindow(dt.date(2026, 1, 5), dt.date(2026, 1, 8)),
+        DateWindow(dt.date(2026, 1, 9), dt.date(2026, 1, 10)),
+    ]
+    assert list(DateWindow(dt.date(2026, 1, 1), dt.date(2026, 1, 1)).chunks(100)) == [
+        DateWindow(dt.date(2026, 1, 1), dt.date(2026, 1, 1))
+    ]
+
+
+async def test_a_backfill_is_published_chunk_by_chunk_with_progress_after_each() -> None:
+    sink = FakeSink()
+    backfill = request(
+        [Channel.GOOGLE_ADS], sync_id="api-backfill-1", date_from=TODAY - 24 * DAY, date_to=TODAY
+    )
+    ingestor = Ingestor(mock_sources(size=20, page_size=7), sink, retry=NO_WAIT, days_per_message=10)
+
+    result = await ingestor.ingest(backfill, Channel.GOOGLE_ADS)
+
+    expected = {
+        c.campaign_id: c.days
+        for c in mock_campaign_days(Channel.GOOGLE_ADS, SLOT, 20, TODAY - 24 * DAY, TODAY)
+    }
+    rows = sum(map(len, expected.values()))
+    assert result is not None and not result.failed and result.rows == rows
+    events = sink.events()
+    assert [(e.type, e.through) for e in events] == [
+        (SyncEventType.FETCH_STARTED, None),
+        (SyncEventType.FETCH_PROGRESS, TODAY - 15 * DAY),
+        (SyncEventType.FETCH_PROGRESS, TODAY - 5 * DAY),
+        (SyncEventType.FETCH_PROGRESS, TODAY),
+        (SyncEventType.FETCH_COMPLETED, None),
+    ]
+    assert (events[0].date_from, events[0].date_to) == (TODAY - 24 * DAY, TODAY)
+    assert len({e.event_id for e in events}) == 5
+    messages = sink.campaigns()
+    assert events[-1].count == result.count == len(messages)
+    assert events[-2].rows == events[-1].rows == rows
+    # each progress counts the rows of every message published before it
+    for position, entry in enumerate(sink.log):
+        if isinstance(entry, SyncEvent) and entry.type is SyncEventType.FETCH_PROGRESS:
+            before = [m for m in sink.log[:position] if isinstance(m, CampaignDaysFetched)]
+            assert entry.rows == sum(len(m.days) for m in before)
+    # every campaign's days exactly once, each message inside one chunk of at most 10 days
+    days: dict[str, list[CampaignDay]] = {}
+    for message in messages:
+        assert (message.days[-1].date - message.days[0].date).days < 10
+        days.setdefault(message.campaign_id, []).extend(message.days)
+    assert days == expected
+    assert len({m.event_id for m in messages}) == len(messages)
+
+
+async def test_a_backfill_over_backfill_max_days_ends_in_fetch_failed_without_fetching() -> None:
+    source = FlakySource(Channel.FACEBOOK, failures=0, error=SourceUnavailable("unused"))
+    sink = FakeSink()
+    ingestor = Ingestor({Channel.FACEBOOK: source}, sink, window=WindowPolicy(backfill_max_days=10))
+    too_long = request([Channel.FACEBOOK], date_from=TODAY - 10 * DAY, date_to=TODAY)
+
+    result = await ingestor.ingest(too_long, Channel.FACEBOOK)
+
+    assert result is not None and result.failed
+    assert sink.types() == [SyncEventType.FETCH_STARTED, SyncEventType.FETCH_FAILED]
+    assert (sink.events()[0].date_from, sink.events()[0].date_to) == (TODAY - 10 * DAY, TODAY)
+    assert sink.events()[-1].error == (
+        f"the backfill spans 11 days ({TODAY - 10 * DAY}..{TODAY}), more than BACKFILL_MAX_DAYS (10)"
+    )
+    assert source.calls == 0 and sink.campaigns() == []
 
 
 async def test_ids_are_derived_from_the_sync_so_a_rerun_is_identical() -> None:
@@ -118,11 +267,15 @@ async def test_ids_are_derived_from_the_sync_so_a_rerun_is_identical() -> None:
     assert first.campaigns() == second.campaigns()
     assert [e.event_id for e in first.events()] == [e.event_id for e in second.events()]
     message = first.campaigns()[0]
+    chunk_start = TODAY - ATTRIBUTION_WINDOW_DAYS[Channel.TIKTOK] * DAY
     assert message.event_id == deterministic_event_id(
-        "sched-20261125T1400Z", "tiktok", message.campaign.campaign_id
+        "sched-20261125T1400Z", "tiktok", message.campaign_id, chunk_start.isoformat()
     )
     assert first.events()[0].event_id == deterministic_event_id(
         "sched-20261125T1400Z", "tiktok", "fetch.started"
+    )
+    assert first.events()[1].event_id == deterministic_event_id(
+        "sched-20261125T1400Z", "tiktok", "fetch.progress", TODAY.isoformat()
     )
 
 
@@ -139,9 +292,13 @@ async def test_transient_source_errors_are_retried_until_the_page_arrives() -> N
     result = await Ingestor({Channel.FACEBOOK: source}, sink, retry=NO_WAIT).ingest(
         request(), Channel.FACEBOOK
     )
-    assert result is not None and result.count == 3 and not result.failed
+    assert result is not None and result.count == len(sink.campaigns()) > 0 and not result.failed
     assert source.calls == 3
-    assert [e.type for e in sink.events()] == [SyncEventType.FETCH_STARTED, SyncEventType.FETCH_COMPLETED]
+    assert sink.types() == [
+        SyncEventType.FETCH_STARTED,
+        SyncEventType.FETCH_PROGRESS,
+        SyncEventType.FETCH_COMPLETED,
+    ]
 
 
 async def test_a_source_that_keeps_failing_ends_in_fetch_failed_with_the_reason() -> None:
@@ -189,7 +346,7 @@ async def test_kafka_errors_propagate_so_the_request_is_not_acknowledged() -> No
     sink = FakeSink(fail_campaigns=True)
     with pytest.raises(ConnectionError):
         await Ingestor(mock_sources(), sink).ingest(request(), Channel.FACEBOOK)
-    assert [e.type for e in sink.events()] == [SyncEventType.FETCH_STARTED]
+    assert sink.types() == [SyncEventType.FETCH_STARTED]
 
 
 async def test_pages_in_flight_are_bounded() -> None:
@@ -197,21 +354,56 @@ async def test_pages_in_flight_are_bounded() -> None:
     await Ingestor(mock_sources(size=50, page_size=2), sink, pages_in_flight=3).ingest(
         request(), Channel.FACEBOOK
     )
-    assert len(sink.campaigns()) == 50
+    window = lookback(Channel.FACEBOOK)
+    assert len(sink.campaigns()) == len(campaigns_running(SLOT, 50, window.date_from, window.date_to))
     assert sink.max_outstanding <= 4  # the bound, plus the page just handed over
 
 
-async def test_a_source_returning_another_channels_campaign_fails_the_fetch() -> None:
-    class Confused:
-        channel = Channel.FACEBOOK
+def report(campaign_id: str, *dates: dt.date) -> CampaignDays:
+    days = [
+        CampaignDay(date=d, impressions=10, clicks=1, engagement=0, cost=1.0, conversions=0, revenue=0)
+        for d in dates
+    ]
+    return CampaignDays(campaign_id, "A campaign", days)
 
-        async def fetch_page(self, as_of: dt.datetime, cursor: str | None) -> Page:
-            return Page(list(mock_campaigns(Channel.TIKTOK, as_of, 1)), SLOT, None)
+
+class Scripted:
+    """Serves one page with the given campaign reports, whatever is asked."""
+
+    channel = Channel.FACEBOOK
+
+    def __init__(self, *campaigns: CampaignDays) -> None:
+        self.campaigns = campaigns
+
+    async def fetch_page(
+        self, as_of: dt.datetime, date_from: dt.date, date_to: dt.date, cursor: str | None
+    ) -> Page:
+        return Page(self.campaigns, SLOT, None)
+
+
+async def test_a_source_returning_days_outside_the_range_fails_the_fetch() -> None:
+    sink = FakeSink()
+    source = Scripted(report("fb_1", TODAY - DAY, TODAY), report("fb_2", TODAY + DAY))
+    ingestor = Ingestor({Channel.FACEBOOK: source}, sink, window=WindowPolicy(lookback_days=1))
+    result = await ingestor.ingest(request([Channel.FACEBOOK]), Channel.FACEBOOK)
+    assert result is not None and result.failed
+    assert sink.events()[-1].error == f"source returned days of campaign fb_2 outside {TODAY - DAY}..{TODAY}"
+    assert sink.campaigns() == []
+
+
+async def test_a_source_returning_an_invalid_report_fails_the_fetch_and_empty_ones_are_skipped() -> None:
+    sink = FakeSink()
+    ingestor = Ingestor({Channel.FACEBOOK: Scripted(report("fb_1", TODAY, TODAY - DAY))}, sink)
+    result = await ingestor.ingest(request([Channel.FACEBOOK]), Channel.FACEBOOK)
+    assert result is not None and result.failed
+    assert "invalid report of campaign fb_1" in (sink.events()[-1].error or "")
+    assert "ascending" in (sink.events()[-1].error or "")
 
     sink = FakeSink()
-    result = await Ingestor({Channel.FACEBOOK: Confused()}, sink).ingest(request(), Channel.FACEBOOK)
-    assert result is not None and result.failed
-    assert "tiktok" in (sink.events()[-1].error or "")
+    ingestor = Ingestor({Channel.FACEBOOK: Scripted(report("fb_1"), report("fb_2", TODAY))}, sink)
+    result = await ingestor.ingest(request([Channel.FACEBOOK]), Channel.FACEBOOK)
+    assert result is not None and (result.count, result.rows) == (1, 1)
+    assert [m.campaign_id for m in sink.campaigns()] == ["fb_2"]
 
 
 def test_a_source_must_serve_the_channel_it_is_registered_for() -> None:
@@ -225,29 +417,31 @@ async def test_the_next_page_is_fetched_while_the_current_one_is_published() -> 
     class LoggingSource:
         channel = Channel.FACEBOOK
 
-        async def fetch_page(self, as_of: dt.datetime, cursor: str | None) -> Page:
+        async def fetch_page(
+            self, as_of: dt.datetime, date_from: dt.date, date_to: dt.date, cursor: str | None
+        ) -> Page:
             page = int(cursor or 0)
             timeline.append(f"fetch {page}")
-            campaigns = list(mock_campaigns(self.channel, as_of, 3, offset=page, limit=1))
+            campaigns = list(mock_campaign_days(self.channel, as_of, 3, TODAY, TODAY, offset=page, limit=1))
             return Page(campaigns, SLOT, str(page + 1) if page < 2 else None)
 
     class SlowSink(FakeSink):
-        async def publish_campaigns(self, messages: Sequence[CampaignFetched]) -> Delivery:
-            timeline.append(f"publish {messages[0].campaign.campaign_id[-1]}")
+        async def publish_campaigns(self, messages: Sequence[CampaignDaysFetched]) -> Delivery:
+            timeline.append(f"publish {messages[0].campaign_id}")
             await asyncio.sleep(0.01)  # the producer is busy: the event loop may fetch meanwhile
             timeline.append("published")
             return await super().publish_campaigns(messages)
 
-    campaign_ids = [c.campaign_id for c in mock_campaigns(Channel.FACEBOOK, SLOT, 3)]
+    campaign_ids = [c.campaign_id for c in mock_campaign_days(Channel.FACEBOOK, SLOT, 3, TODAY, TODAY)]
     await Ingestor({Channel.FACEBOOK: LoggingSource()}, SlowSink()).ingest(request(), Channel.FACEBOOK)
     assert timeline == [
         "fetch 0",
-        f"publish {campaign_ids[0][-1]}",
+        f"publish {campaign_ids[0]}",
         "fetch 1",
         "published",
-        f"publish {campaign_ids[1][-1]}",
+        f"publish {campaign_ids[1]}",
         "fetch 2",
         "published",
-        f"publish {campaign_ids[2][-1]}",
+        f"publish {campaign_ids[2]}",
         "published",
     ]

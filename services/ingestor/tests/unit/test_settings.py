@@ -6,7 +6,13 @@ from demetra_ingestor.settings import IngestorSettings
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("CHANNEL", "HTTP_PORT", "MOCK_FAIL_CHANNELS", "MOCK_CAMPAIGNS_PER_CHANNEL"):
+    for var in (
+        "CHANNEL",
+        "HTTP_PORT",
+        "MOCK_FAIL_CHANNELS",
+        "MOCK_CAMPAIGNS_PER_CHANNEL",
+        "SYNC_LOOKBACK_DAYS",
+    ):
         monkeypatch.delenv(var, raising=False)
 
 
@@ -38,3 +44,16 @@ def test_environment_sets_port_and_failing_channels(monkeypatch: pytest.MonkeyPa
 def test_unknown_channel_is_refused() -> None:
     with pytest.raises(ValueError, match="channel"):
         IngestorSettings(_env_file=None, channel="myspace")
+
+
+def test_the_lookback_defaults_to_the_attribution_window_and_is_capped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = IngestorSettings(_env_file=None)
+    assert (settings.sync_lookback_days, settings.sync_lookback_max_days) == (None, 28)
+    monkeypatch.setenv("SYNC_LOOKBACK_DAYS", "7")
+    monkeypatch.setenv("SYNC_LOOKBACK_MAX_DAYS", "14")
+    settings = IngestorSettings(_env_file=None)
+    assert (settings.sync_lookback_days, settings.sync_lookback_max_days) == (7, 14)
+    with pytest.raises(ValueError, match="sync_lookback_days"):
+        IngestorSettings(_env_file=None, sync_lookback_days=-1)

@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from demetra_common.contracts import MetricRestated
 from demetra_common.kafka import make_broker
 from demetra_common.ops import ReadinessCheck, ops_router
 from demetra_loader.core.events import EventRecorder
 from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.maintenance import Maintenance, PeriodicJob
+from demetra_loader.core.partitions import DailyPartitions
 from demetra_loader.core.pipeline import LoadPipeline
+from demetra_loader.core.restatements import RestatementOutbox
 from demetra_loader.core.retry import RetryPolicy
-from demetra_loader.handlers import KafkaDeadLetters, register_handlers
+from demetra_loader.handlers import KafkaDeadLetters, KafkaRestatements, register_handlers
 from demetra_loader.repository import PostgresDatabase
 from demetra_loader.settings import LoaderSettings
 
@@ -30,6 +34,7 @@ class Loader:
     database: PostgresDatabase
     broker: KafkaBroker
     pipeline: LoadPipeline
+    maintenance: Maintenance
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         """The checks of /ready: each fails until the lifespan has started its part, and after it stopped."""
@@ -43,7 +48,8 @@ class Loader:
 
 
 def build_loader(settings: LoaderSettings) -> Loader:
-    """The pool, the broker with its subscribers and dead-letter publisher declared, and the pipeline."""
+    """The pool, the broker with its subscribers and publishers (dead letters, restatements) declared, the
+    pipeline and the periodic jobs (retention, unpublished restatements)."""
     database = PostgresDatabase(
         settings.database_url,
         max_size=settings.db_pool_size + settings.db_max_overflow,
@@ -62,13 +68,33 @@ def build_loader(settings: LoaderSettings) -> Loader:
         description="campaign.fetched messages that cannot be loaded, with the original key and value; "
         "headers: reason, reason_code, source_topic, source_partition, source_offset.",
     )
-    retry = RetryPolicy(settings.loader_retry_initial_s, settings.loader_retry_max_s)
-    loader = CampaignLoader(
-        database, KafkaDeadLetters(dead_letters), group_id=settings.campaign_group, retry=retry
+    restated = broker.publisher(
+        settings.topics.metric_restated,
+        schema=MetricRestated,
+        title="loader: metric.restated",
+        description="A past day's metric that a newer fetch changed, one event per (campaign, day, metric, "
+        "fetched_at), published after the transaction that recorded it committed; keyed by campaign_id. "
+        "At least once: consumers dedup on event_id.",
     )
-    pipeline = LoadPipeline(loader, depth=settings.loader_pending_batches)
+    retry = RetryPolicy(settings.loader_retry_initial_s, settings.loader_retry_max_s)
+    partitions = DailyPartitions(database, retention_days=settings.history_retention_days)
+    loader = CampaignLoader(
+        database,
+        KafkaDeadLetters(dead_letters),
+        group_id=settings.campaign_group,
+        retry=retry,
+        partitions=partitions,
+    )
+    outbox = RestatementOutbox(database, KafkaRestatements(restated))
+    pipeline = LoadPipeline(loader, outbox, depth=settings.loader_pending_batches)
     register_handlers(broker, settings, pipeline, EventRecorder(database, settings.topics, retry=retry))
-    return Loader(database, broker, pipeline)
+    maintenance = Maintenance(
+        [
+            PeriodicJob("retention", settings.history_retention_interval_s, partitions.apply_retention),
+            PeriodicJob("restatement outbox", settings.loader_outbox_interval_s, outbox.publish_pending),
+        ]
+    )
+    return Loader(database, broker, pipeline, maintenance)
 
 
 def build_broker(settings: LoaderSettings) -> KafkaBroker:
@@ -85,9 +111,11 @@ def create_app(settings: LoaderSettings) -> FastAPI:
         parts.pipeline.start()
         try:
             await parts.broker.start()
+            parts.maintenance.start()  # after the broker: the outbox publishes through it
             logger.info("loading %s in group %s", settings.topics.campaign_fetched, settings.campaign_group)
             yield
         finally:
+            await parts.maintenance.stop()
             # Queued batches commit (or roll back) while the consumer still exists to commit their offsets.
             await parts.pipeline.stop(settings.loader_shutdown_timeout_s)
             await parts.broker.stop()

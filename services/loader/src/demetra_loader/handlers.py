@@ -21,6 +21,7 @@ from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
 
+from demetra_common.contracts import MetricRestated
 from demetra_loader import metrics
 from demetra_loader.core.batch import check_batch_in_turns, first_offsets, next_offsets
 from demetra_loader.core.dead_letters import DeadLetter
@@ -62,6 +63,18 @@ class KafkaDeadLetters:
             await self._publisher.publish(b"", key=letter.record.key, headers=headers)
 
 
+class KafkaRestatements:
+    """Publishes MetricRestated events on metric.restated, keyed by campaign_id (acks=all: the broker's)."""
+
+    def __init__(self, publisher: DefaultPublisher | BatchPublisher) -> None:
+        self._publisher = publisher
+
+    async def send(self, events: Sequence[MetricRestated]) -> None:
+        await asyncio.gather(
+            *(self._publisher.publish(event, key=event.campaign_id.encode()) for event in events)
+        )
+
+
 def register_handlers(
     broker: KafkaBroker, settings: LoaderSettings, pipeline: LoadPipeline, recorder: EventRecorder
 ) -> None:
@@ -78,8 +91,11 @@ def register_handlers(
         ack_policy=AckPolicy.MANUAL,
         decoder=raw_records,
         title="loader: campaign.fetched",
-        description="Upserts campaigns (newest fetched_at wins) and writes one load event per sync and "
-        "channel, one transaction per batch; invalid messages go to campaign.fetched.dlq.",
+        description="Schema 1 (CampaignFetched) upserts the campaign; schema 2 (CampaignDaysFetched) upserts "
+        "its daily rows, records the past days whose metrics a newer fetch changed (published on "
+        "metric.restated after commit) and re-derives the campaign's totals. Newest fetched_at wins; one "
+        "transaction and one load event per sync and channel per batch; invalid messages go to "
+        "campaign.fetched.dlq.",
     )
     async def load_campaigns(records: Records, message: KafkaMessage) -> None:
         consumer: AIOKafkaConsumer = message.consumer
@@ -125,13 +141,16 @@ async def _after_commit(consumer: AIOKafkaConsumer, outcome: BatchOutcome) -> No
             metrics.LAG.labels(partition.topic, str(partition.partition)).set(max(highwater - offset, 0))
     totals = outcome.totals
     logger.info(
-        "batch committed in %.3fs: inserted=%d updated=%d unchanged=%d rejected=%d skipped=%d",
+        "batch committed in %.3fs: inserted=%d updated=%d unchanged=%d rejected=%d skipped=%d rows=%d "
+        "restated=%d",
         outcome.seconds,
         totals.inserted,
         totals.updated,
         totals.unchanged,
         totals.rejected,
         outcome.skipped,
+        totals.rows,
+        totals.restated,
     )
 
 

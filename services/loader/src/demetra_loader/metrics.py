@@ -19,6 +19,13 @@ SKIPPED = Counter(
     "demetra_loader_redelivered_skipped_total",
     "Redelivered campaign.fetched messages skipped because an earlier delivery already applied them.",
 )
+DAILY_ROWS = Counter(
+    "demetra_loader_daily_rows_total", "Daily rows (campaign x day) carried by the schema-2 messages counted."
+)
+RESTATED = Counter(
+    "demetra_loader_restatements_total",
+    "Past days' metrics that newer fetches changed (restatements recorded).",
+)
 DEAD_LETTERS = Counter("demetra_loader_dead_letters_total", "Messages published to campaign.fetched.dlq.")
 BATCH_SECONDS = Histogram(
     "demetra_loader_batch_seconds",
@@ -47,6 +54,8 @@ def record_batch(totals: LoadCounts, skipped: int, seconds: float) -> None:
     ROWS.labels("updated").inc(totals.updated)
     ROWS.labels("unchanged").inc(totals.unchanged)
     ROWS.labels("rejected").inc(totals.rejected)
+    DAILY_ROWS.inc(totals.rows)
+    RESTATED.inc(totals.restated)
     DEAD_LETTERS.inc(totals.rejected)
     SKIPPED.inc(skipped)
     BATCH_SECONDS.observe(seconds)

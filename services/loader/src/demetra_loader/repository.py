@@ -6,21 +6,42 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
 import asyncpg
+import orjson
 
 from demetra_common.db import make_pool
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
+from demetra_common.tables import (
+    CAMPAIGN_DATA_COLUMNS,
+    DAILY_COLUMNS,
+    DAILY_METRIC_COLUMNS,
+    DAILY_PARTITIONS,
+    CampaignDayRow,
+    RestatementRow,
+)
 
 # One row of ``campaigns`` as the loader writes it, in CAMPAIGN_DATA_COLUMNS order.
 CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, float, dt.datetime, str]
 # One row of ``events``: event_id, sync_id, channel, type, payload (JSON text), occurred_at.
 EventValues = tuple[uuid.UUID, str, str | None, str, str, dt.datetime]
 Partition = tuple[str, int]  # (topic, partition)
+# One row of ``campaign_daily`` in DAILY_COLUMNS order.
+DailyValues = tuple[str, dt.date, str, int, int, int, Decimal, float, float, dt.datetime, str]
+# The daily rows of one message, with the message's index in its batch (staged with each row).
+MessageDays = tuple[int, Sequence[DailyValues]]
+# One row of ``restatements`` as the loader writes it, in RESTATEMENT_COLUMNS order.
+RestatementValues = tuple[uuid.UUID, str, str, dt.date, str, float, float, str, dt.datetime, dt.datetime]
+# What the loader writes of a restatement: every column but the ones PostgreSQL fills in or the outbox sets.
+RESTATEMENT_COLUMNS: Final = tuple(
+    column.name
+    for column in RestatementRow.__table__.columns
+    if column.name not in ("id", "recorded_at", "published_at")
+)
 
 # Where the fields the loader reads back sit in a CampaignValues row (a unit test holds them to the columns).
 CAMPAIGN_ID: Final = 0
@@ -55,6 +76,98 @@ ON CONFLICT (campaign_id) DO UPDATE SET {", ".join(f"{column} = excluded.{column
 WHERE excluded.fetched_at > c.fetched_at
 RETURNING c.campaign_id, (c.xmax = 0) AS inserted
 """
+# --- campaign_daily: the daily rows of schema-2 messages, each with its message's index in the batch.
+_DAILY = CampaignDayRow.__tablename__
+_DAILY_STAGE = "loader_daily_stage"
+_CREATE_DAILY_STAGE = f"""
+CREATE TEMPORARY TABLE IF NOT EXISTS {_DAILY_STAGE} (LIKE {_DAILY} INCLUDING DEFAULTS, message integer)
+ON COMMIT DELETE ROWS
+"""
+_DAILY_STAGE_COLUMNS = (*DAILY_COLUMNS, "message")
+_DAILY_LIST = ", ".join(DAILY_COLUMNS)
+_DAILY_VERSIONED = [column for column in DAILY_COLUMNS if column not in ("campaign_id", "date")]
+_METRICS = ", ".join(DAILY_METRIC_COLUMNS)
+_OLD_METRICS = ", ".join(f"o.{metric}" for metric in DAILY_METRIC_COLUMNS)
+_NEW_METRICS = ", ".join(f"w.{metric}" for metric in DAILY_METRIC_COLUMNS)
+# One statement: the stored versions of the staged days (read before the upsert: every part of a statement
+# sees the same snapshot), the upsert under the version guard (only a strictly newer fetched_at changes a
+# day), and per message: how many of its days were stored already, how many of those it rewrote, how many
+# it changed, and its restated days (a past day whose metrics changed) with the old and new metrics. Days
+# new to the table are not returned: they are the message's staged days less the stored ones, so that
+# loading a backfill sends nothing back per row.
+_UPSERT_DAYS = f"""
+WITH old AS (
+    SELECT s.message, d.campaign_id, d.date, d.fetched_at, {", ".join(f"d.{m}" for m in DAILY_METRIC_COLUMNS)}
+      FROM {_DAILY_STAGE} AS s
+      JOIN {_DAILY} AS d ON d.campaign_id = s.campaign_id AND d.date = s.date
+     WHERE d.date BETWEEN $1 AND $2
+), written AS (
+    INSERT INTO {_DAILY} AS d ({_DAILY_LIST})
+    SELECT {_DAILY_LIST} FROM {_DAILY_STAGE}
+    ON CONFLICT (campaign_id, date) DO UPDATE
+       SET {", ".join(f"{column} = excluded.{column}" for column in _DAILY_VERSIONED)}, updated_at = now()
+     WHERE excluded.fetched_at > d.fetched_at
+    RETURNING d.campaign_id, d.date, d.fetched_at, {", ".join(f"d.{m}" for m in DAILY_METRIC_COLUMNS)}
+), compared AS (
+    SELECT o.message, o.date, o.fetched_at AS previous_fetched_at, w.fetched_at,
+           w.campaign_id IS NOT NULL AS rewritten,
+           w.campaign_id IS NOT NULL AND ({_OLD_METRICS}) IS DISTINCT FROM ({_NEW_METRICS}) AS changed,
+           jsonb_build_array(o.date, o.fetched_at, {_OLD_METRICS}, {_NEW_METRICS}) AS detail
+      FROM old AS o LEFT JOIN written AS w ON w.campaign_id = o.campaign_id AND w.date = o.date
+)
+SELECT message, count(*) AS existing, count(*) FILTER (WHERE rewritten) AS rewritten,
+       count(*) FILTER (WHERE changed) AS changed,
+       jsonb_agg(detail ORDER BY date) FILTER (
+           WHERE changed AND date < (fetched_at AT TIME ZONE 'UTC')::date
+       ) AS restated
+  FROM compared
+ GROUP BY message
+"""
+# The touched campaigns' rows re-derived from all their daily rows. The version is the newest fetched_at
+# of their days; it replaces a row as old or older (a backfill's later chunks carry the same version), so a
+# newer schema-1 snapshot still wins.
+_CAMPAIGN_TOTALS = {
+    "campaign_id": "n.campaign_id",
+    "channel": "min(d.channel)",
+    "name": "n.name",
+    "date": "max(d.date)",
+    "impressions": "sum(d.impressions)",
+    "clicks": "sum(d.clicks)",
+    "engagement": "sum(d.engagement)",
+    "cost": "sum(d.cost)",
+    "conversion_rate": "CASE WHEN sum(d.clicks) > 0 THEN least(1.0, sum(d.conversions) / sum(d.clicks)) "
+    "ELSE 0 END",
+    "roi": "CASE WHEN sum(d.cost) > 0 THEN least(1000.0, greatest(-1.0, "
+    "(sum(d.revenue) - sum(d.cost)::float8) / sum(d.cost)::float8)) ELSE 0 END",
+    "fetched_at": "max(d.fetched_at)",
+    "sync_id": "n.sync_id",
+}
+_DERIVE_CAMPAIGNS = f"""
+INSERT INTO campaigns AS c ({_COLUMN_LIST})
+SELECT {", ".join(_CAMPAIGN_TOTALS[column] for column in CAMPAIGN_DATA_COLUMNS)}
+  FROM unnest($1::text[], $2::text[], $3::text[]) AS n(campaign_id, name, sync_id)
+  JOIN {_DAILY} AS d ON d.campaign_id = n.campaign_id
+ GROUP BY n.campaign_id, n.name, n.sync_id
+ON CONFLICT (campaign_id) DO UPDATE SET {", ".join(f"{column} = excluded.{column}" for column in _VERSIONED)},
+    updated_at = now()
+WHERE excluded.fetched_at >= c.fetched_at
+RETURNING c.campaign_id, (c.xmax = 0) AS inserted
+"""
+_RESTATEMENTS = RestatementRow.__tablename__
+_INSERT_RESTATEMENTS = f"""
+INSERT INTO {_RESTATEMENTS} ({", ".join(RESTATEMENT_COLUMNS)})
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::text[], $6::float8[], $7::float8[],
+                     $8::text[], $9::timestamptz[], $10::timestamptz[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING id, {", ".join(RESTATEMENT_COLUMNS)}
+"""
+_UNPUBLISHED = f"""
+SELECT id, {", ".join(RESTATEMENT_COLUMNS)} FROM {_RESTATEMENTS}
+ WHERE published_at IS NULL AND recorded_at < now() - $1::interval
+ ORDER BY id LIMIT $2
+"""
+_MARK_PUBLISHED = f"UPDATE {_RESTATEMENTS} SET published_at = now() WHERE id = ANY($1::bigint[])"
+
 # Creates missing rows and locks every row until commit (DO UPDATE locks even when it changes nothing), in
 # one round trip; RETURNING gives the latest committed next_offset.
 _LOCK_OFFSETS = """
@@ -84,12 +197,72 @@ class RejectedByDatabase(Exception):
     """PostgreSQL refused the data itself (SQLSTATE class 22 or 23): retrying the same rows cannot help."""
 
 
+@contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+        raise RejectedByDatabase(f"{type(exc).__name__}: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class DaysWritten:
+    """What upserting one message's staged days did to the days already stored (days new to the table are
+    its staged days less ``existing``)."""
+
+    existing: int = 0  # its staged days that were stored already
+    rewritten: int = 0  # of those, replaced (its fetch was newer)
+    changed: int = 0  # of those, with different metrics
+    restated: Sequence[RestatedDay] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RestatedDay:
+    """A past day whose metrics a newer fetch changed: the stored version and metrics, and the new ones."""
+
+    date: dt.date
+    previous_fetched_at: dt.datetime
+    old: tuple[float, ...]  # in DAILY_METRIC_COLUMNS order
+    new: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRestatement:
+    """A restatements row with its id (to set published_at once it is published)."""
+
+    id: int
+    values: RestatementValues
+
+
+def _restated_days(detail: str | None) -> list[RestatedDay]:
+    if detail is None:
+        return []
+    width = len(DAILY_METRIC_COLUMNS)
+    days = []
+    for item in orjson.loads(detail):
+        days.append(
+            RestatedDay(
+                dt.date.fromisoformat(item[0]),
+                dt.datetime.fromisoformat(item[1]),
+                tuple(float(value) for value in item[2 : 2 + width]),
+                tuple(float(value) for value in item[2 + width : 2 + 2 * width]),
+            )
+        )
+    return days
+
+
+def _stored(row: asyncpg.Record) -> StoredRestatement:
+    values: RestatementValues = tuple(row[column] for column in RESTATEMENT_COLUMNS)
+    return StoredRestatement(row["id"], values)
+
+
 class PostgresRepository:
     """The loader's statements on one connection, inside a transaction opened by ``PostgresDatabase``."""
 
     def __init__(self, connection: asyncpg.Connection) -> None:
         self._connection = connection
         self._stage_used = False
+        self._daily_stage_used = False
 
     async def lock_offsets(self, group_id: str, partitions: Sequence[Partition]) -> dict[Partition, int]:
         """Next offset to apply per (topic, partition), locked until commit so that two consumers of one
@@ -148,6 +321,90 @@ class PostgresRepository:
             await self._connection.execute(f"TRUNCATE {_STAGE}")
         self._stage_used = True
         await self._connection.copy_records_to_table(_STAGE, records=rows, columns=CAMPAIGN_DATA_COLUMNS)
+
+    async def upsert_days(self, days: Sequence[MessageDays]) -> dict[int, DaysWritten]:
+        """Upsert the daily rows of these messages under the version guard (distinct (campaign_id, date)
+        pairs); returns, per message index with a day stored already, what happened to those days. Raises
+        ``RejectedByDatabase`` if any row is refused."""
+        rows = [(*row, index) for index, message_rows in days for row in message_rows]
+        if not rows:
+            return {}
+        first = min(row[1] for row in rows)
+        last = max(row[1] for row in rows)
+        with _refusals():
+            if self._daily_stage_used:
+                await self._connection.execute(f"TRUNCATE {_DAILY_STAGE}")
+            self._daily_stage_used = True
+            await self._connection.copy_records_to_table(
+                _DAILY_STAGE, records=rows, columns=_DAILY_STAGE_COLUMNS
+            )
+            result = await self._connection.fetch(_UPSERT_DAYS, first, last)
+        return {
+            row["message"]: DaysWritten(
+                row["existing"], row["rewritten"], row["changed"], _restated_days(row["restated"])
+            )
+            for row in result
+        }
+
+    async def known_campaigns(self, campaign_ids: Sequence[str]) -> set[str]:
+        """Which of these campaign_ids have a row in ``campaigns`` (a campaign without one has no days)."""
+        rows = await self._connection.fetch(_EXISTING, list(campaign_ids))
+        return {row["campaign_id"] for row in rows}
+
+    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
+        """COPY daily rows straight into campaign_daily: PostgreSQL's bulk insert, for days known to be new
+        (their campaign has no row yet). A day stored meanwhile by another writer violates the primary key:
+        ``RejectedByDatabase``, the transaction aborted, and the caller starts over on ``upsert_days``."""
+        if rows:
+            with _refusals():
+                await self._connection.copy_records_to_table(_DAILY, records=rows, columns=DAILY_COLUMNS)
+
+    async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
+        """Re-derive the ``campaigns`` rows of these (campaign_id, name, sync_id) from their daily rows;
+        returns {campaign_id: inserted?} of the rows written (a newer schema-1 snapshot is left alone)."""
+        if not campaigns:
+            return {}
+        with _refusals():
+            rows = await self._connection.fetch(_DERIVE_CAMPAIGNS, *_columns(campaigns, 3))
+        return {row["campaign_id"]: row["inserted"] for row in rows}
+
+    async def insert_restatements(self, rows: Sequence[RestatementValues]) -> list[StoredRestatement]:
+        """Insert restatements, ignoring event_ids recorded already; returns the new ones."""
+        if not rows:
+            return []
+        with _refusals():
+            inserted = await self._connection.fetch(
+                _INSERT_RESTATEMENTS, *_columns(rows, len(RESTATEMENT_COLUMNS))
+            )
+        return [_stored(row) for row in inserted]
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        """A savepoint: an exception inside rolls back what the block wrote, and the transaction stays
+        usable; PostgreSQL's refusals come out as ``RejectedByDatabase``."""
+        with _refusals():
+            async with self._connection.transaction():
+                yield
+
+    async def unpublished_restatements(self, older_than: dt.timedelta, limit: int) -> list[StoredRestatement]:
+        """Restatements still unpublished ``older_than`` after they were recorded, oldest first."""
+        return [_stored(row) for row in await self._connection.fetch(_UNPUBLISHED, older_than, limit)]
+
+    async def mark_published(self, ids: Sequence[int]) -> None:
+        await self._connection.execute(_MARK_PUBLISHED, list(ids))
+
+    async def partition_months(self) -> set[dt.date]:
+        """The months campaign_daily has a partition for."""
+        names = await self._connection.fetch(DAILY_PARTITIONS.list_sql)
+        return {month for row in names if (month := DAILY_PARTITIONS.month_from_name(row[0])) is not None}
+
+    async def create_partitions(self, months: Iterable[dt.date]) -> None:
+        for month in sorted(months):
+            await self._connection.execute(DAILY_PARTITIONS.create_sql(month))
+
+    async def drop_partitions(self, months: Iterable[dt.date]) -> None:
+        for month in sorted(months):
+            await self._connection.execute(DAILY_PARTITIONS.drop_sql(month))
 
     async def finish_batch(
         self, group_id: str, next_offsets: Mapping[Partition, int], events: Sequence[EventValues]
@@ -225,3 +482,4 @@ class PostgresDatabase:
 
 async def _prepare_connection(connection: Any) -> None:
     await connection.execute(_CREATE_STAGE)
+    await connection.execute(_CREATE_DAILY_STAGE)

@@ -52,6 +52,22 @@ class LoaderSettings(CommonSettings):
         "(abandoned batches are rolled back and redelivered after restart).",
     )
 
+    history_retention_days: int = Field(
+        default=730,
+        ge=0,
+        description="Days of daily history kept: partitions of campaign_daily entirely older than today "
+        "minus this are dropped (0 keeps everything).",
+    )
+    history_retention_interval_s: float = Field(
+        default=6 * 3600.0, gt=0, description="How often retention runs (also once at start)."
+    )
+    loader_outbox_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often restatements left unpublished (the loader stopped between their commit and "
+        "their publication) are published on metric.restated (also once at start).",
+    )
+
     @property
     def campaign_group(self) -> str:
         """The consumer group of campaign.fetched, prefixed like the topics (``Topics.group``)."""

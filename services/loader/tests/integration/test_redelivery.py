@@ -19,6 +19,7 @@ from demetra_loader.core.batch import check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.events import EventRecorder
 from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.partitions import DailyPartitions
 from demetra_loader.core.retry import RetryPolicy
 from demetra_loader.repository import PostgresDatabase
 
@@ -44,7 +45,13 @@ async def test_a_redelivered_batch_is_skipped_and_counted_once(
     database: PostgresDatabase, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any, load_counts: Any
 ) -> None:
     dead_letters = CollectingDeadLetters()
-    loader = CampaignLoader(database, dead_letters, group_id="loader", retry=RetryPolicy(0.01, 0.1))
+    loader = CampaignLoader(
+        database,
+        dead_letters,
+        group_id="loader",
+        retry=RetryPolicy(0.01, 0.1),
+        partitions=DailyPartitions(database, retention_days=0),
+    )
     stream = records(kafka_record, [make_fetched(sync_id="s") for _ in range(150)], partition=2)
     stream[40] = kafka_record(TOPIC, 2, 40, b'{"sync_id": "s", "channel": "facebook"}')  # poison
 
@@ -74,8 +81,20 @@ async def test_a_redelivered_batch_is_skipped_and_counted_once(
 async def test_offsets_are_kept_per_group_topic_and_partition(
     database: PostgresDatabase, db: asyncpg.Connection, make_fetched: Any, kafka_record: Any
 ) -> None:
-    loader = CampaignLoader(database, CollectingDeadLetters(), group_id="loader", retry=RetryPolicy())
-    other_group = CampaignLoader(database, CollectingDeadLetters(), group_id="replay", retry=RetryPolicy())
+    loader = CampaignLoader(
+        database,
+        CollectingDeadLetters(),
+        group_id="loader",
+        retry=RetryPolicy(),
+        partitions=DailyPartitions(database, retention_days=0),
+    )
+    other_group = CampaignLoader(
+        database,
+        CollectingDeadLetters(),
+        group_id="replay",
+        retry=RetryPolicy(),
+        partitions=DailyPartitions(database, retention_days=0),
+    )
     messages = [make_fetched(sync_id="s", channel=Channel.TIKTOK) for _ in range(10)]
     batch = check_batch(records(kafka_record, messages[:5], 0) + records(kafka_record, messages[5:], 1))
 

@@ -31,12 +31,14 @@ async def test_poison_messages_go_to_the_dlq_with_their_reason_while_good_ones_a
     run_loader: Any,
     publish: Any,
     make_fetched: Any,
+    make_days: Any,
     topics: Topics,
     db: asyncpg.Connection,
     kafka_bootstrap: str,
     load_counts: Any,
 ) -> None:
     template = make_fetched("tpl", sync_id="sync-p", channel=Channel.GOOGLE_ADS)
+    days = make_days("tpl-days", sync_id="sync-p", channel=Channel.GOOGLE_ADS)
     poison: list[tuple[bytes | None, bytes | None, str, bool]] = [
         # key, value, expected reason_code, counted as rejected for (sync-p, google_ads)
         (b"bad-json", b'{"sync_id": "sync-p", "channel": "google_ads", ', "invalid_json", False),
@@ -48,7 +50,9 @@ async def test_poison_messages_go_to_the_dlq_with_their_reason_while_good_ones_a
             "invalid_message",
             False,
         ),
-        (b"version", _mutated(template, schema_version=2), "unknown_schema_version", True),
+        (b"version", _mutated(template, schema_version=3), "unknown_schema_version", True),
+        (b"schema-1-as-2", _mutated(template, schema_version=2), "invalid_message", True),
+        (b"no-days", _mutated(days, days=[]), "invalid_message", True),
         (b"huge-cost", _mutated(template, campaign__cost=1e15), "invalid_message", True),
         (b"tombstone", None, "invalid_json", False),
     ]

@@ -14,6 +14,7 @@ import pytest
 from demetra_loader.core.batch import check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.partitions import DailyPartitions
 from demetra_loader.core.records import campaign_values
 from demetra_loader.core.retry import RetryPolicy
 from demetra_loader.repository import PostgresDatabase, RejectedByDatabase
@@ -73,7 +74,13 @@ async def test_a_campaign_another_writer_inserts_meanwhile_sends_the_loader_down
     batch = check_batch(
         [kafka_record("cf", 0, i, m.model_dump_json().encode()) for i, m in enumerate(messages)]
     )
-    loader = CampaignLoader(database, NoDeadLetters(), group_id="loader", retry=RetryPolicy(0.01, 0.1))
+    loader = CampaignLoader(
+        database,
+        NoDeadLetters(),
+        group_id="loader",
+        retry=RetryPolicy(0.01, 0.1),
+        partitions=DailyPartitions(database, retention_days=0),
+    )
     loading = asyncio.create_task(loader.load(batch))
 
     async def blocked_on_the_rival() -> bool:
@@ -108,3 +115,39 @@ async def test_the_fast_path_reports_refused_rows_and_the_upsert_keeps_the_trans
             await repository.upsert_campaigns(cursed)
         assert await repository.upsert_campaigns([campaign_values(make_fetched("ok"))]) == {"ok": True}
     assert await db.fetchval("SELECT array_agg(campaign_id) FROM campaigns") == ["ok"]
+
+
+async def test_a_days_message_postgresql_refuses_is_isolated_and_the_others_load(
+    database: PostgresDatabase, db: asyncpg.Connection, make_days: Any, kafka_record: Any
+) -> None:
+    await db.execute("ALTER TABLE campaign_daily ADD CONSTRAINT no_cursed_syncs CHECK (sync_id <> 'cursed')")
+    messages = [
+        make_days("ok_1", sync_id="s", fetched_at=T, count=3),
+        make_days("bad", sync_id="cursed", fetched_at=T, count=3),
+        make_days("ok_2", sync_id="s", fetched_at=T, count=3),
+    ]
+    batch = check_batch(
+        [kafka_record("cf", 0, i, m.model_dump_json().encode()) for i, m in enumerate(messages)]
+    )
+    letters: list[DeadLetter] = []
+
+    class Collect:
+        async def send(self, sent: Sequence[DeadLetter]) -> None:
+            letters.extend(sent)
+
+    loader = CampaignLoader(
+        database,
+        Collect(),
+        group_id="loader",
+        retry=RetryPolicy(0.01, 0.1),
+        partitions=DailyPartitions(database, retention_days=0),
+    )
+    outcome = await loader.load(batch)
+    assert (outcome.totals.inserted, outcome.totals.rejected, outcome.totals.rows) == (2, 1, 6)
+    assert [letter.record.offset for letter in letters] == [1]
+    assert "no_cursed_syncs" in letters[0].rejection.detail
+    assert await db.fetchval("SELECT array_agg(DISTINCT campaign_id) FROM campaign_daily") == ["ok_1", "ok_2"]
+    assert await db.fetchval("SELECT array_agg(campaign_id ORDER BY campaign_id) FROM campaigns") == [
+        "ok_1",
+        "ok_2",
+    ]

@@ -22,6 +22,7 @@ from demetra_loader.core.tally import Tally, load_event_values, tally
 from demetra_loader.settings import LoaderSettings
 
 T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
+NONE = {"inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rows": 0, "restated": 0}
 
 
 def raw(message: CampaignFetched, **changes: Any) -> bytes:
@@ -69,7 +70,7 @@ class TestCheckCampaignRecord:
         assert (verdict.sync_id, verdict.channel) == ("s-9", Channel.TIKTOK)
 
     def test_an_unknown_schema_version_is_its_own_reason(self, make_fetched: Any) -> None:
-        verdict = check_campaign_record(raw(make_fetched(), schema_version=2))
+        verdict = check_campaign_record(raw(make_fetched(), schema_version=3))
         assert isinstance(verdict, Rejection)
         assert verdict.code is RejectCode.UNKNOWN_SCHEMA_VERSION
         assert verdict.detail.startswith("schema_version:")
@@ -87,6 +88,49 @@ class TestCheckCampaignRecord:
         assert isinstance(verdict, Rejection)
         assert verdict.code is RejectCode.INVALID_MESSAGE
         assert field_name in verdict.detail or "count" in verdict.detail
+
+
+class TestCheckSchema2:
+    def test_a_valid_days_message_is_returned_validated(self, make_days: Any) -> None:
+        message = make_days("fb_1", count=5)
+        assert check_campaign_record(message.model_dump_json().encode()) == message
+
+    def test_a_message_without_schema_version_is_schema_1(self, make_fetched: Any) -> None:
+        message = make_fetched("fb_1")
+        payload = orjson.loads(message.model_dump_json())
+        del payload["schema_version"]
+        assert check_campaign_record(orjson.dumps(payload)) == message
+
+    def test_a_bad_day_is_rejected_naming_the_day_and_the_sync(self, make_days: Any) -> None:
+        payload = orjson.loads(make_days(sync_id="s-2", channel=Channel.GOOGLE_ADS).model_dump_json())
+        payload["days"][1]["clicks"] = 10**6
+        verdict = check_campaign_record(orjson.dumps(payload))
+        assert isinstance(verdict, Rejection)
+        assert verdict.code is RejectCode.INVALID_MESSAGE
+        assert verdict.detail.startswith("days.1: ") and "must not exceed impressions" in verdict.detail
+        assert (verdict.sync_id, verdict.channel) == ("s-2", Channel.GOOGLE_ADS)
+
+    @pytest.mark.parametrize(("field_name", "value"), [("cost", 1e13), ("engagement", 2**63)])
+    def test_day_values_the_table_cannot_hold_are_rejected(
+        self, make_days: Any, field_name: str, value: Any
+    ) -> None:
+        payload = orjson.loads(make_days().model_dump_json())
+        payload["days"][0][field_name] = value
+        verdict = check_campaign_record(orjson.dumps(payload))
+        assert isinstance(verdict, Rejection)
+        assert verdict.code is RejectCode.INVALID_MESSAGE
+        assert verdict.detail.startswith("days[")
+
+    def test_the_checked_record_holds_its_rows_and_the_plan_stages_them(
+        self, make_days: Any, kafka_record: Any
+    ) -> None:
+        message = make_days("fb_1", count=2)
+        batch = check_batch(as_records(kafka_record, [b"junk", message.model_dump_json().encode()]))
+        days = batch.days(1)
+        assert [row[1] for row in days.rows] == [day.date for day in message.days]
+        assert all(row[0] == "fb_1" and row[-1] == message.sync_id for row in days.rows)
+        assert batch.months == {message.days[0].date.replace(day=1), message.days[-1].date.replace(day=1)}
+        assert batch.plan.staged == {1: days.rows} and batch.plan.day_records == {"fb_1": [1]}
 
 
 class TestPlanBatch:
@@ -130,8 +174,8 @@ def test_tally_counts_each_record_once_for_its_sync_and_channel(make_fetched: An
     tallies = tally(batch, plan, {"b": True, "c": False})
     counts = {key: value.counts().model_dump() for key, value in tallies.items()}
     assert counts == {
-        ("s1", Channel.FACEBOOK): {"inserted": 1, "updated": 1, "unchanged": 1, "rejected": 0},
-        ("s2", Channel.FACEBOOK): {"inserted": 0, "updated": 0, "unchanged": 1, "rejected": 1},
+        ("s1", Channel.FACEBOOK): {**NONE, "inserted": 1, "updated": 1, "unchanged": 1},
+        ("s2", Channel.FACEBOOK): {**NONE, "unchanged": 1, "rejected": 1},
     }
     assert tallies[("s1", Channel.FACEBOOK)].first_record == ("cf", 0, 0)  # the lowest position counted
     assert tallies[("s2", Channel.FACEBOOK)].first_record == ("cf", 0, 3)
@@ -145,7 +189,7 @@ def test_load_event_ids_derive_from_the_first_record_counted() -> None:
     (row,) = load_event_values("loader", counts, T)
     assert row[0] == deterministic_event_id(EventType.LOAD, "loader", "cf", 4, 17, "s", Channel.TIKTOK)
     assert row[1:4] == ("s", "tiktok", "load")
-    assert json.loads(row[4]) == {"inserted": 2, "updated": 0, "unchanged": 0, "rejected": 0}
+    assert json.loads(row[4]) == {**NONE, "inserted": 2}
     assert load_event_values("loader", counts, T)[0][0] == row[0]
     assert load_event_values("other-group", counts, T)[0][0] != row[0]
 

@@ -33,6 +33,7 @@ from demetra_query_api.metrics import routes as metrics
 from demetra_query_api.metrics.service import refresh_summary_periodically
 from demetra_query_api.publisher import BrokerUnavailable, SyncRequestPublisher
 from demetra_query_api.ratelimit import RateLimited, SyncRateLimiter
+from demetra_query_api.restatements import routes as restatements
 from demetra_query_api.schemas import ServiceInfo
 from demetra_query_api.seed import routes as seed
 from demetra_query_api.settings import QueryApiSettings
@@ -51,7 +52,10 @@ DESCRIPTION = f"""
 Read API over Demetra's campaigns, their KPIs and the status of every sync, plus ad-hoc syncs.
 
 * **Campaigns**: filter, sort (whitelisted fields) and page with opaque cursors (`next` links).
-* **Metrics**: totals and KPIs per channel and day; ROI is cost-weighted, conversion rate click-weighted.
+* **Campaign history**: a campaign's daily rows, with the rates of each day.
+* **Metrics**: totals and KPIs per channel and day, and timeseries per channel by day, ISO week or month;
+  every rate is computed from sums, never averaged.
+* **Restatements**: past days' metrics that a newer fetch changed (late conversions), newest first.
 * **Syncs**: status derived from the events table the loader writes (pending, fetching, loading,
   completed, failed per channel; running, completed, partial, failed per sync; timeouts included).
 * **Writes** (`POST /api/syncs`, `POST /api/test/sync-now`) need the `{API_KEY_HEADER}` header and are
@@ -62,7 +66,8 @@ Errors are JSON objects with a `detail` field; invalid parameters answer 422 nam
 
 TAGS = [
     {"name": "campaigns", "description": "Campaign metrics as loaded from every channel."},
-    {"name": "metrics", "description": "Aggregated KPIs per channel and day."},
+    {"name": "metrics", "description": "Aggregated KPIs per channel and day; timeseries."},
+    {"name": "restatements", "description": "Past days' metrics that newer fetches changed."},
     {"name": "syncs", "description": "Sync history and status; request a sync."},
     {"name": "seed compatibility", "description": "Endpoints kept from the original backend."},
     {"name": "ops", "description": "Liveness, readiness and Prometheus metrics."},
@@ -179,6 +184,8 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
                 "ready": "/ready",
                 "campaigns": "/api/campaigns",
                 "metrics_summary": "/api/metrics/summary",
+                "metrics_timeseries": "/api/metrics/timeseries",
+                "restatements": "/api/restatements",
                 "syncs": "/api/syncs",
             },
         )
@@ -186,6 +193,7 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
     require_api_key = [Depends(api_key_guard(settings.api_key))]
     app.include_router(campaigns.router)
     app.include_router(metrics.router)
+    app.include_router(restatements.router)
     app.include_router(syncs.router)
     app.include_router(syncs.writes, dependencies=require_api_key)
     app.include_router(seed.router)

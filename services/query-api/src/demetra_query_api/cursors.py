@@ -144,3 +144,20 @@ class SyncCursor:
         if occurred_at.tzinfo is None:
             raise InvalidCursor("cursor is not one this API issued")
         return cls(occurred_at, _valid_id(payload[3]))
+
+
+@dataclass(frozen=True, slots=True)
+class RestatementCursor:
+    """Position in the restatements, newest first: the id of the last one served."""
+
+    id: int
+
+    def encode(self) -> str:
+        return _encode([VERSION, "restatement", self.id])
+
+    @classmethod
+    def decode(cls, cursor: str) -> RestatementCursor:
+        payload = _decode(cursor)
+        if len(payload) != 3 or payload[1] != "restatement":
+            raise InvalidCursor("cursor is not one this API issued")
+        return cls(_valid_id(payload[2]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
-from typing import Any, TypeVar, get_origin
+from typing import Any, ParamSpec, TypeVar, get_origin
 
 import orjson
 from fastapi import Request
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from demetra_query_api.cursors import InvalidCursor
 from demetra_query_api.deps import AppContext, context_of
+from demetra_query_api.ranges import InvalidRange
 
 JSON_OPTIONS = orjson.OPT_NON_STR_KEYS
 
@@ -92,6 +93,20 @@ def invalid(location: str, field: str, message: str, value: Any = None) -> Reque
     return RequestValidationError(
         [{"type": "value_error", "loc": (location, field), "msg": message, "input": value}]
     )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def checked_range(location: str, rule: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    """``rule(...)``, one of the date-range rules of ``ranges``; a range it refuses is a 422 on the field
+    it names."""
+    try:
+        return rule(*args, **kwargs)
+    except InvalidRange as exc:
+        value = exc.value.isoformat() if exc.value else None
+        raise invalid(location, exc.field, str(exc), value) from exc
 
 
 # ------------------------------------------------------------------------------------- query models

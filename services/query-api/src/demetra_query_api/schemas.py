@@ -9,12 +9,13 @@ every response still conforms to them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from demetra_common.contracts import Channel
 from demetra_query_api.cursors import MAX_CURSOR_LENGTH
+from demetra_query_api.ranges import DEFAULT_REPORT_DAYS, EARLIEST_DAY, LATEST_DAY, MAX_REPORT_DAYS
 
 
 class Problem(BaseModel):
@@ -50,6 +51,17 @@ class ServiceInfo(BaseModel):
     links: dict[str, str] = Field(description="Where to go next: docs, health, the main resources.")
 
 
+class PageLinks(BaseModel):
+    """Where a page of a keyset-paginated list stands. Follow `next` until it is null; never build cursors
+    by hand."""
+
+    limit: int = Field(description="The page size asked for.")
+    next_cursor: str | None = Field(description="Opaque position after this page; null on the last page.")
+    next: str | None = Field(
+        description="Relative URL of the next page (same filters); null on the last page."
+    )
+
+
 # ------------------------------------------------------------------------------------ query parameters
 
 
@@ -65,10 +77,21 @@ def cursor_parameter(description: str) -> Any:
     )
 
 
-class ChannelsAndDates(BaseModel):
-    """Channel and reporting-date filters shared by the campaign list and the summary."""
+class OrderedDates(BaseModel):
+    """Query parameters with a ``date_from`` .. ``date_to`` filter (declared by each subclass): date_to must
+    not lie before date_from. Unknown parameters are refused."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("date_to", check_fields=False)
+    @classmethod
+    def _date_range(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
+        reject_reversed(info.data.get("date_from"), value, "date_to must not be before date_from")
+        return value
+
+
+class ChannelsAndDates(OrderedDates):
+    """Channel and reporting-date filters shared by the campaign list and the summary."""
 
     channel: list[Channel] = Field(
         default_factory=list, description="Only these channels; repeat for several (channel=a&channel=b)."
@@ -76,8 +99,52 @@ class ChannelsAndDates(BaseModel):
     date_from: dt.date | None = Field(default=None, description="Reporting date on or after (YYYY-MM-DD).")
     date_to: dt.date | None = Field(default=None, description="Reporting date on or before (YYYY-MM-DD).")
 
-    @field_validator("date_to")
-    @classmethod
-    def _date_range(cls, value: dt.date | None, info: ValidationInfo) -> dt.date | None:
-        reject_reversed(info.data.get("date_from"), value, "date_to must not be before date_from")
-        return value
+
+# A day in a request: ISO date within the years the API serves (the range rules are in ranges.py).
+Day = Annotated[
+    dt.date,
+    Field(
+        ge=EARLIEST_DAY,
+        le=LATEST_DAY,
+        json_schema_extra={
+            "formatMinimum": EARLIEST_DAY.isoformat(),
+            "formatMaximum": LATEST_DAY.isoformat(),
+        },
+    ),
+]
+
+
+class ReportRange(BaseModel):
+    """The range of a report (timeseries, a campaign's history): open ends take defaults (ranges.py)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    date_from: Day | None = Field(
+        default=None,
+        description=f"First day, inclusive (YYYY-MM-DD); default: the {DEFAULT_REPORT_DAYS} days ending at "
+        f"date_to. At most {MAX_REPORT_DAYS} days.",
+    )
+    date_to: Day | None = Field(
+        default=None, description="Last day, inclusive (YYYY-MM-DD); default: today (UTC)."
+    )
+
+
+class MetricValues(BaseModel):
+    """Metrics of a group of campaign days: the sums, and rates derived from the sums (never averaged). A
+    rate is null when its denominator is zero; a metric not asked for is absent. One field per
+    ``kpis.Metric``."""
+
+    impressions: int | None = Field(default=None, ge=0)
+    clicks: int | None = Field(default=None, ge=0)
+    engagement: int | None = Field(default=None, ge=0, description="Likes, shares, comments, saves.")
+    cost: float | None = Field(default=None, ge=0, description="Spend in account currency, 2 decimals.")
+    conversions: float | None = Field(default=None, ge=0, description="Conversions attributed so far.")
+    revenue: float | None = Field(default=None, ge=0, description="Conversion value attributed so far.")
+    ctr: float | None = Field(default=None, description="Click-through rate: clicks / impressions.")
+    cpc: float | None = Field(default=None, description="Cost per click: cost / clicks.")
+    cpm: float | None = Field(
+        default=None, description="Cost per thousand impressions: 1000 x cost / impressions."
+    )
+    cpa: float | None = Field(default=None, description="Cost per acquisition: cost / conversions.")
+    conversion_rate: float | None = Field(default=None, description="conversions / clicks.")
+    roas: float | None = Field(default=None, description="Return on ad spend: revenue / cost.")

@@ -1,7 +1,9 @@
 """The query API in-process against this test's own PostgreSQL database and Kafka topics.
 
 Rows are seeded with SQL following the loader's conventions (demetra_common/tables.py): campaigns one row
-per campaign_id; events with sync.requested / fetch.* / load rows carrying the contracts' payloads.
+per campaign_id; campaign_daily one row per (campaign_id, date), in monthly partitions created as needed;
+restatements as the loader records them; events with sync.requested / fetch.* / load rows carrying the
+contracts' payloads.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -29,10 +31,12 @@ from demetra_common.contracts import (
     Trigger,
 )
 from demetra_common.db import plain_dsn
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_COLUMNS, DAILY_PARTITIONS
 from demetra_common.topics import Topics
 from demetra_query_api.app import create_app
+from demetra_query_api.metrics.service import refresh_summary
 from demetra_query_api.settings import QueryApiSettings
+from demetra_testkit import eventually
 
 API_KEY = "test-key-for-the-query-api"
 T0 = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
@@ -115,15 +119,77 @@ class Row:
 
     def values(self) -> tuple[Any, ...]:
         """In the order of CAMPAIGN_DATA_COLUMNS; cost as the exact decimal the numeric column holds."""
-        return tuple(
-            Decimal(repr(self.cost)) if f == "cost" else getattr(self, f) for f in CAMPAIGN_DATA_COLUMNS
-        )
+        return _stored(self, CAMPAIGN_DATA_COLUMNS)
 
 
 async def insert_campaigns(db: asyncpg.Connection, rows: Iterable[Row]) -> None:
     await db.copy_records_to_table(
         "campaigns", records=[r.values() for r in rows], columns=CAMPAIGN_DATA_COLUMNS
     )
+
+
+def _stored(row: Any, columns: tuple[str, ...]) -> tuple[Any, ...]:
+    """``row``'s fields in the order of ``columns``; cost as the exact decimal the numeric column holds."""
+    return tuple(Decimal(repr(row.cost)) if f == "cost" else getattr(row, f) for f in columns)
+
+
+@dataclass(frozen=True)
+class DayRow:
+    campaign_id: str
+    date: dt.date
+    channel: str = "facebook"
+    impressions: int = 1000
+    clicks: int = 10
+    engagement: int = 5
+    cost: float = 10.0
+    conversions: float = 1.0
+    revenue: float = 20.0
+    fetched_at: dt.datetime = T0
+    sync_id: str = "sched-seed"
+
+
+async def insert_days(db: asyncpg.Connection, rows: Iterable[DayRow]) -> None:
+    rows = list(rows)
+    for month in sorted({DAILY_PARTITIONS.month_of(row.date) for row in rows}):
+        await db.execute(DAILY_PARTITIONS.create_sql(month))
+    await db.copy_records_to_table(
+        "campaign_daily", records=[_stored(r, DAILY_COLUMNS) for r in rows], columns=DAILY_COLUMNS
+    )
+
+
+@dataclass(frozen=True)
+class RestatementRow:
+    campaign_id: str
+    date: dt.date
+    metric: str = "conversions"
+    channel: str = "facebook"
+    old_value: float = 1.0
+    new_value: float = 2.0
+    sync_id: str = "sched-later"
+    fetched_at: dt.datetime = T0 + dt.timedelta(days=1)
+    previous_fetched_at: dt.datetime = T0
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+
+RESTATEMENT_COLUMNS = (
+    "event_id", "campaign_id", "channel", "date", "metric", "old_value", "new_value", "sync_id",
+    "fetched_at", "previous_fetched_at",
+)  # fmt: skip
+
+
+async def insert_restatements(db: asyncpg.Connection, rows: Iterable[RestatementRow]) -> list[int]:
+    """The rows in order (ids ascending as given); returns their ids."""
+    ids = []
+    for row in rows:
+        placeholders = ", ".join(f"${i}" for i in range(1, len(RESTATEMENT_COLUMNS) + 1))
+        ids.append(
+            await db.fetchval(
+                f"INSERT INTO restatements ({', '.join(RESTATEMENT_COLUMNS)}) VALUES ({placeholders}) "
+                "RETURNING id",
+                *(getattr(row, name) for name in RESTATEMENT_COLUMNS),
+            )
+        )
+    return ids
 
 
 async def insert_event(
@@ -160,10 +226,18 @@ class SyncWriter:
         return self.start + dt.timedelta(seconds=seconds)
 
     async def requested(
-        self, channels: Iterable[Channel], trigger: Trigger = Trigger.SCHEDULE, seconds: float = 0
+        self,
+        channels: Iterable[Channel],
+        trigger: Trigger = Trigger.SCHEDULE,
+        seconds: float = 0,
+        **fields: Any,
     ) -> SyncRequested:
         message = SyncRequested(
-            sync_id=self.sync_id, trigger=trigger, channels=list(channels), requested_at=self.at(seconds)
+            sync_id=self.sync_id,
+            trigger=trigger,
+            channels=list(channels),
+            requested_at=self.at(seconds),
+            **fields,
         )
         await insert_event(
             self.db,
@@ -181,17 +255,12 @@ class SyncWriter:
         kind: SyncEventType,
         seconds: float,
         *,
-        count: int | None = None,
-        error: str | None = None,
         event_id: uuid.UUID | None = None,
+        **fields: Any,
     ) -> None:
+        """A SyncEvent of ``kind``; ``fields`` as SyncEvent takes them (count, rows, error, through...)."""
         message = SyncEvent(
-            sync_id=self.sync_id,
-            channel=channel,
-            type=kind,
-            occurred_at=self.at(seconds),
-            count=count,
-            error=error,
+            sync_id=self.sync_id, channel=channel, type=kind, occurred_at=self.at(seconds), **fields
         )
         await insert_event(
             self.db,
@@ -225,6 +294,26 @@ class Seeder:
 
     async def campaigns(self, rows: Iterable[Row]) -> None:
         await insert_campaigns(self.db, rows)
+
+    def day(self, campaign_id: str, date: dt.date, **fields: Any) -> DayRow:
+        return DayRow(campaign_id, date, **fields)
+
+    async def days(self, rows: Iterable[DayRow]) -> None:
+        await insert_days(self.db, rows)
+
+    def restatement(self, campaign_id: str, date: dt.date, **fields: Any) -> RestatementRow:
+        return RestatementRow(campaign_id, date, **fields)
+
+    async def restatements(self, rows: Iterable[RestatementRow]) -> list[int]:
+        return await insert_restatements(self.db, rows)
+
+    async def refreshed_summary(self) -> None:
+        """Refresh the daily aggregate now (retrying while the app's own refresher holds the lock)."""
+
+        async def refreshed() -> bool:
+            return await refresh_summary(self.db, max_age=dt.timedelta(hours=1), force=True)
+
+        await eventually(refreshed, timeout=30, what="a forced refresh of the summary aggregate")
 
     def sync(self, sync_id: str, start: dt.datetime = T0) -> SyncWriter:
         return SyncWriter(self.db, sync_id, start)

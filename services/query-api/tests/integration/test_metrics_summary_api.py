@@ -1,4 +1,4 @@
-"""GET /api/metrics/summary on a small hand-checked data set; the aggregate behind it stays fresh."""
+"""GET /api/metrics/summary on a small hand-checked set of daily rows; the aggregate behind it stays fresh."""
 
 from __future__ import annotations
 
@@ -20,30 +20,21 @@ def at(hour: int) -> dt.datetime:
     return dt.datetime(2026, 11, 25, hour, tzinfo=dt.UTC)
 
 
-async def refresh(db: asyncpg.Connection) -> None:
-    """Refresh now (retrying while the app's own refresher holds the lock)."""
-
-    async def refreshed() -> bool:
-        return await refresh_summary(db, max_age=dt.timedelta(hours=1), force=True)
-
-    await eventually(refreshed, timeout=30, what="a forced refresh of the summary aggregate")
-
-
 @pytest.fixture
-async def hand_checked(seed: Any, db: asyncpg.Connection) -> None:
-    await seed.campaigns(
+async def hand_checked(seed: Any) -> None:
+    await seed.days(
         [
-            seed.row("fb_a", date=NOV1, impressions=1000, clicks=100, engagement=10, cost=200.0,
-                     conversion_rate=0.1, roi=1.0, fetched_at=at(10)),
-            seed.row("fb_b", date=NOV1, impressions=3000, clicks=50, engagement=20, cost=50.0,
-                     conversion_rate=0.2, roi=-0.5, fetched_at=at(12)),
-            seed.row("fb_c", date=NOV2, impressions=1000, clicks=0, engagement=0, cost=0.0,
-                     conversion_rate=0.0, roi=0.0, fetched_at=at(11)),
-            seed.row("tt_d", channel="tiktok", date=NOV1, impressions=500, clicks=25, engagement=100,
-                     cost=10.0, conversion_rate=0.04, roi=3.0, fetched_at=at(9)),
+            seed.day("fb_a", NOV1, impressions=1000, clicks=100, engagement=10, cost=200.0,
+                     conversions=10.0, revenue=400.0, fetched_at=at(10)),
+            seed.day("fb_b", NOV1, impressions=3000, clicks=50, engagement=20, cost=50.0,
+                     conversions=10.0, revenue=25.0, fetched_at=at(12)),
+            seed.day("fb_c", NOV2, impressions=1000, clicks=0, engagement=0, cost=0.0,
+                     conversions=0.0, revenue=0.0, fetched_at=at(11)),
+            seed.day("tt_d", NOV1, channel="tiktok", impressions=500, clicks=25, engagement=100,
+                     cost=10.0, conversions=1.0, revenue=40.0, fetched_at=at(9)),
         ]
     )  # fmt: skip
-    await refresh(db)
+    await seed.refreshed_summary()
 
 
 def by_channel(body: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -63,12 +54,12 @@ async def test_kpis_per_channel_match_the_hand_computed_values(
     assert {k: facebook[k] for k in ("campaigns", "impressions", "clicks", "engagement", "cost")} == {
         "campaigns": 3, "impressions": 5000, "clicks": 150, "engagement": 30, "cost": 250.0,
     }  # fmt: skip
-    assert facebook["conversions"] == pytest.approx(20.0)  # 100 x 0.1 + 50 x 0.2
+    assert facebook["conversions"] == pytest.approx(20.0)
     assert facebook["ctr"] == pytest.approx(150 / 5000)
     assert facebook["cpc"] == pytest.approx(250 / 150)
     assert facebook["cpm"] == pytest.approx(1000 * 250 / 5000)
-    assert facebook["conversion_rate"] == pytest.approx(20 / 150)  # click-weighted
-    assert facebook["roi"] == pytest.approx((200 * 1.0 + 50 * -0.5) / 250)  # cost-weighted: 0.7
+    assert facebook["conversion_rate"] == pytest.approx(20 / 150)  # from the sums: not (0.1 + 0.2) / 2
+    assert facebook["roi"] == pytest.approx((425 - 250) / 250)  # 0.7 from the sums: not (1.0 - 0.5) / 2
     assert facebook["as_of"] == "2026-11-25T12:00:00Z" or facebook["as_of"].startswith("2026-11-25T12:00:00")
 
     instagram = channels["instagram"]
@@ -87,8 +78,8 @@ async def test_kpis_per_channel_match_the_hand_computed_values(
         175,
         260.0,
     )
-    assert totals["roi"] == pytest.approx((175 + 10 * 3.0) / 260)
-    assert totals["conversion_rate"] == pytest.approx((20 + 25 * 0.04) / 175)
+    assert totals["roi"] == pytest.approx((465 - 260) / 260)
+    assert totals["conversion_rate"] == pytest.approx(21 / 175)
     assert body["computed_at"] is not None
 
 
@@ -114,10 +105,20 @@ async def test_a_date_range_limits_the_totals_but_not_the_freshness(
     assert (body["date_from"], body["date_to"]) == ("2026-11-02", "2026-11-30")
 
 
-async def test_the_aggregate_is_refreshed_in_the_background_when_campaigns_change(
+async def test_campaigns_count_campaign_days_over_a_range(client: httpx.AsyncClient, seed: Any) -> None:
+    await seed.days([seed.day("gads_1", day, channel="google_ads") for day in (NOV1, NOV2)])
+    await seed.days([seed.day("gads_2", NOV2, channel="google_ads")])
+    await seed.refreshed_summary()
+    body = (await client.get("/api/metrics/summary?channel=google_ads&per_day=true")).json()
+    google_ads = body["channels"][0]
+    assert google_ads["campaigns"] == 3
+    assert [d["campaigns"] for d in google_ads["days"]] == [1, 2]
+
+
+async def test_the_aggregate_is_refreshed_in_the_background_when_daily_rows_change(
     client: httpx.AsyncClient, seed: Any
 ) -> None:
-    await seed.campaigns([seed.row("gads_new", channel="google_ads", impressions=777, clicks=7, cost=7.0)])
+    await seed.days([seed.day("gads_new", NOV1, channel="google_ads", impressions=777, clicks=7, cost=7.0)])
 
     async def google_ads_seen() -> bool:
         body = (await client.get("/api/metrics/summary?channel=google_ads")).json()
@@ -127,8 +128,8 @@ async def test_the_aggregate_is_refreshed_in_the_background_when_campaigns_chang
 
 
 async def test_refresh_skips_when_nothing_changed(db: asyncpg.Connection, seed: Any) -> None:
-    await seed.campaigns([seed.row("fb_1")])
-    await refresh(db)
+    await seed.days([seed.day("fb_1", NOV1)])
+    await seed.refreshed_summary()
 
     # The insert/update counter is unchanged (it may take a moment to be published; forced refresh above
     # recorded the counter as it was), so a second, unforced refresh with a long max age does nothing.

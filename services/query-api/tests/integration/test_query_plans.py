@@ -1,4 +1,5 @@
-"""The main list queries use the indexes (EXPLAIN on a seeded, analysed table), custom and generic plans."""
+"""The main list queries use the indexes (EXPLAIN on a seeded, analysed table), custom and generic plans; a
+campaign's history reads only the partitions of its range, and the timeseries reads the view by its index."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from typing import Any
 import asyncpg
 import pytest
 
+from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_PARTITIONS
 from demetra_query_api.campaigns import repository
 from demetra_query_api.cursors import SortField, SortOrder
+from demetra_query_api.metrics.repository import period_statement
+from demetra_query_api.metrics.timeseries import Granularity
 from demetra_query_api.syncs.repository import _sync_heads_statement
 
 ROWS = 50_000
@@ -135,4 +139,93 @@ async def test_sync_history_walks_the_events_by_time_using_indexes(analysed: asy
     plan = await _plan(analysed, statement.sql, args, generic=True)
     assert "ix_events_occurred_at" in plan, plan
     assert "ix_events_sync_id_occurred_at" in plan, plan
+    assert "Seq Scan" not in plan, plan
+
+
+# --------------------------------------------------------------------------------------- daily history
+
+DAILY_CAMPAIGNS, FIRST_DAY, DAYS = 400, dt.date(2026, 1, 1), 243  # 2026-01-01 .. 2026-08-31: 8 partitions
+
+SEED_DAILY = f"""
+INSERT INTO campaign_daily (campaign_id, date, channel, impressions, clicks, engagement, cost, conversions,
+                            revenue, fetched_at, sync_id)
+SELECT (ARRAY['fb','ig','gads','tt'])[1 + c % 4] || '_' || lpad(c::text, 8, '0'),
+       DATE '{FIRST_DAY}' + day,
+       (ARRAY['facebook','instagram','google_ads','tiktok'])[1 + c % 4],
+       1000 + (c * day) % 5000, (c + day) % 1000, (c * 7 + day) % 300,
+       round((((c * 7919 + day) % 100000) / 10.0)::numeric, 2),
+       (c + day) % 17, ((c * 31 + day) % 4000) / 10.0,
+       TIMESTAMPTZ '{FIRST_DAY}T00:00Z' + make_interval(days => day + 1),
+       'sched-seed'
+FROM generate_series(1, {DAILY_CAMPAIGNS}) AS c, generate_series(0, {DAYS - 1}) AS day
+"""
+
+
+@pytest.fixture
+async def daily_history(db: asyncpg.Connection) -> asyncpg.Connection:
+    for month in DAILY_PARTITIONS.months(FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS - 1)):
+        await db.execute(DAILY_PARTITIONS.create_sql(month))
+    await db.execute(SEED_DAILY)
+    await db.execute("ANALYZE campaign_daily")
+    await db.execute(CAMPAIGN_DAILY_METRICS.refresh_sql)
+    await db.execute(f"ANALYZE {CAMPAIGN_DAILY_METRICS.name}")
+    return db
+
+
+def _partitions_read(plan: str) -> set[str]:
+    return set(re.findall(rf"\bon ({DAILY_PARTITIONS.parent}_p\d{{6}})\b", plan))
+
+
+HISTORY_VALUES = {
+    "campaign_id": "fb_00000040",
+    "date_from": dt.date(2026, 3, 10),
+    "date_to": dt.date(2026, 4, 20),
+}
+
+
+async def _prepared_plan(db: asyncpg.Connection, sql: str, args: list[Any], *, generic: bool) -> str:
+    """The plan of ``sql`` as a server-side prepared statement executes it (generic: with parameters that
+    the planner cannot see, so any partition pruning happens when the executor starts)."""
+    mode = "force_generic_plan" if generic else "force_custom_plan"
+    await db.execute(f"SET plan_cache_mode = {mode}")
+    try:
+        await db.execute(f"PREPARE explained AS {sql}")
+        literals = ", ".join(f"'{value}'" for value in args)  # fixed test values, no quotes inside
+        return "\n".join(row[0] for row in await db.fetch(f"EXPLAIN EXECUTE explained({literals})"))
+    finally:
+        await db.execute("DEALLOCATE explained")
+        await db.execute("RESET plan_cache_mode")
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+async def test_a_campaigns_history_reads_only_the_partitions_of_its_range_by_index(
+    daily_history: asyncpg.Connection, generic: bool
+) -> None:
+    statement = repository.CAMPAIGN_DAYS
+    args = statement.args(HISTORY_VALUES)
+    plan = await _prepared_plan(daily_history, statement.sql, args, generic=generic)
+    in_range = {DAILY_PARTITIONS.name(dt.date(2026, month, 1)) for month in (3, 4)}
+    partitions = len(await daily_history.fetch(DAILY_PARTITIONS.list_sql))
+    assert partitions >= 8
+    if generic:  # pruned when the executor starts, from the parameters' values
+        assert "$1" in plan and f"Subplans Removed: {partitions - 2}" in plan, plan
+    assert _partitions_read(plan) == in_range, plan
+    for partition in in_range:  # by its primary key (campaign_id, date): an index or bitmap index scan
+        assert re.search(rf"Index Scan (using|on) {partition}_pkey", plan), plan
+    assert "Seq Scan" not in plan, plan
+    history = await statement.fetch(daily_history, **HISTORY_VALUES)
+    assert [row["date"] for row in history] == [
+        dt.date(2026, 3, 10) + dt.timedelta(days=n) for n in range(42)
+    ]  # every day of the range, in order
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+@pytest.mark.parametrize("granularity", list(Granularity))
+async def test_a_channels_timeseries_reads_the_view_by_its_index(
+    daily_history: asyncpg.Connection, granularity: Granularity, generic: bool
+) -> None:
+    filters = {"channel": ["google_ads"], "date_from": dt.date(2026, 5, 1), "date_to": dt.date(2026, 7, 29)}
+    statement, args = period_statement(filters, granularity)
+    plan = await _prepared_plan(daily_history, statement.sql, args, generic=generic)
+    assert f"ux_{CAMPAIGN_DAILY_METRICS.name}_channel_date" in plan, plan
     assert "Seq Scan" not in plan, plan

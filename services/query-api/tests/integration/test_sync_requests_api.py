@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -9,7 +10,7 @@ import httpx
 import orjson
 import pytest
 
-from demetra_common.contracts import ALL_CHANNELS, SyncRequested, Trigger
+from demetra_common.contracts import ALL_CHANNELS, SyncRequested, Trigger, utcnow
 from demetra_common.topics import Topics
 from demetra_query_api.settings import QueryApiSettings
 from demetra_testkit import read_topic
@@ -94,6 +95,80 @@ async def test_a_bad_body_is_a_422_naming_the_field(
     response = await client.post("/api/syncs", json=body, headers=AUTH)
     assert response.status_code == 422
     assert [e["loc"] for e in response.json()["detail"]] == [loc]
+
+
+async def test_a_backfill_names_its_days_in_the_published_request(
+    client: httpx.AsyncClient, kafka_bootstrap: str, topics: Topics
+) -> None:
+    today = utcnow().date()
+    first = today - dt.timedelta(days=399)  # 400 days through today: BACKFILL_MAX_DAYS by default
+    body = {"channels": ["google_ads"], "date_from": str(first), "date_to": str(today)}
+    response = await client.post("/api/syncs", json=body, headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert (response.json()["date_from"], response.json()["date_to"]) == (str(first), str(today))
+    [record] = await read_topic(kafka_bootstrap, topics.sync_requested, count=1)
+    message = SyncRequested.model_validate(orjson.loads(record.value))
+    assert (message.date_from, message.date_to, message.backfill_days()) == (first, today, 400)
+    assert message.sync_id == response.json()["sync_id"]
+
+
+async def test_a_sync_without_days_publishes_none(
+    client: httpx.AsyncClient, kafka_bootstrap: str, topics: Topics
+) -> None:
+    response = await client.post("/api/syncs", json={"channels": ["tiktok"]}, headers=AUTH)
+    assert (response.json()["date_from"], response.json()["date_to"]) == (None, None)
+    [record] = await read_topic(kafka_bootstrap, topics.sync_requested, count=1)
+    assert SyncRequested.model_validate(orjson.loads(record.value)).backfill_days() is None
+
+
+def _days_ago(days: int) -> str:
+    return str(utcnow().date() - dt.timedelta(days=days))
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"date_from": "2026-11-01"}, "date_to"),
+        ({"date_to": "2026-11-01"}, "date_from"),
+        ({"date_from": "2026-11-02", "date_to": "2026-11-01"}, "date_to"),
+        ({"date_from": _days_ago(30), "date_to": _days_ago(-1)}, "date_to"),  # tomorrow
+        ({"date_from": _days_ago(400), "date_to": _days_ago(0)}, "date_from"),  # 401 days
+        ({"date_from": "1999-12-31", "date_to": "2000-01-10"}, "date_from"),
+        ({"date_from": "2026-11-01", "date_to": "next week"}, "date_to"),
+    ],
+)
+@pytest.mark.parametrize("path", ["/api/syncs", "/api/test/sync-now"])
+async def test_a_bad_backfill_range_is_a_422_naming_the_field_and_publishes_nothing(
+    client: httpx.AsyncClient,
+    kafka_bootstrap: str,
+    topics: Topics,
+    body: dict[str, str],
+    field: str,
+    path: str,
+) -> None:
+    response = await client.post(path, json=body, headers=AUTH)
+    assert response.status_code == 422, response.text
+    assert [e["loc"] for e in response.json()["detail"]] == [["body", field]]
+    assert await read_topic(kafka_bootstrap, topics.sync_requested, count=0, idle_after=1.0) == []
+
+
+async def test_the_longest_backfill_follows_the_setting(
+    app_factory: Callable[[QueryApiSettings], Any], settings_factory: Callable[..., QueryApiSettings]
+) -> None:
+    async with await app_factory(settings_factory(backfill_max_days=7)) as client:
+        week = {"date_from": _days_ago(6), "date_to": _days_ago(0)}
+        assert (await client.post("/api/syncs", json=week, headers=AUTH)).status_code == 202
+        longer = {"date_from": _days_ago(7), "date_to": _days_ago(0)}
+        refused = await client.post("/api/syncs", json=longer, headers=AUTH)
+        assert refused.status_code == 422
+        assert "at most 7 (BACKFILL_MAX_DAYS)" in refused.json()["detail"][0]["msg"]
+
+
+async def test_the_schema_documents_the_backfill_fields(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["SyncCreate"]
+    assert schema["dependentRequired"] == {"date_from": ["date_to"], "date_to": ["date_from"]}
+    date_from = schema["properties"]["date_from"]["anyOf"][0]
+    assert (date_from["format"], date_from["formatMinimum"]) == ("date", "2000-01-01")
 
 
 async def test_malformed_json_is_a_422(client: httpx.AsyncClient) -> None:

@@ -48,7 +48,7 @@ async def test_a_running_sync_shows_pending_fetching_and_loading_channels(
     assert channel_states(body) == {"facebook": "pending", "instagram": "fetching", "google_ads": "loading"}
     assert body["finished_at"] is None and body["trigger"] == "schedule" and body["request_seen"]
     counts = {"requested": 3, "fetched": 10, "loaded": 5, "inserted": 4, "updated": 1, "unchanged": 0}
-    assert body["counts"] == {**counts, "rejected": 0}
+    assert body["counts"] == {**counts, "rejected": 0, "rows_fetched": 0, "rows_loaded": 0, "restated": 0}
     assert 55 <= body["duration_s"] <= 600
 
 
@@ -135,6 +135,7 @@ async def test_duplicated_rows_do_not_change_status_or_counts(
     assert body["status"] == "completed"
     assert body["counts"] == {
         "requested": 1, "fetched": 2, "loaded": 2, "inserted": 2, "updated": 0, "unchanged": 0, "rejected": 0,
+        "rows_fetched": 0, "rows_loaded": 0, "restated": 0,
     }  # fmt: skip
     assert await db.fetchval("SELECT count(*) FROM events WHERE sync_id = 'sched-dupes'") == 6
 
@@ -276,3 +277,38 @@ async def test_a_load_row_with_a_malformed_payload_does_not_break_the_status(
     await sync.load(FB, 3, inserted=1)
     body = await status_of(client, "sched-odd")
     assert body["status"] == "completed" and body["counts"]["inserted"] == 1
+
+
+async def test_a_backfill_shows_progress_by_day_and_channel_from_its_event_rows(
+    client: httpx.AsyncClient, seed: Any
+) -> None:
+    sync = seed.sync("api-backfill", recently(2))
+    nov1, nov30 = dt.date(2026, 11, 1), dt.date(2026, 11, 30)
+    await sync.requested([FB, TT], trigger=Trigger.API, date_from=nov1, date_to=nov30)
+    for channel in (FB, TT):
+        await sync.fetch(channel, STARTED, 1, date_from=nov1, date_to=nov30)
+    await sync.fetch(FB, SyncEventType.FETCH_PROGRESS, 2, through=dt.date(2026, 11, 10), rows=300)
+    await sync.fetch(FB, SyncEventType.FETCH_PROGRESS, 3, through=dt.date(2026, 11, 20), rows=600)
+    await sync.load(FB, 4, inserted=10, rows=280, restated=3)
+    await sync.load(FB, 5, updated=10, rows=320, restated=1)
+    await sync.fetch(TT, SyncEventType.FETCH_PROGRESS, 2, through=nov30, rows=90)
+    await sync.fetch(TT, COMPLETED, 3, count=3, rows=90)
+    await sync.load(TT, 4, inserted=3, rows=90)
+
+    body = await status_of(client, "api-backfill")
+    assert (body["status"], body["date_from"], body["date_to"]) == ("running", "2026-11-01", "2026-11-30")
+    fb, tt = body["channels"]
+    progress = ("status", "date_from", "date_to", "through", "rows_fetched", "rows_loaded", "restated")
+    assert {k: fb[k] for k in progress} == {
+        "status": "fetching", "date_from": "2026-11-01", "date_to": "2026-11-30", "through": "2026-11-20",
+        "rows_fetched": 600, "rows_loaded": 600, "restated": 4,
+    }  # fmt: skip
+    assert {k: tt[k] for k in progress} == {
+        "status": "completed", "date_from": "2026-11-01", "date_to": "2026-11-30", "through": "2026-11-30",
+        "rows_fetched": 90, "rows_loaded": 90, "restated": 0,
+    }  # fmt: skip
+    counts = body["counts"]
+    assert (counts["rows_fetched"], counts["rows_loaded"], counts["restated"]) == (690, 690, 4)
+    # The list shows the same, from the same aggregate.
+    listed = (await client.get("/api/syncs")).json()["items"]
+    assert [item["channels"] for item in listed if item["sync_id"] == "api-backfill"] == [body["channels"]]

@@ -219,3 +219,77 @@ def test_a_request_naming_no_known_channel_times_out_instead_of_running_forever(
     assert derive(bad, now=60).status is SyncState.RUNNING
     status = derive(bad, now=3600)
     assert status.status is SyncState.FAILED and status.timed_out
+
+
+# ------------------------------------------------------------------------------- progress by day (history)
+
+
+def backfill_request(*channels: Channel, date_from: str, date_to: str) -> EventGroup:
+    request = requested(*channels)
+    payload = {**request.requests[0], "date_from": date_from, "date_to": date_to}
+    return EventGroup(EventType.SYNC_REQUESTED, None, at(0), at(0), at(0), requests=[payload])
+
+
+def test_a_backfill_shows_its_range_and_progress_by_day_while_fetching() -> None:
+    status = derive(
+        backfill_request(FB, date_from="2026-09-01", date_to="2026-11-29"),
+        group(EventType.FETCH_STARTED, FB, 1, date_from="2026-09-01", date_to="2026-11-29"),
+        group(EventType.FETCH_PROGRESS, FB, 2, 5, through="2026-10-10", rows=8_000),
+        group(EventType.LOAD, FB, 3, 6, inserted=40, rows=6_000),
+    )
+    channel = status.channels[0]
+    assert channel.status is ChannelState.FETCHING
+    assert (channel.date_from, channel.date_to) == (dt.date(2026, 9, 1), dt.date(2026, 11, 29))
+    assert channel.through == dt.date(2026, 10, 10)
+    assert (channel.rows_fetched, channel.rows_loaded, channel.restated) == (8_000, 6_000, 0)
+    assert (status.date_from, status.date_to) == (dt.date(2026, 9, 1), dt.date(2026, 11, 29))
+
+
+def test_progress_alone_is_fetching_and_a_sign_of_life() -> None:
+    status = derive(
+        requested(FB), group(EventType.FETCH_PROGRESS, FB, 590, through="2026-11-01", rows=10), now=900
+    )
+    assert status.channels[0].status is ChannelState.FETCHING  # 310 s after the progress: not timed out
+    assert status.channels[0].started_at is None
+
+
+def test_completed_rows_win_over_progress_and_completion_still_counts_messages() -> None:
+    groups = [
+        requested(FB, IG),
+        group(EventType.FETCH_STARTED, FB, 1, date_from="2026-11-25", date_to="2026-11-25"),
+        group(EventType.FETCH_PROGRESS, FB, 2, through="2026-11-25", rows=90),
+        group(EventType.FETCH_COMPLETED, FB, 3, count=3, rows=100),
+        group(EventType.FETCH_COMPLETED, IG, 3, count=2, rows=50),
+        group(EventType.LOAD, IG, 4, inserted=2, rows=50, restated=7),
+    ]
+    # 100 rows fetched, none loaded yet, yet all 3 messages counted: the channel is complete (rows inform).
+    status = derive(*groups, group(EventType.LOAD, FB, 4, updated=3, rows=0, restated=5))
+    fb, ig = status.channels
+    assert (fb.status, fb.rows_fetched, fb.rows_loaded, fb.restated) == (ChannelState.COMPLETED, 100, 0, 5)
+    assert (ig.status, ig.rows_fetched, ig.rows_loaded, ig.restated) == (ChannelState.COMPLETED, 50, 50, 7)
+    assert (status.counts.rows_fetched, status.counts.rows_loaded, status.counts.restated) == (150, 50, 12)
+    # With all 100 rows loaded but only 2 of the 3 messages, it is still loading.
+    status = derive(*groups, group(EventType.LOAD, FB, 4, updated=2, rows=100))
+    assert status.channels[0].status is ChannelState.LOADING
+    assert status.status is SyncState.RUNNING
+
+
+def test_a_lookback_sync_has_no_requested_range_and_rows_stay_unknown_before_reports() -> None:
+    status = derive(requested(FB), group(EventType.FETCH_STARTED, FB, 1))
+    channel = status.channels[0]
+    assert (status.date_from, status.date_to) == (None, None)
+    assert (channel.date_from, channel.through, channel.rows_fetched, channel.rows_loaded) == (None,) * 3 + (
+        0,
+    )
+
+
+def test_malformed_dates_in_payloads_are_ignored() -> None:
+    status = derive(
+        backfill_request(FB, date_from="yesterday", date_to="2026-13-01"),
+        group(EventType.FETCH_STARTED, FB, 1, date_from="2026-02-30", date_to="soon"),
+        group(EventType.FETCH_PROGRESS, FB, 2, through="later"),
+    )
+    channel = status.channels[0]
+    assert (status.date_from, status.date_to, channel.date_from, channel.date_to, channel.through) == (
+        None,
+    ) * 5

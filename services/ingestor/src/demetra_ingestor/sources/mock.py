@@ -8,15 +8,16 @@ import random
 
 from demetra_common.contracts import Channel
 from demetra_ingestor.sources.base import Page, SourceUnavailable
-from demetra_mock import mock_campaigns, mock_slot
+from demetra_mock import campaigns_running, mock_campaign_days, mock_slot
 
 
 class MockSource:
-    """``size`` active campaigns of ``channel``, ``page_size`` per page; the cursor is the offset.
+    """The daily report of ``channel``'s mock catalogue (``size`` campaigns running at any moment): the
+    campaigns that ran in the requested date range, ``page_size`` per page; the cursor is the offset.
 
-    Pages are a pure function of (channel, hour slot of ``as_of``, size), so a sync fetched twice yields the
-    same campaigns with the same metrics. ``reported_at`` is the hour slot, as a platform reporting hourly
-    snapshots would say.
+    Pages are a pure function of (channel, hour slot of ``as_of``, size, date range), so a sync fetched twice
+    yields the same campaigns with the same days. ``reported_at`` is the hour slot, as a platform reporting
+    hourly would say.
 
     Faults for tests and demos: ``latency_s`` before every page, a transient failure with probability
     ``error_rate`` per page, and ``always_fail`` for an outage that never ends.
@@ -47,7 +48,9 @@ class MockSource:
     def channel(self) -> Channel:
         return self._channel
 
-    async def fetch_page(self, as_of: dt.datetime, cursor: str | None) -> Page:
+    async def fetch_page(
+        self, as_of: dt.datetime, date_from: dt.date, date_to: dt.date, cursor: str | None
+    ) -> Page:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
         if self.always_fail:
@@ -57,10 +60,15 @@ class MockSource:
         offset = int(cursor) if cursor else 0
         if offset < 0:
             raise ValueError(f"invalid cursor {cursor!r}")
-        campaigns = list(mock_campaigns(self._channel, as_of, self.size, offset=offset, limit=self.page_size))
+        campaigns = list(
+            mock_campaign_days(
+                self._channel, as_of, self.size, date_from, date_to, offset=offset, limit=self.page_size
+            )
+        )
         following = offset + len(campaigns)
+        total = len(campaigns_running(as_of, self.size, date_from, date_to))
         return Page(
             campaigns=campaigns,
             reported_at=mock_slot(as_of),
-            next_cursor=str(following) if following < self.size else None,
+            next_cursor=str(following) if following < total else None,
         )

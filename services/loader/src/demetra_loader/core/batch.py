@@ -1,4 +1,4 @@
-"""A batch of campaign.fetched records: each checked (the row it would write, or why it cannot be loaded),
+"""A batch of campaign.fetched records: each checked (the rows it would write, or why it cannot be loaded),
 and planned (what each record not applied by an earlier delivery does)."""
 
 from __future__ import annotations
@@ -8,13 +8,24 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
-from demetra_loader.core.records import Rejection, SourceRecord, campaign_values, check_campaign_record
-from demetra_loader.repository import CAMPAIGN_ID, FETCHED_AT, CampaignValues, Partition
+from demetra_common.contracts import CampaignDaysFetched
+from demetra_common.tables import DAILY_PARTITIONS
+from demetra_loader.core.records import (
+    CampaignDays,
+    Rejection,
+    SourceRecord,
+    campaign_days,
+    campaign_values,
+    check_campaign_record,
+)
+from demetra_loader.repository import CAMPAIGN_ID, FETCHED_AT, CampaignValues, DailyValues, Partition
 
-# What checking one record gives: the row it would write, or why it cannot be loaded.
-CheckedRecord: TypeAlias = CampaignValues | Rejection
+# What checking one record gives: the campaigns row (schema 1) or the daily rows (schema 2) it would write,
+# or why it cannot be loaded.
+CheckedRecord: TypeAlias = CampaignValues | CampaignDays | Rejection
+DATE: Final = 1  # where the day sits in a DailyValues row
 
 
 @dataclass(frozen=True)
@@ -43,14 +54,29 @@ class CheckedBatch:
         so that the writer does not spend its time on it."""
         return plan_batch(self, {})
 
+    @cached_property
+    def months(self) -> frozenset[dt.date]:
+        """The months of every day the batch's schema-2 records carry (their partitions must exist)."""
+        months: set[dt.date] = set()
+        for checked in self.checked:
+            if isinstance(checked, CampaignDays):
+                months.update(DAILY_PARTITIONS.month_of(row[DATE]) for row in checked.rows)
+        return frozenset(months)
+
     def row(self, index: int) -> CampaignValues:
-        """The row of a record the plan kept (a winner or a superseded duplicate), never a rejected one."""
+        """The row of a schema-1 record the plan kept (a winner or a superseded duplicate)."""
         row = self.checked[index]
-        assert not isinstance(row, Rejection)
+        assert not isinstance(row, Rejection | CampaignDays)
         return row
 
     def rows(self, indices: Iterable[int]) -> list[CampaignValues]:
         return [self.row(index) for index in indices]
+
+    def days(self, index: int) -> CampaignDays:
+        """The daily rows of a schema-2 record the plan kept."""
+        days = self.checked[index]
+        assert isinstance(days, CampaignDays)
+        return days
 
 
 def next_offsets(records: Sequence[SourceRecord]) -> dict[Partition, int]:
@@ -73,7 +99,11 @@ def first_offsets(records: Sequence[SourceRecord]) -> dict[Partition, int]:
 
 def _check(record: SourceRecord) -> CheckedRecord:
     verdict = check_campaign_record(record.value)
-    return verdict if isinstance(verdict, Rejection) else campaign_values(verdict)
+    if isinstance(verdict, Rejection):
+        return verdict
+    if isinstance(verdict, CampaignDaysFetched):
+        return campaign_days(verdict)
+    return campaign_values(verdict)
 
 
 def check_batch(records: Sequence[SourceRecord]) -> CheckedBatch:
@@ -90,7 +120,7 @@ async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 1
         checked.extend(_check(record) for record in records[start : start + turn])
         await asyncio.sleep(0)
     batch = CheckedBatch(records, checked)
-    _ = batch.next_offsets, batch.first_offsets
+    _ = batch.next_offsets, batch.first_offsets, batch.months
     await asyncio.sleep(0)
     _ = batch.plan
     return batch
@@ -98,17 +128,30 @@ async def check_batch_in_turns(records: Sequence[SourceRecord], *, turn: int = 1
 
 @dataclass(frozen=True, slots=True)
 class BatchPlan:
-    """What each record not yet applied does, by index into the batch."""
+    """What each record not yet applied does, by index into the batch.
+
+    Schema 1 (campaigns rows): ``winners`` and ``superseded``. Schema 2 (daily rows): ``staged`` holds, per
+    record, the days it wins (newest fetched_at per (campaign_id, date) in the batch, a later record winning
+    a tie), every record of the campaigns in ``day_records`` is counted, a record winning no day changes
+    nothing.
+    """
 
     winners: Mapping[str, int] = field(default_factory=dict)  # campaign_id -> the newest record of it
     superseded: Sequence[int] = ()  # older duplicates of a winner: change nothing
     rejected: Mapping[int, Rejection] = field(default_factory=dict)
     skipped: int = 0  # applied by an earlier delivery
+    day_records: Mapping[str, Sequence[int]] = field(default_factory=dict)  # campaign_id -> its records
+    staged: Mapping[int, Sequence[DailyValues]] = field(default_factory=dict)  # record -> the days it wins
 
     def without(self, refused: Mapping[int, Rejection]) -> BatchPlan:
-        """This plan with the ``refused`` winners rejected instead (PostgreSQL refused their rows)."""
+        """This plan with the ``refused`` records rejected instead (PostgreSQL refused their rows)."""
         if not refused:
             return self
+        day_records = {
+            campaign_id: kept
+            for campaign_id, indices in self.day_records.items()
+            if (kept := [index for index in indices if index not in refused])
+        }
         return BatchPlan(
             winners={
                 campaign_id: index for campaign_id, index in self.winners.items() if index not in refused
@@ -116,23 +159,29 @@ class BatchPlan:
             superseded=self.superseded,
             rejected={**self.rejected, **refused},
             skipped=self.skipped,
+            day_records=day_records,
+            staged={index: rows for index, rows in self.staged.items() if index not in refused},
         )
 
 
 def plan_batch(batch: CheckedBatch, applied: Mapping[Partition, int]) -> BatchPlan:
-    """Skip what an earlier delivery applied; collapse duplicates of a campaign to the newest fetched_at
-    (a later record wins a tie)."""
+    """Skip what an earlier delivery applied; collapse duplicates of a campaign (schema 1) or of a
+    campaign's day (schema 2) to the newest fetched_at (a later record wins a tie)."""
     winners: dict[str, int] = {}
     superseded: list[int] = []
     rejected: dict[int, Rejection] = {}
     skipped = 0
     newest: dict[str, dt.datetime] = {}  # campaign_id -> fetched_at of its winner
+    day_records: dict[str, list[int]] = {}
     for index, (record, row) in enumerate(zip(batch.records, batch.checked, strict=True)):
         if record.offset < applied.get((record.topic, record.partition), 0):
             skipped += 1
             continue
         if isinstance(row, Rejection):
             rejected[index] = row
+            continue
+        if isinstance(row, CampaignDays):
+            day_records.setdefault(row.campaign_id, []).append(index)
             continue
         campaign_id, fetched_at = row[CAMPAIGN_ID], row[FETCHED_AT]
         current = newest.get(campaign_id)
@@ -145,4 +194,25 @@ def plan_batch(batch: CheckedBatch, applied: Mapping[Partition, int]) -> BatchPl
             winners[campaign_id] = index
         else:
             superseded.append(index)
-    return BatchPlan(winners, superseded, rejected, skipped)
+    staged = {
+        index: rows for indices in day_records.values() for index, rows in _days_won(batch, indices).items()
+    }
+    return BatchPlan(winners, superseded, rejected, skipped, day_records, staged)
+
+
+def _days_won(batch: CheckedBatch, indices: Sequence[int]) -> dict[int, Sequence[DailyValues]]:
+    """Per record of one campaign, the days it wins: all of them when it is the campaign's only record in
+    the batch (nearly always), else those where no later or newer record of the campaign has the day."""
+    if len(indices) == 1:
+        return {indices[0]: batch.days(indices[0]).rows}
+    winner: dict[dt.date, tuple[dt.datetime, int, DailyValues]] = {}
+    for index in indices:  # ascending: a later record wins a tie
+        days = batch.days(index)
+        for row in days.rows:
+            current = winner.get(row[DATE])
+            if current is None or days.fetched_at >= current[0]:
+                winner[row[DATE]] = (days.fetched_at, index, row)
+    won: dict[int, list[DailyValues]] = {}
+    for _, index, row in winner.values():
+        won.setdefault(index, []).append(row)
+    return dict(won)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from demetra_loader.core.batch import CheckedBatch
 from demetra_loader.core.loading import BatchOutcome, CampaignLoader
+from demetra_loader.core.restatements import RestatementOutbox
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +27,14 @@ class LoadPipeline:
     """Writes checked batches in order in one background task, so PostgreSQL works on batch N while the
     consumer fetches and checks batch N+1. ``submit`` blocks while ``depth`` batches wait (backpressure).
 
-    Each batch's ``after_commit`` (the Kafka offset commit) runs after its transaction committed, in order,
-    in a second task, so that the writer goes on with the next batch meanwhile.
+    Each batch's restatements are published, then its ``after_commit`` (the Kafka offset commit) runs, after
+    its transaction committed, in order, in a second task, so that the writer goes on with the next batch
+    meanwhile.
     """
 
-    def __init__(self, loader: CampaignLoader, *, depth: int = 1) -> None:
+    def __init__(self, loader: CampaignLoader, outbox: RestatementOutbox, *, depth: int = 1) -> None:
         self._loader = loader
+        self._outbox = outbox
         self._queue: asyncio.Queue[_QueuedBatch] = asyncio.Queue(maxsize=depth)
         self._committed: asyncio.Queue[tuple[AfterCommit, BatchOutcome]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -94,8 +97,19 @@ class LoadPipeline:
         while True:
             after_commit, outcome = await self._committed.get()
             try:
+                if outcome.restatements:
+                    await self._publish(outcome)
                 await after_commit(outcome)
             except Exception:
                 logger.exception("after-commit step failed (the batch itself is committed)")
             finally:
                 self._committed.task_done()
+
+    async def _publish(self, outcome: BatchOutcome) -> None:
+        try:
+            await self._outbox.publish(outcome.restatements)
+        except Exception:
+            # Committed, so recorded: the outbox's periodic pass publishes them.
+            logger.exception(
+                "publishing %d restatement(s) failed; they are published later", len(outcome.restatements)
+            )

@@ -3,11 +3,21 @@ statement); the unit tests use an in-memory fake."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
-from demetra_loader.repository import CampaignValues, EventValues, Partition
+from demetra_loader.repository import (
+    CampaignValues,
+    DailyValues,
+    DaysWritten,
+    EventValues,
+    MessageDays,
+    Partition,
+    RestatementValues,
+    StoredRestatement,
+)
 
 
 class Repository(Protocol):
@@ -27,6 +37,47 @@ class Repository(Protocol):
         """The write that isolates refusals: raises ``RejectedByDatabase`` if any row is refused, having
         written none of them, and the transaction stays usable."""
         ...
+
+    async def upsert_days(self, days: Sequence[MessageDays]) -> dict[int, DaysWritten]:
+        """Upsert the daily rows of these records (distinct (campaign_id, date)) under the version guard;
+        per record index with a day stored already, what happened to those days. Raises
+        ``RejectedByDatabase`` if any is refused."""
+        ...
+
+    async def known_campaigns(self, campaign_ids: Sequence[str]) -> set[str]:
+        """Which of these have a campaigns row (one without has no daily rows either)."""
+        ...
+
+    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
+        """The fast write of days known to be new; ``RejectedByDatabase`` (transaction unusable) if any
+        is refused, a day stored meanwhile included."""
+        ...
+
+    async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
+        """Re-derive the campaigns rows of these (campaign_id, name, sync_id) from their daily rows."""
+        ...
+
+    async def insert_restatements(self, rows: Sequence[RestatementValues]) -> list[StoredRestatement]:
+        """Insert restatements, ignoring event_ids recorded already; returns the new ones."""
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """What the block writes is rolled back if it raises; the transaction stays usable."""
+        ...
+
+    async def unpublished_restatements(
+        self, older_than: dt.timedelta, limit: int
+    ) -> list[StoredRestatement]: ...
+
+    async def mark_published(self, ids: Sequence[int]) -> None: ...
+
+    async def partition_months(self) -> set[dt.date]:
+        """The months campaign_daily has a partition for."""
+        ...
+
+    async def create_partitions(self, months: Iterable[dt.date]) -> None: ...
+
+    async def drop_partitions(self, months: Iterable[dt.date]) -> None: ...
 
     async def finish_batch(
         self, group_id: str, next_offsets: Mapping[Partition, int], events: Sequence[EventValues]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from demetra_common.contracts import Channel, EventType, LoadCounts, deterministic_event_id
 from demetra_loader.core.batch import BatchPlan, CheckedBatch
+from demetra_loader.core.daily import DaysOutcome
 from demetra_loader.core.records import RecordPosition, position_of
 from demetra_loader.repository import CHANNEL, SYNC_ID, EventValues
 
@@ -23,17 +24,32 @@ class Tally:
     updated: int = 0
     unchanged: int = 0
     rejected: int = 0
+    rows: int = 0
+    restated: int = 0
 
     def counts(self) -> LoadCounts:
         return LoadCounts(
-            inserted=self.inserted, updated=self.updated, unchanged=self.unchanged, rejected=self.rejected
+            inserted=self.inserted,
+            updated=self.updated,
+            unchanged=self.unchanged,
+            rejected=self.rejected,
+            rows=self.rows,
+            restated=self.restated,
         )
 
 
-def tally(batch: CheckedBatch, plan: BatchPlan, changed: Mapping[str, bool]) -> dict[SyncChannel, Tally]:
+def tally(
+    batch: CheckedBatch,
+    plan: BatchPlan,
+    changed: Mapping[str, bool],
+    days: DaysOutcome | None = None,
+) -> dict[SyncChannel, Tally]:
     """Count every planned record once for its (sync_id, channel): inserted, updated, unchanged or rejected.
-    ``changed`` is what the database said: campaign_id -> True if inserted, False if updated (absent: the
-    stored row was as new).
+    ``changed`` is what the database said of schema-1 rows: campaign_id -> True if inserted, False if
+    updated (absent: the stored row was as new). ``days`` is what writing the schema-2 records did: such a
+    record is inserted when its campaign's row is new (the campaign's first record that wrote a day),
+    updated when it added a day or changed one, else unchanged; its days count in ``rows`` and its
+    restatements in ``restated``.
 
     Rejected records whose payload names no readable sync are not counted anywhere (only dead-lettered).
     """
@@ -58,6 +74,22 @@ def tally(batch: CheckedBatch, plan: BatchPlan, changed: Mapping[str, bool]) -> 
             counts.inserted += 1
         else:
             counts.updated += 1
+    days = days or DaysOutcome()
+    for campaign_id, indices in plan.day_records.items():
+        campaign_inserted = days.campaigns.get(campaign_id, False)
+        for index in indices:
+            record = batch.days(index)
+            counts = tally_for(record.sync_id, Channel(record.channel), index)
+            counts.rows += len(record.rows)
+            counts.restated += days.restated[index]
+            written = days.written.get(index)
+            if not days.new_days(plan, index) and (written is None or not written.changed):
+                counts.unchanged += 1
+            elif campaign_inserted:
+                counts.inserted += 1
+                campaign_inserted = False
+            else:
+                counts.updated += 1
     for index in plan.superseded:
         row = batch.row(index)
         tally_for(row[SYNC_ID], Channel(row[CHANNEL]), index).unchanged += 1
@@ -74,6 +106,8 @@ def batch_totals(tallies: Mapping[SyncChannel, Tally], plan: BatchPlan) -> LoadC
         updated=sum(t.updated for t in tallies.values()),
         unchanged=sum(t.unchanged for t in tallies.values()),
         rejected=len(plan.rejected),
+        rows=sum(t.rows for t in tallies.values()),
+        restated=sum(t.restated for t in tallies.values()),
     )
 
 

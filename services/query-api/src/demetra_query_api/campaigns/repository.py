@@ -1,7 +1,9 @@
-"""The campaign statements: a page of campaigns (filters from one table, keyset position) and one by id."""
+"""The campaign statements: a page of campaigns (filters from one table, keyset position), one by id, and
+one campaign's daily history."""
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
 from collections.abc import Mapping
 from decimal import Decimal
@@ -11,7 +13,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import BigInteger, ColumnElement, Date, Double, Numeric, Text, bindparam, cast, select, tuple_
 
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, CampaignRow
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_COLUMNS, CampaignDayRow, CampaignRow
 from demetra_query_api.cursors import SortField, SortKey, SortOrder
 from demetra_query_api.statements import (
     Compare,
@@ -27,6 +29,7 @@ from demetra_query_api.statements import (
 )
 
 campaigns = CampaignRow.__table__.c
+days = CampaignDayRow.__table__.c
 
 
 def _exact(value: float) -> Decimal:
@@ -47,12 +50,14 @@ CAMPAIGN_FILTERS: FilterTable = {
     "campaign_id_prefix": Compare(campaigns.campaign_id, starts_with, Text(), like_prefix),
 }
 
+
+def _selected(table: Any, names: tuple[str, ...]) -> tuple[ColumnElement[Any], ...]:
+    """The columns ``names`` of ``table``; cost as a double (numeric(14,2) is exact in one, JSON-ready)."""
+    return tuple(cast(table.cost, Double).label("cost") if name == "cost" else table[name] for name in names)
+
+
 # A campaign's fields in API responses, in the order of CAMPAIGN_DATA_COLUMNS (a page's rows end with the id).
-_CAMPAIGN_COLUMNS: tuple[ColumnElement[Any], ...] = tuple(
-    # numeric(14,2) is exact in a double, and JSON-ready
-    cast(campaigns.cost, Double).label("cost") if name == "cost" else campaigns[name]
-    for name in CAMPAIGN_DATA_COLUMNS
-)
+_CAMPAIGN_COLUMNS = _selected(campaigns, CAMPAIGN_DATA_COLUMNS)
 _SORT_COLUMNS: dict[SortField, Any] = {
     SortField.DATE: campaigns.date,
     SortField.ROI: campaigns.roi,
@@ -121,3 +126,23 @@ _CAMPAIGN_BY_ID = compile_statement(
 
 async def campaign_by_id(connection: asyncpg.Connection, campaign_id: str) -> asyncpg.Record | None:
     return await _CAMPAIGN_BY_ID.fetchrow(connection, campaign_id=campaign_id)
+
+
+# A campaign's days in a range (public for EXPLAIN in tests).
+CAMPAIGN_DAYS = compile_statement(
+    select(*_selected(days, DAILY_COLUMNS))
+    .where(
+        days.campaign_id == bindparam("campaign_id", type_=Text),
+        days.date >= bindparam("date_from", type_=Date),
+        days.date <= bindparam("date_to", type_=Date),
+    )
+    .order_by(days.date)
+)
+
+
+async def campaign_days(
+    connection: asyncpg.Connection, campaign_id: str, first: dt.date, last: dt.date
+) -> list[asyncpg.Record]:
+    """The campaign's daily rows from ``first`` to ``last``, oldest first (columns of DAILY_COLUMNS): the
+    primary key (campaign_id, date) of only the partitions of that range serves it."""
+    return await CAMPAIGN_DAYS.fetch(connection, campaign_id=campaign_id, date_from=first, date_to=last)

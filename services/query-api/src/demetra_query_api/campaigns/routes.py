@@ -1,4 +1,5 @@
-"""GET /api/campaigns (filtered, sorted, keyset-paginated) and GET /api/campaigns/{campaign_id}."""
+"""GET /api/campaigns (filtered, sorted, keyset-paginated), GET /api/campaigns/{campaign_id} and its daily
+history, GET /api/campaigns/{campaign_id}/history."""
 
 from __future__ import annotations
 
@@ -6,11 +7,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
+from demetra_common.contracts import utcnow
 from demetra_query_api.campaigns import service
-from demetra_query_api.campaigns.schemas import CampaignOut, CampaignPage, CampaignQuery
+from demetra_query_api.campaigns.schemas import (
+    CampaignHistory,
+    CampaignOut,
+    CampaignPage,
+    CampaignQuery,
+    HistoryQuery,
+)
 from demetra_query_api.cursors import CampaignCursor
 from demetra_query_api.deps import AppContext
-from demetra_query_api.http import cached_read, decode_cursor, page_content, parse_query, query_parameters
+from demetra_query_api.http import (
+    cached_read,
+    checked_range,
+    decode_cursor,
+    page_content,
+    parse_query,
+    query_parameters,
+)
+from demetra_query_api.ranges import DEFAULT_REPORT_DAYS, MAX_REPORT_DAYS, report_range
 from demetra_query_api.schemas import INVALID_QUERY, Problem
 
 router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
@@ -62,17 +78,46 @@ async def list_campaigns(request: Request) -> Response:
     return await cached_read(request, content)
 
 
-@router.get(
-    "/{campaign_id}",
-    response_model=CampaignOut,
-    summary="One campaign",
-    responses={status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No such campaign."}},
-)
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    status.HTTP_404_NOT_FOUND: {"model": Problem, "description": "No such campaign."}
+}
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut, summary="One campaign", responses=NOT_FOUND)
 async def get_campaign(request: Request, campaign_id: CampaignId) -> Response:
     async def content(context: AppContext) -> dict[str, Any]:
         found = await context.read(service.campaign, campaign_id)
         if found is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"campaign {campaign_id} not found")
+            raise _not_found(campaign_id)
+        return found
+
+    return await cached_read(request, content)
+
+
+def _not_found(campaign_id: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"campaign {campaign_id} not found")
+
+
+@router.get(
+    "/{campaign_id}/history",
+    response_model=CampaignHistory,
+    openapi_extra=query_parameters(HistoryQuery),
+    responses={**NOT_FOUND, **INVALID_QUERY},
+    summary="One campaign's daily history",
+    description=(
+        "The campaign's daily rows within the range, oldest first: every metric, the rates of the day "
+        "(CTR, CPC, CPM, CPA, conversion rate, ROAS; null when the denominator is 0), and the version "
+        f"(fetched_at) and sync that last changed each day. Default range: the last {DEFAULT_REPORT_DAYS} "
+        f"days (UTC); at most {MAX_REPORT_DAYS} days. 404 for a campaign never loaded."
+    ),
+)
+async def campaign_history(request: Request, campaign_id: CampaignId) -> Response:
+    async def content(context: AppContext) -> dict[str, Any]:
+        query = parse_query(HistoryQuery, request)
+        span = checked_range("query", report_range, query.date_from, query.date_to, today=utcnow().date())
+        found = await context.read(service.campaign_history, campaign_id, span)
+        if found is None:
+            raise _not_found(campaign_id)
         return found
 
     return await cached_read(request, content)

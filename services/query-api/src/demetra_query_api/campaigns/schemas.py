@@ -1,4 +1,4 @@
-"""Request and response models of /api/campaigns."""
+"""Request and response models of /api/campaigns and /api/campaigns/{campaign_id}/history."""
 
 from __future__ import annotations
 
@@ -8,7 +8,14 @@ from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_vali
 
 from demetra_common.contracts import Channel
 from demetra_query_api.cursors import SortField, SortOrder
-from demetra_query_api.schemas import ChannelsAndDates, cursor_parameter, reject_reversed
+from demetra_query_api.schemas import (
+    ChannelsAndDates,
+    MetricValues,
+    PageLinks,
+    ReportRange,
+    cursor_parameter,
+    reject_reversed,
+)
 
 
 class CampaignOut(BaseModel):
@@ -28,12 +35,10 @@ class CampaignOut(BaseModel):
     sync_id: str = Field(description="The sync that brought these metrics.")
 
 
-class CampaignPage(BaseModel):
+class CampaignPage(PageLinks):
     """One page of campaigns. Follow `next` until it is null; never build cursors by hand."""
 
     items: list[CampaignOut]
-    limit: int = Field(description="The page size asked for.")
-    next_cursor: str | None = Field(description="Opaque position after this page; null on the last page.")
     next: str | None = Field(
         description="Relative URL of the next page (same filters and sort); null on the last page.",
         examples=[
@@ -71,3 +76,25 @@ class CampaignQuery(ChannelsAndDates):
         lower = upper.replace("max_", "min_", 1)
         reject_reversed(info.data.get(lower), value, f"{upper} must not be below {lower}")
         return value
+
+
+class HistoryQuery(ReportRange):
+    """The range of GET /api/campaigns/{campaign_id}/history."""
+
+
+class CampaignDayOut(MetricValues):
+    """One day of a campaign, as the newest fetch of it reported it (every metric, rates from the day)."""
+
+    date: dt.date
+    fetched_at: AwareDatetime = Field(description="When the platform reported this day's numbers (version).")
+    sync_id: str = Field(description="The sync that last changed this day.")
+
+
+class CampaignHistory(BaseModel):
+    """A campaign's daily rows within a range, oldest first (days it did not run are absent)."""
+
+    campaign_id: str = Field(examples=["fb_00000123"])
+    channel: Channel
+    date_from: dt.date
+    date_to: dt.date
+    days: list[CampaignDayOut]

@@ -1,4 +1,5 @@
-"""Campaigns, the core: pages in (sort key, id) order with their next cursor, and one campaign by id."""
+"""Campaigns, the core: pages in (sort key, id) order with their next cursor, one campaign by id, and one
+campaign's daily history."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import asyncpg
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 from demetra_query_api.campaigns import repository
 from demetra_query_api.cursors import CampaignCursor, SortField, SortKey, SortOrder
+from demetra_query_api.metrics.kpis import ALL_METRICS, Totals
+from demetra_query_api.ranges import DateRange
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +57,42 @@ async def campaign_page(
 async def campaign(connection: asyncpg.Connection, campaign_id: str) -> dict[str, Any] | None:
     record = await repository.campaign_by_id(connection, campaign_id)
     return dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=True)) if record else None
+
+
+def _day(record: asyncpg.Record) -> dict[str, Any]:
+    totals = Totals(
+        campaigns=1,
+        impressions=record["impressions"],
+        clicks=record["clicks"],
+        engagement=record["engagement"],
+        cost=record["cost"],
+        conversions=record["conversions"],
+        revenue=record["revenue"],
+    )
+    return {
+        "date": record["date"],
+        **totals.values(ALL_METRICS),
+        "fetched_at": record["fetched_at"],
+        "sync_id": record["sync_id"],
+    }
+
+
+async def campaign_history(
+    connection: asyncpg.Connection, campaign_id: str, span: DateRange
+) -> dict[str, Any] | None:
+    """The campaign's days within ``span``, oldest first, with their rates; None for an unknown campaign."""
+    records = await repository.campaign_days(connection, campaign_id, span.first, span.last)
+    if records:
+        channel = records[0]["channel"]
+    else:  # no day in the range: known at all?
+        known = await repository.campaign_by_id(connection, campaign_id)
+        if known is None:
+            return None
+        channel = known["channel"]
+    return {
+        "campaign_id": campaign_id,
+        "channel": channel,
+        "date_from": span.first,
+        "date_to": span.last,
+        "days": [_day(record) for record in records],
+    }

@@ -1,4 +1,4 @@
-"""The metrics summary statements, over the campaign_daily_metrics view, and its refresh."""
+"""The metrics statements over the campaign_daily_metrics view (summary, timeseries), and its refresh."""
 
 from __future__ import annotations
 
@@ -10,20 +10,19 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Date, Text, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Date, DateTime, Text, cast, func, literal_column, select
 
 from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_CHANGE_MARKER
 from demetra_query_api.metrics.kpis import Totals
+from demetra_query_api.metrics.timeseries import Granularity
 from demetra_query_api.statements import (
     Compare,
     FilterTable,
+    OneOf,
     Shape,
     Statement,
     bind_filters,
     compile_statement,
-    distinct_text,
-    equals_any,
     filtered,
 )
 
@@ -37,29 +36,24 @@ class DailyTotals:
     totals: Totals
 
 
-# Every filter of GET /api/metrics/summary, by its query parameter (SummaryQuery).
-SUMMARY_FILTERS: FilterTable = {
-    "channel": Compare(daily.c.channel, equals_any, ARRAY(Text()), distinct_text),
+# Every filter of the summary and the timeseries, by its query parameter (SummaryQuery, TimeseriesQuery).
+# One channel is an equality and several an ``= ANY``: either way the view's (channel, date) index serves it.
+DAILY_FILTERS: FilterTable = {
+    "channel": OneOf(daily.c.channel, Text()),
     "date_from": Compare(daily.c.date, operator.ge, Date()),
     "date_to": Compare(daily.c.date, operator.le, Date()),
 }
 
-
-@lru_cache(maxsize=64)
-def _summary_statement(filters: Shape, per_day: bool) -> Statement:
-    keys = (daily.c.channel, daily.c.date) if per_day else (daily.c.channel,)
-    totals = select(
-        *keys,
-        func.sum(daily.c.campaigns).label("campaigns"),
-        func.sum(daily.c.impressions).label("impressions"),
-        func.sum(daily.c.clicks).label("clicks"),
-        func.sum(daily.c.engagement).label("engagement"),
-        func.sum(daily.c.cost).label("cost"),
-        func.sum(daily.c.conversions).label("conversions"),
-        func.sum(daily.c.net_return).label("net_return"),
-    )
-    statement = filtered(totals, SUMMARY_FILTERS, filters)
-    return compile_statement(statement.group_by(*keys).order_by(*keys))
+# The sums a Totals is made of (``_totals`` reads them back by these labels).
+_SUMS = (
+    func.sum(daily.c.campaigns).label("campaigns"),
+    func.sum(daily.c.impressions).label("impressions"),
+    func.sum(daily.c.clicks).label("clicks"),
+    func.sum(daily.c.engagement).label("engagement"),
+    func.sum(daily.c.cost).label("cost"),
+    func.sum(daily.c.conversions).label("conversions"),
+    func.sum(daily.c.revenue).label("revenue"),
+)
 
 
 def _totals(record: asyncpg.Record) -> Totals:
@@ -70,19 +64,65 @@ def _totals(record: asyncpg.Record) -> Totals:
         engagement=int(record["engagement"]),
         cost=float(record["cost"]),
         conversions=float(record["conversions"]),
-        net_return=float(record["net_return"]),
+        revenue=float(record["revenue"]),
     )
+
+
+@lru_cache(maxsize=64)
+def _summary_statement(filters: Shape, per_day: bool) -> Statement:
+    keys = (daily.c.channel, daily.c.date) if per_day else (daily.c.channel,)
+    statement = filtered(select(*keys, *_SUMS), DAILY_FILTERS, filters)
+    return compile_statement(statement.group_by(*keys).order_by(*keys))
 
 
 async def daily_totals(
     connection: asyncpg.Connection, filters: Mapping[str, Any], *, per_day: bool
 ) -> list[DailyTotals]:
     """Totals per channel (and day) of the rows ``filters`` select (request parameters by name; those in
-    SUMMARY_FILTERS filter, None or empty ones not)."""
+    DAILY_FILTERS filter, None or empty ones not)."""
     values: dict[str, Any] = {}
-    statement = _summary_statement(bind_filters(SUMMARY_FILTERS, filters, values), per_day)
+    statement = _summary_statement(bind_filters(DAILY_FILTERS, filters, values), per_day)
     records = await statement.fetch(connection, **values)
     return [DailyTotals(r["channel"], r["date"] if per_day else None, _totals(r)) for r in records]
+
+
+def _period(granularity: Granularity) -> ColumnElement[Any]:
+    """The start of a day's period, as PostgreSQL computes it (weeks from Monday): the same periods as
+    ``timeseries.period_start``. The unit is a fixed word of the enum, never request text."""
+    if granularity is Granularity.DAY:
+        return daily.c.date.label("period")
+    unit: ColumnElement[str] = literal_column(f"'{granularity.value}'")
+    return cast(func.date_trunc(unit, cast(daily.c.date, DateTime())), Date()).label("period")
+
+
+@lru_cache(maxsize=64)
+def _period_statement(filters: Shape, granularity: Granularity) -> Statement:
+    period = _period(granularity)
+    statement = filtered(select(daily.c.channel, period, *_SUMS), DAILY_FILTERS, filters)
+    return compile_statement(statement.group_by(daily.c.channel, period).order_by(daily.c.channel, period))
+
+
+def period_statement(filters: Mapping[str, Any], granularity: Granularity) -> tuple[Statement, list[Any]]:
+    """The timeseries statement and its arguments (exposed for EXPLAIN in tests)."""
+    values: dict[str, Any] = {}
+    statement = _period_statement(bind_filters(DAILY_FILTERS, filters, values), granularity)
+    return statement, statement.args(values)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodTotals:
+    channel: str
+    period: dt.date  # the period's first day (the day, the Monday, the 1st)
+    totals: Totals
+
+
+async def period_totals(
+    connection: asyncpg.Connection, filters: Mapping[str, Any], granularity: Granularity
+) -> list[PeriodTotals]:
+    """Totals per channel and period of the days ``filters`` select (DAILY_FILTERS), by channel and period."""
+    statement, args = period_statement(filters, granularity)
+    records = await connection.fetch(statement.sql, *args)
+    return [PeriodTotals(r["channel"], r["period"], _totals(r)) for r in records]
 
 
 _FRESHNESS = compile_statement(

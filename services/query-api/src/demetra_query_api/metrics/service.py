@@ -1,19 +1,23 @@
-"""The metrics summary, the core: totals and KPIs per channel (and day), and keeping its aggregate fresh."""
+"""Metrics, the core: the summary (totals and KPIs per channel, and day), the timeseries (per channel and
+period), and keeping their aggregate fresh."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import asyncpg
 
-from demetra_common.contracts import ALL_CHANNELS
+from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.metrics import repository
-from demetra_query_api.metrics.kpis import Totals
+from demetra_query_api.metrics.kpis import Metric, Totals
+from demetra_query_api.metrics.timeseries import Granularity, periods
+from demetra_query_api.ranges import DateRange
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +56,50 @@ async def metrics_summary(
         "computed_at": computed_at,
         "channels": summaries,
         "totals": total.as_dict(),
+    }
+
+
+async def timeseries(
+    connection: asyncpg.Connection,
+    *,
+    channels: Sequence[Channel],
+    metrics: Sequence[Metric],
+    granularity: Granularity,
+    span: DateRange,
+    total: bool,
+) -> dict[str, Any]:
+    """``metrics`` per period of ``span`` for each of ``channels`` (all when empty): one point per period,
+    zeros (and null rates) where a channel has no data; rates from each period's sums."""
+    wanted = list(dict.fromkeys(channels or ALL_CHANNELS))
+    asked = list(dict.fromkeys(metrics))
+    filters = {"channel": wanted, "date_from": span.first, "date_to": span.last}
+    found = {
+        (row.channel, row.period): row.totals
+        for row in await repository.period_totals(connection, filters, granularity)
+    }
+    points = periods(span, granularity)
+
+    def series(totals_of: Callable[[dt.date], Totals]) -> list[dict[str, Any]]:
+        return [
+            {"period": p.start, "date_from": p.first, "date_to": p.last, **totals_of(p.start).values(asked)}
+            for p in points
+        ]
+
+    def channel_totals(channel: Channel, start: dt.date) -> Totals:
+        return found.get((channel.value, start), Totals())
+
+    def all_totals(start: dt.date) -> Totals:
+        return sum((channel_totals(channel, start) for channel in wanted), Totals())
+
+    return {
+        "date_from": span.first,
+        "date_to": span.last,
+        "granularity": granularity,
+        "metrics": asked,
+        "series": [
+            {"channel": channel, "points": series(partial(channel_totals, channel))} for channel in wanted
+        ],
+        "total": {"points": series(all_totals)} if total else None,
     }
 
 

@@ -87,6 +87,14 @@ def _load_sum(key: str) -> ColumnElement[Any]:
     return cast(total, BigInteger).label(key)  # bigint decodes far cheaper than numeric
 
 
+def _text_bound(key: str, kind: EventType, *, largest: bool) -> ColumnElement[Any]:
+    """The smallest or largest text of a payload field over the events of one type (NULL where the
+    payload holds no text there)."""
+    field = case((func.jsonb_typeof(events.payload[key]) == "string", events.payload[key].astext))
+    aggregate = func.max(field) if largest else func.min(field)
+    return aggregate.filter(events.type == kind.value).label(key)
+
+
 _SYNC_GROUPS = compile_statement(
     select(
         events.sync_id,
@@ -105,6 +113,19 @@ _SYNC_GROUPS = compile_statement(
         func.array_agg(aggregate_order_by(events.payload["error"].astext, events.occurred_at.desc()))
         .filter(events.type == EventType.FETCH_FAILED.value)[1]
         .label("last_error"),
+        # Daily rows: summed over the load rows; the newest (largest) a fetch event reported otherwise.
+        cast(
+            case(
+                (events.type == EventType.LOAD.value, func.sum(_number("rows"))),
+                else_=func.max(_number("rows")),
+            ),
+            BigInteger,
+        ).label("rows"),
+        _load_sum("restated"),
+        # Days as the payload's ISO text (which sorts as the dates do); the status rule parses them.
+        _text_bound("date_from", EventType.FETCH_STARTED, largest=False),
+        _text_bound("date_to", EventType.FETCH_STARTED, largest=True),
+        _text_bound("through", EventType.FETCH_PROGRESS, largest=True),
         func.jsonb_agg(events.payload)
         .filter(events.type == EventType.SYNC_REQUESTED.value)
         .label("requests"),

@@ -12,12 +12,14 @@ from demetra_query_api.cursors import SyncCursor
 from demetra_query_api.deps import AppContext, ContextDep
 from demetra_query_api.http import (
     cached_read,
+    checked_range,
     decode_cursor,
     json_response,
     page_content,
     parse_query,
     query_parameters,
 )
+from demetra_query_api.ranges import backfill_range
 from demetra_query_api.schemas import INVALID_QUERY, Problem
 from demetra_query_api.syncs import service
 from demetra_query_api.syncs.schemas import SyncAccepted, SyncCreate, SyncPage, SyncQuery
@@ -50,7 +52,10 @@ WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
     },
     status.HTTP_503_SERVICE_UNAVAILABLE: {"model": Problem, "description": "Kafka did not acknowledge."},
 }
-SyncBody = Annotated[SyncCreate | None, Body(description="Channels to sync; all when omitted.")]
+SyncBody = Annotated[
+    SyncCreate | None,
+    Body(description="Channels to sync (all when omitted), and the days of a backfill (both or neither)."),
+]
 
 
 def _timeout(context: AppContext) -> dt.timedelta:
@@ -105,14 +110,26 @@ async def get_sync(request: Request, sync_id: SyncIdPath) -> Response:
 
 async def create_sync(request: Request, context: AppContext, body: SyncCreate | None) -> Response:
     """Shared by POST /api/syncs and POST /api/test/sync-now (API key already checked)."""
+    backfill = checked_range(
+        "body",
+        backfill_range,
+        body.date_from if body else None,
+        body.date_to if body else None,
+        today=utcnow().date(),
+        max_days=context.settings.backfill_max_days,
+    )
     client = request.client.host if request.client else "unknown"
     await context.rate_limiter.hit(client)
-    requested = await service.request_sync(context.publisher.publish, body.channels if body else None)
+    requested = await service.request_sync(
+        context.publisher.publish, body.channels if body else None, backfill=backfill
+    )
     location = f"{request.scope.get('root_path', '')}/api/syncs/{requested.sync_id}"
     accepted = SyncAccepted(
         sync_id=requested.sync_id,
         channels=requested.channels,
         requested_at=requested.requested_at,
+        date_from=requested.date_from,
+        date_to=requested.date_to,
         status_url=location,
     )
     return json_response(
@@ -127,8 +144,10 @@ async def create_sync(request: Request, context: AppContext, body: SyncCreate | 
     summary="Request a sync now",
     description=(
         "Publishes a SyncRequested (trigger=api) on the sync.requested topic, keyed by a new sync_id, and "
-        "answers 202 with the sync_id and a Location header to its status. Needs the X-API-Key header; "
-        "limited per client address (SYNC_RATE_LIMIT)."
+        "answers 202 with the sync_id and a Location header to its status. With `date_from` and `date_to` "
+        "it is a backfill of those days (both or neither; date_to not before date_from nor after today, "
+        "UTC; at most BACKFILL_MAX_DAYS days; 422 naming the field otherwise), through the same path as "
+        "any sync. Needs the X-API-Key header; limited per client address (SYNC_RATE_LIMIT)."
     ),
     responses=WRITE_RESPONSES,
 )

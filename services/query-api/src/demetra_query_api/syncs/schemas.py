@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from demetra_common.contracts import Channel, SyncId, Trigger
-from demetra_query_api.schemas import cursor_parameter
+from demetra_query_api.schemas import Day, cursor_parameter
 from demetra_query_api.syncs.status import SyncState, SyncStatus
 
 
@@ -21,12 +22,25 @@ class SyncPage(BaseModel):
 
 
 class SyncCreate(BaseModel):
-    """What to sync. An empty body or no `channels` means every channel."""
+    """What to sync. An empty body or no `channels` means every channel. `date_from` with `date_to` make it
+    a backfill of those days (inclusive; not after today, UTC; at most BACKFILL_MAX_DAYS days); without
+    them each channel fetches today and its lookback window."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"dependentRequired": {"date_from": ["date_to"], "date_to": ["date_from"]}},
+    )
 
     channels: list[Channel] | None = Field(
         default=None, min_length=1, max_length=len(Channel), examples=[["facebook", "tiktok"]]
+    )
+    date_from: Day | None = Field(
+        default=None, description="A backfill's first day (with date_to).", examples=["2026-09-01"]
+    )
+    date_to: Day | None = Field(
+        default=None,
+        description="A backfill's last day, inclusive (with date_from); not after today (UTC).",
+        examples=["2026-11-29"],
     )
 
     @field_validator("channels")
@@ -45,6 +59,8 @@ class SyncAccepted(BaseModel):
     trigger: Literal["api"] = "api"
     channels: list[Channel]
     requested_at: AwareDatetime
+    date_from: dt.date | None = Field(description="A backfill's first day; null for a lookback sync.")
+    date_to: dt.date | None = Field(description="A backfill's last day; null for a lookback sync.")
     status_url: str = Field(examples=["/api/syncs/api-3f2a9c0d1e4b5a69"])
 
 

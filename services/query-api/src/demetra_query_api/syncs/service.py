@@ -11,6 +11,7 @@ import asyncpg
 
 from demetra_common.contracts import ALL_CHANNELS, Channel, SyncRequested, Trigger
 from demetra_query_api.cursors import SyncCursor
+from demetra_query_api.ranges import DateRange
 from demetra_query_api.syncs import repository
 from demetra_query_api.syncs.status import SyncState, SyncStatus, derive_sync
 
@@ -82,13 +83,20 @@ def new_sync_id() -> str:
 
 
 async def request_sync(
-    publish: Publish, channels: Sequence[Channel] | None, *, now: dt.datetime | None = None
+    publish: Publish,
+    channels: Sequence[Channel] | None,
+    *,
+    backfill: DateRange | None = None,
+    now: dt.datetime | None = None,
 ) -> SyncRequested:
-    """Ask the ingestors for a sync of ``channels`` (all when None); returns the published request."""
+    """Ask the ingestors for a sync of ``channels`` (all when None), of the ``backfill`` days if given (a
+    range ``ranges.backfill_range`` accepted); returns the published request."""
     request = SyncRequested(
         sync_id=new_sync_id(),
         trigger=Trigger.API,
         channels=list(channels) if channels else list(ALL_CHANNELS),
+        date_from=backfill.first if backfill else None,
+        date_to=backfill.last if backfill else None,
         **({"requested_at": now} if now else {}),
     )
     await publish(request)

@@ -12,10 +12,15 @@ Per channel:
 - ``completed`` the newest fetch outcome is fetch.completed with count N and at least N campaigns loaded
                 (loaded = inserted + updated + unchanged + rejected, summed over the load rows);
 - ``loading``   fetch.completed with count N, fewer than N loaded;
-- ``fetching``  fetch.started (or load rows) seen, no fetch outcome yet;
+- ``fetching``  fetch.started, fetch.progress or load rows seen, no fetch outcome yet;
 - ``pending``   requested, nothing else seen.
 Per sync: ``completed`` when every channel is, ``failed`` when every channel failed, ``partial`` when the
 channels all finished and some failed, ``running`` otherwise.
+
+Progress by day (daily history): a channel's fetched range (``date_from``/``date_to`` of fetch.started), the
+day it has published through (the newest fetch.progress), its daily rows fetched (fetch.completed's, else
+the newest progress's), loaded and restated (sums of the load rows). They inform; completion stays the
+campaign-message count above.
 """
 
 from __future__ import annotations
@@ -64,6 +69,11 @@ class EventGroup:
     unchanged: int = 0
     rejected: int = 0
     last_error: str | None = None  # fetch.failed: the newest error
+    rows: int | None = None  # load: the sum of rows; fetch.progress / fetch.completed: the largest reported
+    restated: int = 0  # load: the sum
+    date_from: str | None = None  # fetch.started: the earliest date_from (ISO text, as in the payload)
+    date_to: str | None = None  # fetch.started: the latest date_to
+    through: str | None = None  # fetch.progress: the latest through
     requests: Sequence[Mapping[str, Any]] = ()  # sync.requested: every payload
 
     @property
@@ -93,6 +103,9 @@ class SyncCounts:
     updated: int
     unchanged: int
     rejected: int
+    rows_fetched: Annotated[int, Field(description="Daily rows (campaign x day) the ingestors reported.")]
+    rows_loaded: Annotated[int, Field(description="Daily rows the loader processed.")]
+    restated: Annotated[int, Field(description="Past days' metrics the sync changed (metric.restated).")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +127,19 @@ class ChannelStatus:
     updated: int
     unchanged: int
     rejected: int
+    date_from: Annotated[dt.date | None, Field(description="First day fetched (from fetch.started).")]
+    date_to: Annotated[dt.date | None, Field(description="Last day fetched (from fetch.started).")]
+    through: Annotated[
+        dt.date | None, Field(description="Every day up to this one is published (newest fetch.progress).")
+    ]
+    rows_fetched: Annotated[
+        int | None,
+        Field(
+            description="Daily rows published: fetch.completed's, else the newest progress's; null before."
+        ),
+    ]
+    rows_loaded: Annotated[int, Field(description="Daily rows the loader processed (sum of load rows).")]
+    restated: Annotated[int, Field(description="Past days' metrics this channel's load changed.")]
     started_at: Annotated[dt.datetime | None, Field(description="First fetch.started.")]
     finished_at: Annotated[dt.datetime | None, Field(description="When it completed or failed.")]
     last_event_at: Annotated[dt.datetime | None, Field(description="Newest event of this channel.")]
@@ -138,6 +164,10 @@ class SyncStatus:
     ]
     request_seen: Annotated[bool, Field(description="Whether a sync.requested row exists for this sync.")]
     requested_at: dt.datetime | None
+    date_from: Annotated[
+        dt.date | None, Field(description="A backfill's first day, as requested; else null.")
+    ]
+    date_to: Annotated[dt.date | None, Field(description="A backfill's last day, as requested; else null.")]
     started_at: Annotated[
         dt.datetime, Field(description="Request time, or the first event if earlier/no request.")
     ]
@@ -155,6 +185,8 @@ class _Request:
     channels: tuple[Channel, ...]
     trigger: Trigger | None
     requested_at: dt.datetime | None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -167,12 +199,21 @@ def _parse_time(value: Any) -> dt.datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=dt.UTC)
 
 
+def _parse_date(value: Any) -> dt.date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def _parse_requests(group: EventGroup | None) -> _Request | None:
     """Merge every recorded sync.requested of a sync: union of channels, earliest request and its trigger."""
     if group is None:
         return None
     channels: list[Channel] = []
-    earliest: tuple[dt.datetime, Trigger | None] | None = None
+    earliest: tuple[dt.datetime, Trigger | None, Mapping[str, Any]] | None = None
     for payload in group.requests:
         if not isinstance(payload, Mapping):
             continue
@@ -185,11 +226,16 @@ def _parse_requests(group: EventGroup | None) -> _Request | None:
         known = isinstance(raw_trigger, str) and raw_trigger in Trigger._value2member_map_
         trigger = Trigger(str(raw_trigger)) if known else None
         if earliest is None or requested_at < earliest[0]:
-            earliest = (requested_at, trigger)
+            earliest = (requested_at, trigger, payload)
+    if earliest is None:
+        return _Request(channels=tuple(channels), trigger=None, requested_at=group.first_at)
+    requested_at, trigger, first = earliest
     return _Request(
         channels=tuple(channels),
-        trigger=earliest[1] if earliest else None,
-        requested_at=earliest[0] if earliest else group.first_at,
+        trigger=trigger,
+        requested_at=requested_at,
+        date_from=_parse_date(first.get("date_from")),
+        date_to=_parse_date(first.get("date_to")),
     )
 
 
@@ -203,6 +249,7 @@ def _channel_status(
     timeout: dt.timedelta,
 ) -> ChannelStatus:
     started = groups.get(EventType.FETCH_STARTED)
+    progress = groups.get(EventType.FETCH_PROGRESS)
     completed = groups.get(EventType.FETCH_COMPLETED)
     failed = groups.get(EventType.FETCH_FAILED)
     load = groups.get(EventType.LOAD)
@@ -212,6 +259,7 @@ def _channel_status(
     loaded = inserted + updated + unchanged + rejected
     last_event_at = max((group.activity_at for group in groups.values()), default=None)
     fetched = completed.count if completed and completed.count is not None else None
+    rows_fetched = next((g.rows for g in (completed, progress) if g and g.rows is not None), None)
 
     error: str | None = None
     finished_at: dt.datetime | None = None
@@ -223,7 +271,7 @@ def _channel_status(
             finished_at = max(completed.last_at, load.last_at) if load else completed.last_at
         else:
             status = ChannelState.LOADING
-    elif started or load:
+    elif started or progress or load:
         status = ChannelState.FETCHING
     else:
         status = ChannelState.PENDING
@@ -246,6 +294,12 @@ def _channel_status(
         updated=updated,
         unchanged=unchanged,
         rejected=rejected,
+        date_from=_parse_date(started.date_from) if started else None,
+        date_to=_parse_date(started.date_to) if started else None,
+        through=_parse_date(progress.through) if progress else None,
+        rows_fetched=rows_fetched,
+        rows_loaded=(load.rows or 0) if load else 0,
+        restated=load.restated if load else 0,
         started_at=started.first_at if started else None,
         finished_at=finished_at,
         last_event_at=last_event_at,
@@ -314,6 +368,8 @@ def derive_sync(
         trigger=request.trigger if request else None,
         request_seen=request is not None,
         requested_at=request.requested_at if request else None,
+        date_from=request.date_from if request else None,
+        date_to=request.date_to if request else None,
         started_at=started_at,
         finished_at=finished_at,
         duration_s=max(0.0, duration),
@@ -326,6 +382,9 @@ def derive_sync(
             updated=sum(c.updated for c in channel_statuses),
             unchanged=sum(c.unchanged for c in channel_statuses),
             rejected=sum(c.rejected for c in channel_statuses),
+            rows_fetched=sum(c.rows_fetched or 0 for c in channel_statuses),
+            rows_loaded=sum(c.rows_loaded for c in channel_statuses),
+            restated=sum(c.restated for c in channel_statuses),
         ),
         channels=channel_statuses,
     )

@@ -1,0 +1,252 @@
+"""A broker or the KRaft controller dies in the middle of a 4 x 25,000 sync: nothing is lost or doubled.
+
+Each test runs the services as processes on a private 3-node cluster (conftest.py), kills a node with
+SIGKILL while campaigns flow, restarts it later, and then checks the whole result: every channel fetched
+and loaded exactly its 25,000 campaigns once, the campaigns table holds exactly the 100,000 of them, no
+consumer group is left behind and the dead-letter topic is empty.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from demetra_common.contracts import ALL_CHANNELS
+from demetra_common.db import plain_dsn
+from demetra_common.security import API_KEY_HEADER
+from demetra_common.topics import Topics
+from demetra_testkit import ServiceProcess, eventually
+from tests.faults.conftest import API_KEY, Cluster, Pipeline, end_offsets, lag, partitions, until
+
+pytestmark = pytest.mark.slow
+logger = logging.getLogger(__name__)
+
+SIZE = 25_000  # campaigns per channel
+TOTAL = SIZE * len(ALL_CHANNELS)
+SYNC_TIMEOUT_S = 150.0
+
+
+def start_pipeline(pipeline: Pipeline, size: int = SIZE, **ingestor_env: str) -> ServiceProcess:
+    """A loader, one ingestor for all four channels (``size`` campaigns each) and the query API."""
+    pipeline.start("demetra_loader", "loader")
+    pipeline.start(
+        "demetra_ingestor", "ingestor", CHANNEL="all", MOCK_CAMPAIGNS_PER_CHANNEL=str(size), **ingestor_env
+    )
+    return pipeline.start("demetra_query_api", "query-api", SYNC_RATE_LIMIT="100/minute")
+
+
+async def request_sync(api: ServiceProcess) -> str:
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+        response = await client.post("/api/syncs", json={}, headers={API_KEY_HEADER: API_KEY})
+    assert response.status_code == 202, response.text
+    return str(response.json()["sync_id"])
+
+
+async def sync_status(api: ServiceProcess, sync_id: str) -> dict[str, Any] | None:
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+        response = await client.get(f"/api/syncs/{sync_id}")
+    if response.status_code == 404:
+        return None
+    response.raise_for_status()
+    return dict(response.json())
+
+
+async def loaded(api: ServiceProcess, sync_id: str) -> int:
+    status = await sync_status(api, sync_id)
+    return int(status["counts"]["loaded"]) if status else 0
+
+
+async def loaded_at_least(api: ServiceProcess, sync_id: str, count: int, what: str) -> int:
+    async def reached() -> int | None:
+        now = await loaded(api, sync_id)
+        return now if now >= count else None
+
+    return int(await until(reached, timeout=SYNC_TIMEOUT_S, what=what))
+
+
+async def leaders(cluster: Cluster, topic: str) -> Counter[int]:
+    """How many partitions of ``topic`` each node leads."""
+    return Counter(p["leader"] for p in await partitions(cluster.bootstrap, topic))
+
+
+async def wait_finished(api: ServiceProcess, sync_id: str) -> dict[str, Any]:
+    async def finished() -> dict[str, Any] | None:
+        status = await sync_status(api, sync_id)
+        return status if status and status["status"] != "running" else None
+
+    return dict(await until(finished, timeout=SYNC_TIMEOUT_S, what=f"sync {sync_id} finished"))
+
+
+async def campaigns_per_channel(database_url: str) -> dict[str, tuple[int, int]]:
+    """(rows, distinct campaign ids) per channel of the campaigns table."""
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT channel, count(*) AS n, count(DISTINCT campaign_id) AS ids"
+            " FROM campaigns GROUP BY channel"
+        )
+    finally:
+        await connection.close()
+    return {row["channel"]: (row["n"], row["ids"]) for row in rows}
+
+
+async def fetch_events(database_url: str, sync_id: str) -> list[tuple[str, str, Any]]:
+    """(channel, type, count) of every fetch event the loader recorded for ``sync_id``."""
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        rows = await connection.fetch(
+            "SELECT channel, type, (payload->>'count')::int AS count FROM events"
+            " WHERE sync_id = $1 AND type LIKE 'fetch.%' ORDER BY id",
+            sync_id,
+        )
+    finally:
+        await connection.close()
+    return [(row["channel"], row["type"], row["count"]) for row in rows]
+
+
+async def assert_exactly_once(
+    cluster: Cluster,
+    topics: Topics,
+    api: ServiceProcess,
+    sync_id: str,
+    database_url: str,
+    size: int = SIZE,
+    *,
+    republished: bool = False,
+) -> None:
+    """The sync completed with every channel fetched, loaded and inserted exactly ``size`` times, the
+    table holds exactly those campaigns, every consumer group caught up and nothing was dead-lettered.
+
+    ``republished``: the ingestor re-ran a fetch whose produce failed, so campaigns acknowledged before the
+    failure were published twice; the loader counts the second copies as ``unchanged`` (at-least-once
+    counting: see the last test), and nothing else may differ.
+    """
+    total = size * len(ALL_CHANNELS)
+    status = await wait_finished(api, sync_id)
+    logger.info("sync %s finished: %s", sync_id, status["counts"])
+    assert status["status"] == "completed", status
+    per_channel = {
+        c["channel"]: (c["status"], c["fetched"], c["loaded"] - c["unchanged"], c["inserted"])
+        for c in status["channels"]
+    }
+    assert per_channel == {ch.value: ("completed", size, size, size) for ch in ALL_CHANNELS}
+    counts = status["counts"]
+    assert (counts["fetched"], counts["loaded"] - counts["unchanged"], counts["inserted"]) == (
+        total,
+        total,
+        total,
+    ), counts
+    assert counts["updated"] == counts["rejected"] == 0, counts
+    if not republished:
+        assert counts["unchanged"] == 0, counts
+
+    assert await campaigns_per_channel(database_url) == {ch.value: (size, size) for ch in ALL_CHANNELS}
+    events = await fetch_events(database_url, sync_id)
+    completed = sorted((channel, count) for channel, kind, count in events if kind == "fetch.completed")
+    assert completed == sorted((ch.value, size) for ch in ALL_CHANNELS), events
+    assert not [event for event in events if event[1] == "fetch.failed"], events
+
+    assert sum((await end_offsets(cluster.bootstrap, topics.campaign_fetched_dlq)).values()) == 0
+    behind = await until(
+        lambda: _caught_up(cluster, topics), timeout=60, what="every consumer group caught up"
+    )
+    assert set(behind.values()) == {0}
+
+
+async def _caught_up(cluster: Cluster, topics: Topics) -> dict[str, int] | None:
+    behind = await lag(cluster.bootstrap, topics)
+    return behind if not any(behind.values()) else None
+
+
+async def test_sigkill_of_a_campaign_fetched_leader_mid_sync_loads_every_campaign_once(
+    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
+) -> None:
+    api = start_pipeline(pipeline)
+    controller = kafka_cluster.active_controller()
+    led = await leaders(kafka_cluster, cluster_topics.campaign_fetched)
+    # A leader that is not also the controller: this test is about a broker, the next about the controller.
+    victim = max((node for node in led if node != controller), key=lambda node: led[node])
+    sync_id = await request_sync(api)
+
+    at_kill = await loaded_at_least(api, sync_id, TOTAL // 10, "a tenth of the sync loaded")
+    kafka_cluster.kill(victim)
+    logger.info("killed node %s (leader of %s partitions) at %d loaded", victim, led[victim], at_kill)
+    assert at_kill < TOTAL, "the sync finished before the broker could be killed"
+
+    async def failed_over() -> bool:
+        return victim not in await leaders(kafka_cluster, cluster_topics.campaign_fetched)
+
+    await until(failed_over, timeout=30, what=f"campaign.fetched leaders moved off node {victim}")
+    moved_on = await loaded_at_least(api, sync_id, at_kill + SIZE // 5, "the sync went on without it")
+    kafka_cluster.start(victim)
+    logger.info("restarted node %s at %d loaded", victim, moved_on)
+
+    await assert_exactly_once(kafka_cluster, cluster_topics, api, sync_id, database_url)
+
+
+async def test_sigkill_of_the_active_controller_mid_sync_loads_every_campaign_once(
+    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
+) -> None:
+    api = start_pipeline(pipeline)
+    sync_id = await request_sync(api)
+
+    at_kill = await loaded_at_least(api, sync_id, TOTAL // 10, "a tenth of the sync loaded")
+    victim = kafka_cluster.active_controller()
+    assert victim is not None
+    kafka_cluster.kill(victim)
+    logger.info("killed the controller, node %s, at %d loaded", victim, at_kill)
+    assert at_kill < TOTAL, "the sync finished before the controller could be killed"
+
+    async def new_controller() -> int | None:
+        elected = kafka_cluster.active_controller()
+        return elected if elected not in (None, victim) else None
+
+    elected = await eventually(new_controller, timeout=30, interval=0.2, what=f"a controller, not {victim}")
+    moved_on = await loaded_at_least(api, sync_id, at_kill + SIZE // 5, "the sync moved on, new controller")
+    kafka_cluster.start(victim)
+    logger.info("node %s controls; restarted node %s at %d loaded", elected, victim, moved_on)
+
+    await assert_exactly_once(kafka_cluster, cluster_topics, api, sync_id, database_url)
+
+
+async def test_a_produce_short_of_min_insync_replicas_fails_loudly_and_never_completes_short(
+    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
+) -> None:
+    """Two of three nodes die: no partition can have the 2 in-sync replicas ``acks=all`` needs (nor can the
+    quorum move a leader), so the ingestor's produce times out. It must say so and retry, never report
+    the fetch completed with what did get through; once the nodes return, the sync completes exactly.
+
+    The retry re-runs the whole fetch, so the campaigns acknowledged before the failure reach the loader
+    twice: the table and the inserted counts stay exact, the second copies count as ``unchanged`` (the
+    sync's ``loaded`` exceeds ``fetched`` by them until a sync's counts dedupe redelivered campaigns).
+    """
+    size = 5_000  # slow pages keep the fetch running long enough to lose the brokers in its middle
+    api = start_pipeline(pipeline, size, MOCK_PAGE_SIZE="250", MOCK_LATENCY_MS="250")
+    ingestor_log = pipeline.log_dir / "ingestor.log"
+    sync_id = await request_sync(api)
+
+    at_kill = await loaded_at_least(api, sync_id, 1_000, "the first campaigns loaded")
+    survivor = kafka_cluster.nodes[0].node_id
+    victims = [node.node_id for node in kafka_cluster.nodes if node.node_id != survivor]
+    for victim in victims:
+        kafka_cluster.kill(victim)
+    logger.info("killed nodes %s at %d loaded", victims, at_kill)
+
+    async def failed_loudly() -> bool:
+        return "fetch not published; will retry" in ingestor_log.read_text(errors="replace")
+
+    await eventually(failed_loudly, timeout=90, interval=0.5, what="the ingestor saying the produce failed")
+    events = await fetch_events(database_url, sync_id)
+    assert not [e for e in events if e[1] == "fetch.completed" and e[2] != size], events
+    for victim in victims:
+        kafka_cluster.start(victim)
+    logger.info("restarted nodes %s; %d loaded", victims, await loaded(api, sync_id))
+
+    await assert_exactly_once(
+        kafka_cluster, cluster_topics, api, sync_id, database_url, size, republished=True
+    )
