@@ -347,3 +347,67 @@ class LoadCounts(BaseModel):
     rejected: NonNegativeInt = 0
     rows: NonNegativeInt = Field(default=0, description="Daily rows the counted schema-2 messages carried.")
     restated: NonNegativeInt = Field(default=0, description="metric.restated events the batch published.")
+
+
+class ChannelLoaded(_Message):
+    """Every campaign a sync fetched for one channel is loaded: announced by the loader on channel.loaded
+    (key sync_id) once the channel's loads reach its fetch.completed count. Its event_id derives from
+    (sync_id, channel), so replicas and redeliveries announce the same event; consumers dedup on it."""
+
+    sync_id: SyncId
+    channel: Channel
+    fetched: NonNegativeInt = Field(description="campaign.fetched messages the fetch published.")
+    loaded: NonNegativeInt = Field(description="Of them, loaded (inserted, updated, unchanged or rejected).")
+    rows: NonNegativeInt = Field(default=0, description="Daily rows they carried.")
+    restated: NonNegativeInt = Field(default=0, description="Past days' metrics they restated.")
+    date_from: dt.date | None = Field(default=None, description="The first day the fetch covered.")
+    date_to: dt.date | None = Field(default=None, description="The last day the fetch covered.")
+    loaded_at: AwareDatetime = Field(default_factory=utcnow, description="When the last load committed.")
+
+
+class InsightKind(StrEnum):
+    SPEND_SPIKE = "spend_spike"
+    SPEND_DROP = "spend_drop"
+    SPEND_PACING = "spend_pacing"
+    CPM_SPIKE = "cpm_spike"  # social channels bill per impression
+    CPC_SPIKE = "cpc_spike"  # google_ads bills per click
+    CTR_DROP = "ctr_drop"
+    CONVERSION_RATE_DROP = "conversion_rate_drop"
+    TRACKING_BREAK = "tracking_break"
+    CPA_SPIKE = "cpa_spike"
+    ROAS_DROP = "roas_drop"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class InsightStatus(StrEnum):
+    OPEN = "open"
+    RESOLVED = "resolved"
+
+
+class InsightChanged(_Message):
+    """An insight as it now stands: on insight.detected when it opens or its figures change, on
+    insight.resolved when its metric is back to normal. Keyed by campaign_id (the channel for a channel-level
+    insight). The event_id derives from (insight_id, version), so a replay republishes the same event."""
+
+    insight_id: uuid.UUID = Field(description="Stable for the insight's whole life (open to resolved).")
+    version: NonNegativeInt = Field(description="Grows with every change of the insight.")
+    status: InsightStatus
+    kind: InsightKind
+    severity: Severity
+    channel: Channel
+    campaign_id: str | None = Field(description="None: the channel's total.")
+    first_day: dt.date
+    last_day: dt.date
+    metric: str = Field(description="What observed and expected measure, e.g. cost, cpm, conversion_rate.")
+    observed: float
+    expected: float
+    baseline_from: dt.date
+    baseline_to: dt.date
+    money_at_stake: float = Field(description="Estimated money at stake over first_day..last_day.")
+    explanation: str = Field(max_length=1000, description="One sentence a media buyer understands.")
+    sync_id: SyncId = Field(description="The sync whose analysis produced this version.")

@@ -28,12 +28,13 @@ from sqlalchemy import (
     column,
     func,
     table,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine
 
-from demetra_common.contracts import Channel, DailyMetric
+from demetra_common.contracts import Channel, DailyMetric, InsightKind, InsightStatus, Severity
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -268,6 +269,62 @@ class RestatementRow(Base):
         Index(None, "channel", "id"),
         Index(None, "date", "id"),
         Index("ix_restatements_unpublished", "id", postgresql_where="published_at IS NULL"),
+    )
+
+
+class InsightRow(Base):
+    """An insight of the insights service: at most one open per (channel, campaign, kind), updated in place
+    (``version`` grows) while the anomaly lasts, then resolved. ``published_version`` trails ``version``
+    until its insight.detected / insight.resolved event is on Kafka (the outbox: none is lost)."""
+
+    __tablename__ = "insights"
+
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    channel: Mapped[str] = mapped_column(Text)
+    campaign_id: Mapped[str | None] = mapped_column(Text)  # NULL: the channel's total
+    kind: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    first_day: Mapped[dt.date] = mapped_column(Date)
+    last_day: Mapped[dt.date] = mapped_column(Date)
+    metric: Mapped[str] = mapped_column(Text)
+    observed: Mapped[float] = mapped_column(Double)
+    expected: Mapped[float] = mapped_column(Double)
+    baseline_from: Mapped[dt.date] = mapped_column(Date)
+    baseline_to: Mapped[dt.date] = mapped_column(Date)
+    money_at_stake: Mapped[float] = mapped_column(Double)
+    explanation: Mapped[str] = mapped_column(Text)
+    sync_id: Mapped[str] = mapped_column(Text)  # the sync whose analysis made the current version
+    version: Mapped[int] = mapped_column(Integer)
+    published_version: Mapped[int] = mapped_column(Integer, server_default="0")
+    opened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint(CHANNEL_CHECK, name="channel_known"),
+        CheckConstraint(
+            "kind IN ({})".format(", ".join(f"'{kind.value}'" for kind in InsightKind)), name="kind_known"
+        ),
+        CheckConstraint(
+            "severity IN ({})".format(", ".join(f"'{s.value}'" for s in Severity)), name="severity_known"
+        ),
+        CheckConstraint(
+            "status IN ({})".format(", ".join(f"'{s.value}'" for s in InsightStatus)), name="status_known"
+        ),
+        # One open insight per (channel, campaign or channel total, kind).
+        Index(
+            "ux_insights_open_key",
+            "channel",
+            text("coalesce(campaign_id, '')"),
+            "kind",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(None, "money_at_stake", "id"),
+        Index(None, "opened_at", "id"),
+        Index(None, "campaign_id", "opened_at"),
+        Index("ix_insights_unpublished", "id", postgresql_where=text("published_version < version")),
     )
 
 

@@ -10,6 +10,11 @@ SYNC_EVENTS = "sync.events"
 CAMPAIGN_FETCHED_DLQ = "campaign.fetched.dlq"
 # A past day's metric that a newer fetch changed (key campaign_id), published by the loader after commit.
 METRIC_RESTATED = "metric.restated"
+# A channel of a sync completely loaded (key sync_id): the loader announces it, insights analyses it.
+CHANNEL_LOADED = "channel.loaded"
+# Insights opening/changing and resolving (key campaign_id), published by the insights service.
+INSIGHT_DETECTED = "insight.detected"
+INSIGHT_RESOLVED = "insight.resolved"
 # The scheduler's durable control state (paused or running), one record per key; compacted.
 SCHEDULER_STATE = "scheduler.state"
 
@@ -20,6 +25,9 @@ PARTITIONS: dict[str, int] = {
     SYNC_EVENTS: 3,
     CAMPAIGN_FETCHED_DLQ: 1,
     METRIC_RESTATED: 3,
+    CHANNEL_LOADED: 3,
+    INSIGHT_DETECTED: 3,
+    INSIGHT_RESOLVED: 3,
     SCHEDULER_STATE: 1,
 }
 
@@ -86,6 +94,18 @@ class Topics:
     @property
     def metric_restated(self) -> str:
         return self.prefix + METRIC_RESTATED
+
+    @property
+    def channel_loaded(self) -> str:
+        return self.prefix + CHANNEL_LOADED
+
+    @property
+    def insight_detected(self) -> str:
+        return self.prefix + INSIGHT_DETECTED
+
+    @property
+    def insight_resolved(self) -> str:
+        return self.prefix + INSIGHT_RESOLVED
 
     @property
     def scheduler_state(self) -> str:

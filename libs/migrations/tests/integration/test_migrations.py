@@ -6,7 +6,7 @@ from demetra_common.db import plain_dsn
 from demetra_common.tables import DAILY_PARTITIONS
 from demetra_migrations.migrate import downgrade, upgrade
 
-EXPECTED = {"campaigns", "events", "consumer_offsets", "campaign_daily", "restatements"}
+EXPECTED = {"campaigns", "events", "consumer_offsets", "campaign_daily", "restatements", "insights"}
 
 
 async def _tables(url: str) -> set[str]:

@@ -50,7 +50,7 @@ from functools import cached_property
 import numpy as np
 import numpy.typing as npt
 
-from demetra_common.contracts import Channel
+from demetra_common.contracts import Channel, InsightKind
 from demetra_insights.core.baselines import (
     Baseline,
     Vector,
@@ -59,7 +59,7 @@ from demetra_insights.core.baselines import (
     safe_log,
     weekday_factors,
 )
-from demetra_insights.core.insight import Insight, InsightKey, InsightKind, severity_for
+from demetra_insights.core.insight import Insight, InsightKey, severity_for
 from demetra_insights.core.maturity import maturity_factors
 from demetra_insights.core.panel import ChannelPanel, Matrix
 

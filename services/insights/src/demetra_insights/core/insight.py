@@ -4,29 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import StrEnum
 
-from demetra_common.contracts import Channel
-
-
-class InsightKind(StrEnum):
-    SPEND_SPIKE = "spend_spike"
-    SPEND_DROP = "spend_drop"
-    SPEND_PACING = "spend_pacing"
-    CPM_SPIKE = "cpm_spike"  # social channels bill per impression
-    CPC_SPIKE = "cpc_spike"  # google_ads bills per click
-    CTR_DROP = "ctr_drop"
-    CONVERSION_RATE_DROP = "conversion_rate_drop"
-    TRACKING_BREAK = "tracking_break"
-    CPA_SPIKE = "cpa_spike"
-    ROAS_DROP = "roas_drop"
-
-
-class Severity(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
+from demetra_common.contracts import Channel, InsightKind, Severity
 
 # (channel, campaign_id or None for the channel's total, kind): at most one open insight per key.
 InsightKey = tuple[Channel, str | None, InsightKind]
