@@ -22,176 +22,120 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import statistics
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
 
 from demetra_common.contracts import ALL_CHANNELS, ATTRIBUTION_WINDOW_DAYS, CampaignDay, Channel
 from demetra_insights.core import ChannelPanel, DetectorParams, Insight, analyse, reconcile
-from demetra_mock.anomalies import ID_PREFIXES, AnomalyLabel, campaign_anomalies, inject_anomalies
+from demetra_insights.core.panel import METRICS
+from demetra_mock import campaigns_running, mock_campaign_days
+from demetra_mock.anomalies import ID_PREFIXES, AnomalyLabel, anomaly_labels, inject_anomalies
 
 Matrix = npt.NDArray[np.float64]
 FIRST_DAY = dt.date(2026, 6, 1)
 WARMUP_DAYS = 56
-LIFETIME_DAYS = 60
+SYNC_TIME = dt.time(6)  # the daily sync judging day d runs at 06:00 UTC on d + 1
 PARAMS = DetectorParams()
 
 
-# --- STAND-IN for demetra_mock's daily API (issue 11, being written in another work tree) ----------------
-# It mimics that mock's rules: per-campaign traits around per-platform figures, weekday seasonality
-# (volume and conversion rate), lognormal noise, a ramp-up after launch, a 60-day life, and conversions
-# that mature over the channel's ATTRIBUTION_WINDOW_DAYS. Replace `daily_history` by the mock's daily API
-# when it lands; nothing else in this file draws data.
-
-
-@dataclass(frozen=True, slots=True)
-class _Profile:
-    impressions_per_hour: float
-    ctr: float
-    cpc: float
-    conversion_rate: float
-    order_value: float
-    maturity_tau: float  # days: how fast late conversions arrive
-
-
-_PROFILES = {
-    Channel.FACEBOOK: _Profile(900.0, 0.009, 0.97, 0.09, 62.0, 2.5),
-    Channel.INSTAGRAM: _Profile(1100.0, 0.006, 1.20, 0.06, 55.0, 2.5),
-    Channel.GOOGLE_ADS: _Profile(400.0, 0.032, 2.70, 0.045, 110.0, 2.0),
-    Channel.TIKTOK: _Profile(1600.0, 0.010, 0.60, 0.015, 38.0, 0.8),
-}
-_SOCIAL_VOLUME = np.array([0.0, 0.0, 0.02, 0.03, 0.05, 0.12, 0.10])  # log, Monday first
-_SEARCH_VOLUME = np.array([0.08, 0.08, 0.06, 0.04, 0.0, -0.20, -0.15])
-_SOCIAL_CVR = np.array([0.0, 0.0, 0.0, 0.0, -0.03, -0.08, -0.05])
-_SEARCH_CVR = np.array([0.03, 0.03, 0.02, 0.0, -0.03, -0.10, -0.06])
-
-
 @dataclass(frozen=True, eq=False)
-class History:
-    """Final (fully attributed) daily metrics of a channel's campaigns; NaN outside a campaign's life."""
+class Store:
+    """One channel's ``campaign_daily`` as the loader keeps it: a cell per (campaign, day) holding what the
+    newest fetch of that day reported (NaN: never reported). Row r is the catalogue index indices[r]."""
 
     channel: Channel
-    indices: npt.NDArray[np.int64]
-    launch: npt.NDArray[np.int64]  # first column the campaign runs
+    indices: range
     impressions: Matrix
     clicks: Matrix
     cost: Matrix
     conversions: Matrix
     revenue: Matrix
-    tau: float
 
-    def maturity(self, ages: npt.NDArray[np.int64]) -> Matrix:
-        window = ATTRIBUTION_WINDOW_DAYS[self.channel]
-        share = (1 - np.exp(-np.maximum(ages, 0) / self.tau)) / (1 - math.exp(-window / self.tau))
-        return np.where(ages >= window, 1.0, np.minimum(share, 1.0))
+    @classmethod
+    def empty(cls, channel: Channel, indices: range, days: int) -> Store:
+        def unknown() -> Matrix:
+            return np.full((len(indices), days), np.nan)
 
+        return cls(channel, indices, unknown(), unknown(), unknown(), unknown(), unknown())
 
-def stand_in_daily_history(channel: Channel, size: int, days: int) -> History:
-    rng = np.random.default_rng(ALL_CHANNELS.index(channel))
-    profile = _PROFILES[channel]
-    cadence = LIFETIME_DAYS / size
-    indices = np.arange(-size + 1, math.ceil(days / cadence) + 1)
-    launch = np.floor(indices * cadence).astype(np.int64)
-    n = indices.size
-    columns = np.arange(days)
-    age = columns[None, :] - launch[:, None]
-    alive = (age >= 0) & (age < LIFETIME_DAYS)
-    weekday = (columns + FIRST_DAY.weekday()) % 7
-    social = channel is not Channel.GOOGLE_ADS
+    def write(self, rows: list[int], columns: list[int], days: list[CampaignDay]) -> None:
+        at = (np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64))
+        for name in METRICS:
+            getattr(self, name)[at] = np.array([getattr(day, name) for day in days], dtype=np.float64)
 
-    def trait(sigma: float) -> Matrix:
-        return rng.lognormal(0.0, sigma, n)[:, None]
+    def campaign_id(self, row: int) -> str:
+        return f"{ID_PREFIXES[self.channel]}_{self.indices[row]:08d}"
 
-    noisiness = rng.uniform(0.8, 1.25, n)[:, None]
+    def panel(self, first: int, last: int, as_of: dt.date) -> ChannelPanel:
+        """What the insights service loads for a sync: every campaign with a row in columns first..last."""
+        columns = slice(first, last + 1)
+        rows = np.flatnonzero(np.isfinite(self.cost[:, columns]).any(axis=1))
+        return ChannelPanel(
+            self.channel,
+            tuple(self.campaign_id(int(row)) for row in rows),
+            _day(first),
+            as_of,
+            *(getattr(self, name)[rows, columns] for name in METRICS),
+        )
 
-    def noise(sigma: float) -> Matrix:
-        return np.exp(rng.normal(0.0, sigma, (n, days)) * noisiness)
+    def launches(self) -> dict[str, int]:
+        """Each campaign's first reported column (its launch day, or the first day of the data)."""
+        reported = np.isfinite(self.cost)
+        return {
+            self.campaign_id(row): int(np.argmax(reported[row]))
+            for row in np.flatnonzero(reported.any(axis=1)).tolist()
+        }
 
-    amplitude = trait(0.25)
-    volume_season = np.exp(amplitude * (_SOCIAL_VOLUME if social else _SEARCH_VOLUME)[weekday][None, :])
-    cvr_season = np.exp(amplitude * (_SOCIAL_CVR if social else _SEARCH_CVR)[weekday][None, :])
-    ramp = 1 - 0.6 * np.exp(-np.maximum(age, 0) / 2.0)
-    trend = np.exp(rng.normal(0.0, 0.004, n)[:, None] * np.maximum(age, 0))
-    ctr = np.minimum(0.5, profile.ctr * trait(0.35)) * noise(0.08)
-    cpc = profile.cpc * trait(0.3)
-    base_spend = profile.impressions_per_hour * 24 * profile.ctr * profile.cpc * trait(0.6)
-    cost = base_spend * volume_season * ramp * trend * noise(0.10)
-    if social:
-        cpm = cpc * profile.ctr * 1000 * noise(0.08)
-        impressions = cost / cpm * 1000
-        clicks = impressions * ctr
-    else:
-        clicks = cost / (cpc * noise(0.08))
-        impressions = clicks / ctr
-    impressions = np.round(impressions)
-    clicks = np.minimum(np.round(clicks), impressions)
-    conversions = clicks * np.minimum(0.95, profile.conversion_rate * trait(0.4)) * cvr_season * noise(0.12)
-    revenue = conversions * profile.order_value * trait(0.25) * noise(0.10)
-
-    def life(values: Matrix) -> Matrix:
-        return np.where(alive, values, np.nan)
-
-    return History(
-        channel,
-        indices,
-        launch,
-        life(impressions),
-        life(clicks),
-        life(np.round(cost, 2)),
-        life(conversions),
-        life(revenue),
-        profile.maturity_tau,
-    )
+    def labels(self, first_scored: int, rate: float) -> list[AnomalyLabel]:
+        """The ground truth: ``anomaly_labels`` of the scored days, clipped to the days each campaign ran."""
+        reported = np.isfinite(self.cost)
+        labels = []
+        last_day = _day(self.cost.shape[1] - 1)
+        for label in anomaly_labels(self.channel, self.indices, _day(first_scored), last_day, rate):
+            ran = np.flatnonzero(reported[label.campaign_index - self.indices.start])
+            if not ran.size:
+                continue
+            start, end = max(label.start, _day(int(ran[0]))), min(label.end, _day(int(ran[-1])))
+            if start <= end:
+                labels.append(replace(label, start=start, end=end))
+        return labels
 
 
-daily_history = stand_in_daily_history  # the one line to swap for demetra_mock's daily API
-# --- end of the stand-in ------------------------------------------------------------------------------
-
-
-def inject(history: History, first_scored: int, rate: float) -> list[AnomalyLabel]:
-    """Apply the labelled anomalies of the scored days (through demetra_mock.anomalies) in place."""
-    days = history.cost.shape[1]
-    labels: list[AnomalyLabel] = []
-    for row, index in enumerate(history.indices.tolist()):
-        start = max(int(history.launch[row]), first_scored)
-        end = min(int(history.launch[row]) + LIFETIME_DAYS, days) - 1
-        if end < start:
-            continue
-        found = campaign_anomalies(history.channel, index, _day(start), _day(end), rate)
-        for label in found:
-            first, last = (label.start - FIRST_DAY).days, (label.end - FIRST_DAY).days
-            span = range(first, last + 1)
-            before = [_campaign_day(history, row, column) for column in span]
-            after = inject_anomalies(history.channel, index, before, rate)
-            for column, day in zip(span, after, strict=True):
-                history.impressions[row, column] = day.impressions
-                history.clicks[row, column] = day.clicks
-                history.cost[row, column] = day.cost
-                history.conversions[row, column] = day.conversions
-                history.revenue[row, column] = day.revenue
-        labels.extend(found)
-    return labels
+def fetch(
+    clean: Store, anomalous: Store, first: int, last: int, as_of: dt.datetime, size: int, rate: float
+) -> None:
+    """One fetch of columns ``first..last`` at ``as_of``, as the ingestor's mock source serves it:
+    ``demetra_mock.mock_campaign_days``, then (the anomalous store only) ``inject_anomalies`` per campaign.
+    The loader keeps the newest fetch of each day: the cells are overwritten."""
+    channel = clean.channel
+    date_from, date_to = _day(first), _day(last)
+    rows: list[int] = []
+    columns: list[int] = []
+    reported: list[CampaignDay] = []
+    injected: list[CampaignDay] = []
+    running = campaigns_running(as_of, size, date_from, date_to)
+    reports = mock_campaign_days(channel, as_of, size, date_from, date_to)
+    for index, campaign in zip(running, reports, strict=True):
+        rows += [index - clean.indices.start] * len(campaign.days)
+        columns += [(day.date - FIRST_DAY).days for day in campaign.days]
+        reported += campaign.days
+        injected += inject_anomalies(channel, index, campaign.days, rate)
+    clean.write(rows, columns, reported)
+    anomalous.write(rows, columns, injected)
 
 
 def _day(column: int) -> dt.date:
     return FIRST_DAY + dt.timedelta(days=column)
 
 
-def _campaign_day(history: History, row: int, column: int) -> CampaignDay:
-    return CampaignDay(
-        date=_day(column),
-        impressions=int(history.impressions[row, column]),
-        clicks=int(history.clicks[row, column]),
-        engagement=0,
-        cost=float(history.cost[row, column]),
-        conversions=float(history.conversions[row, column]),
-        revenue=float(history.revenue[row, column]),
-    )
+def _sync_moment(column: int) -> dt.datetime:
+    """When the daily sync that judges day ``column`` runs: the morning after it."""
+    return dt.datetime.combine(_day(column + 1), SYNC_TIME, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -201,52 +145,63 @@ class Run:
     detections: dict[tuple[str, str], list[dt.date]]  # (campaign_id, kind) -> days it was (re)detected
     evaluated_campaign_days: int
     seconds: list[float]
+    open_insights: dict[tuple[object, ...], Insight]
+
+    @classmethod
+    def new(cls) -> Run:
+        return cls([], [], defaultdict(list), 0, [], {})
+
+    def sync(self, panel: ChannelPanel) -> None:
+        """The insights service's work for one ChannelLoaded: analyse the newest complete day, reconcile."""
+        started = time.perf_counter()
+        analysis = analyse(panel, params=PARAMS)
+        self.seconds.append(time.perf_counter() - started)
+        self.evaluated_campaign_days += analysis.evaluated
+        changes = reconcile(self.open_insights.values(), analysis)
+        for insight in changes.resolved:
+            del self.open_insights[insight.key]
+        for insight in changes.opened + changes.updated:
+            self.open_insights[insight.key] = insight
+            if insight.campaign_id is not None:
+                self.detections[(insight.campaign_id, insight.kind.value)].append(insight.last_day)
+        for insight in changes.opened:
+            (self.opened if insight.campaign_id is not None else self.channel_opened).append(insight)
 
 
-def simulate(histories: dict[Channel, History], first_scored: int, days: int) -> Run:
-    run = Run([], [], defaultdict(list), 0, [])
-    for channel, history in histories.items():
-        window = ATTRIBUTION_WINDOW_DAYS[channel]
-        span = PARAMS.baseline_days + window + 1
-        ids = np.array([f"{ID_PREFIXES[channel]}_{index:08d}" for index in history.indices.tolist()])
-        open_insights: dict[tuple[object, ...], Insight] = {}
-        for column in range(first_scored, days):
-            panel = _panel_as_of(history, ids, column, span)
+@dataclass
+class Simulation:
+    with_anomalies: Run
+    without: Run
+    labels: list[AnomalyLabel]
+    launches: dict[str, int]
+    fetched_s: float
+
+
+def simulate(size: int, scored_days: int, rate: float) -> Simulation:
+    """Per channel: a backfill of the warm-up days, then one sync per scored day d at the morning after d
+    (fetching d and the lookback of the channel's attribution window, as SYNC_LOOKBACK_DAYS defaults), each
+    followed by the analysis of d over what the store then holds, with and without the injected anomalies."""
+    days = WARMUP_DAYS + scored_days
+    simulation = Simulation(Run.new(), Run.new(), [], {}, 0.0)
+    for channel in ALL_CHANNELS:
+        lookback = ATTRIBUTION_WINDOW_DAYS[channel]
+        span = PARAMS.baseline_days + lookback + 1
+        indices = campaigns_running(_sync_moment(days - 1), size, FIRST_DAY, _day(days - 1))
+        clean, anomalous = (Store.empty(channel, indices, days) for _ in range(2))
+        started = time.perf_counter()
+        fetch(clean, anomalous, 0, WARMUP_DAYS - 1, _sync_moment(WARMUP_DAYS - 1), size, rate)
+        simulation.fetched_s += time.perf_counter() - started
+        for column in range(WARMUP_DAYS, days):
             started = time.perf_counter()
-            analysis = analyse(panel, params=PARAMS)
-            run.seconds.append(time.perf_counter() - started)
-            run.evaluated_campaign_days += analysis.evaluated
-            changes = reconcile(open_insights.values(), analysis)
-            for insight in changes.resolved:
-                del open_insights[insight.key]
-            for insight in changes.opened + changes.updated:
-                open_insights[insight.key] = insight
-                if insight.campaign_id is not None:
-                    run.detections[(insight.campaign_id, insight.kind.value)].append(insight.last_day)
-            for insight in changes.opened:
-                (run.opened if insight.campaign_id is not None else run.channel_opened).append(insight)
-    return run
-
-
-def _panel_as_of(history: History, ids: npt.NDArray[np.str_], column: int, span: int) -> ChannelPanel:
-    """What the sync at the start of day column+1 has stored: days up to ``column``, conversions as mature
-    as their age allows, for the campaigns running on ``column``."""
-    first = max(0, column - span + 1)
-    rows = np.flatnonzero(np.isfinite(history.cost[:, column]))
-    cols = slice(first, column + 1)
-    ages = (column + 1) - np.arange(first, column + 1)
-    maturity = history.maturity(ages)[None, :]
-    return ChannelPanel(
-        history.channel,
-        tuple(ids[rows].tolist()),
-        _day(first),
-        _day(column + 1),
-        history.impressions[rows, cols],
-        history.clicks[rows, cols],
-        history.cost[rows, cols],
-        history.conversions[rows, cols] * maturity,
-        history.revenue[rows, cols] * maturity,
-    )
+            first_fetched = max(0, column - lookback)
+            fetch(clean, anomalous, first_fetched, column, _sync_moment(column), size, rate)
+            simulation.fetched_s += time.perf_counter() - started
+            first = max(0, column - span + 1)
+            simulation.with_anomalies.sync(anomalous.panel(first, column, _day(column + 1)))
+            simulation.without.sync(clean.panel(first, column, _day(column + 1)))
+        simulation.labels += anomalous.labels(WARMUP_DAYS, rate)
+        simulation.launches.update(anomalous.launches())
+    return simulation
 
 
 @dataclass
@@ -312,28 +267,15 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=0.25)
     args = parser.parse_args()
     started = time.perf_counter()
-    total_days = WARMUP_DAYS + args.days
-
-    def generate() -> dict[Channel, History]:
-        return {channel: daily_history(channel, args.campaigns, total_days) for channel in ALL_CHANNELS}
-
-    clean = generate()
-    anomalous = generate()
-    labels = [label for history in anomalous.values() for label in inject(history, WARMUP_DAYS, args.rate)]
-    launches = {
-        f"{ID_PREFIXES[h.channel]}_{index:08d}": int(launch)
-        for h in anomalous.values()
-        for index, launch in zip(h.indices.tolist(), h.launch.tolist(), strict=True)
-    }
-    generated = time.perf_counter() - started
+    simulation = simulate(args.campaigns, args.days, args.rate)
+    with_anomalies, without, labels = simulation.with_anomalies, simulation.without, simulation.labels
     print(
-        f"data: {len(ALL_CHANNELS)} channels x {args.campaigns} active campaigns x {args.days} scored days "
-        f"(+{WARMUP_DAYS} warm-up days; stand-in daily source), {len(labels)} labels at rate {args.rate}; "
-        f"generated in {generated:.1f}s"
+        f"data: demetra_mock's daily source, {len(ALL_CHANNELS)} channels x {args.campaigns} active "
+        f"campaigns x {args.days} scored days (+{WARMUP_DAYS} warm-up days backfilled), one sync per day and "
+        f"channel at {SYNC_TIME:%H:%M} UTC the morning after (lookback: the attribution window); "
+        f"{len(labels)} labels at rate {args.rate}; fetching and injecting took {simulation.fetched_s:.1f}s"
     )
-    with_anomalies = simulate(anomalous, WARMUP_DAYS, total_days)
-    without = simulate(clean, WARMUP_DAYS, total_days)
-    kinds, false_kinds, unscored = score(with_anomalies, labels, launches)
+    kinds, false_kinds, unscored = score(with_anomalies, labels, simulation.launches)
 
     print(
         f"\n{'kind':<22}{'labels':>7}{'found':>7}{'recall':>8}{'alerts':>8}{'right':>7}{'precision':>10}"
