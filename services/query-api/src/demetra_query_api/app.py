@@ -29,6 +29,7 @@ from demetra_query_api.campaigns import routes as campaigns
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.deps import AppContext
 from demetra_query_api.http import OrjsonResponse, json_response
+from demetra_query_api.insights import routes as insights
 from demetra_query_api.metrics import routes as metrics
 from demetra_query_api.metrics.service import refresh_summary_periodically
 from demetra_query_api.publisher import BrokerUnavailable, SyncRequestPublisher
@@ -56,6 +57,8 @@ Read API over Demetra's campaigns, their KPIs and the status of every sync, plus
 * **Metrics**: totals and KPIs per channel and day, and timeseries per channel by day, ISO week or month;
   every rate is computed from sums, never averaged.
 * **Restatements**: past days' metrics that a newer fetch changed (late conversions), newest first.
+* **Insights**: anomalies found after each sync (kind, severity, observed vs expected, money at stake, an
+  explanation), by money at stake or time; open until the metric is back to normal.
 * **Syncs**: status derived from the events table the loader writes (pending, fetching, loading,
   completed, failed per channel; running, completed, partial, failed per sync; timeouts included).
 * **Writes** (`POST /api/syncs`, `POST /api/test/sync-now`) need the `{API_KEY_HEADER}` header and are
@@ -68,6 +71,7 @@ TAGS = [
     {"name": "campaigns", "description": "Campaign metrics as loaded from every channel."},
     {"name": "metrics", "description": "Aggregated KPIs per channel and day; timeseries."},
     {"name": "restatements", "description": "Past days' metrics that newer fetches changed."},
+    {"name": "insights", "description": "Anomalies found after each sync, with their money at stake."},
     {"name": "syncs", "description": "Sync history and status; request a sync."},
     {"name": "seed compatibility", "description": "Endpoints kept from the original backend."},
     {"name": "ops", "description": "Liveness, readiness and Prometheus metrics."},
@@ -186,6 +190,7 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
                 "metrics_summary": "/api/metrics/summary",
                 "metrics_timeseries": "/api/metrics/timeseries",
                 "restatements": "/api/restatements",
+                "insights": "/api/insights",
                 "syncs": "/api/syncs",
             },
         )
@@ -194,6 +199,7 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
     app.include_router(campaigns.router)
     app.include_router(metrics.router)
     app.include_router(restatements.router)
+    app.include_router(insights.router)
     app.include_router(syncs.router)
     app.include_router(syncs.writes, dependencies=require_api_key)
     app.include_router(seed.router)

@@ -11,6 +11,7 @@ import base64
 import binascii
 import datetime as dt
 import math
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -35,6 +36,13 @@ class SortField(StrEnum):
     COST = "cost"
     CAMPAIGN_ID = "campaign_id"
     FETCHED_AT = "fetched_at"
+
+
+class InsightSort(StrEnum):
+    """Orders of the insights list, each newest/biggest first with an index ending in id."""
+
+    MONEY = "money"  # money_at_stake desc
+    TIME = "time"  # opened_at desc
 
 
 class SortOrder(StrEnum):
@@ -161,3 +169,40 @@ class RestatementCursor:
         if len(payload) != 3 or payload[1] != "restatement":
             raise InvalidCursor("cursor is not one this API issued")
         return cls(_valid_id(payload[2]))
+
+
+@dataclass(frozen=True, slots=True)
+class InsightCursor:
+    """Position in the insights, biggest or newest first: the (money_at_stake or opened_at, id) of the last
+    insight served."""
+
+    sort: InsightSort
+    key: float | dt.datetime
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        key = self.key.isoformat() if isinstance(self.key, dt.datetime) else self.key
+        return _encode([VERSION, "insight", self.sort.value, key, str(self.id)])
+
+    @classmethod
+    def decode(cls, cursor: str, sort: InsightSort) -> InsightCursor:
+        payload = _decode(cursor)
+        if len(payload) != 5 or payload[1] != "insight" or not isinstance(payload[4], str):
+            raise InvalidCursor("cursor is not one this API issued")
+        if payload[2] != sort.value:
+            raise InvalidCursor(f"cursor was made for sort={payload[2]}; repeat that sort or start again")
+        try:
+            return cls(sort, _insight_key(sort, payload[3]), uuid.UUID(payload[4]))
+        except ValueError as exc:
+            raise InvalidCursor("cursor is not one this API issued") from exc
+
+
+def _insight_key(sort: InsightSort, raw: Any) -> float | dt.datetime:
+    if sort is InsightSort.MONEY:
+        if isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(raw):
+            return float(raw)
+    elif isinstance(raw, str):
+        moment = dt.datetime.fromisoformat(raw)
+        if moment.tzinfo is not None:
+            return moment
+    raise ValueError("not a sort key")

@@ -2,8 +2,8 @@
 
 Rows are seeded with SQL following the loader's conventions (demetra_common/tables.py): campaigns one row
 per campaign_id; campaign_daily one row per (campaign_id, date), in monthly partitions created as needed;
-restatements as the loader records them; events with sync.requested / fetch.* / load rows carrying the
-contracts' payloads.
+restatements as the loader records them; insights as the insights service stores them; events with
+sync.requested / fetch.* / load rows carrying the contracts' payloads.
 """
 
 from __future__ import annotations
@@ -192,6 +192,48 @@ async def insert_restatements(db: asyncpg.Connection, rows: Iterable[Restatement
     return ids
 
 
+@dataclass(frozen=True)
+class InsightSeed:
+    """An insights row as the insights service stores it (campaign_id None: the channel's total)."""
+
+    campaign_id: str | None
+    first_day: dt.date
+    channel: str = "facebook"
+    kind: str = "cpa_spike"
+    severity: str = "warning"
+    status: str = "open"
+    last_day: dt.date | None = None  # default: first_day
+    metric: str = "cpa"
+    observed: float = 30.0
+    expected: float = 12.0
+    money_at_stake: float = 150.0
+    explanation: str = "CPA rose to 30.00 from the usual 12.00."
+    sync_id: str = "sched-seed"
+    opened_at: dt.datetime = T0
+    resolved_at: dt.datetime | None = None
+    id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def values(self) -> tuple[Any, ...]:
+        last_day = self.last_day or self.first_day
+        return (
+            self.id, self.channel, self.campaign_id, self.kind, self.severity, self.status, self.first_day,
+            last_day, self.metric, self.observed, self.expected, self.first_day - dt.timedelta(days=28),
+            self.first_day - dt.timedelta(days=1), self.money_at_stake, self.explanation, self.sync_id, 1, 1,
+            self.opened_at, self.resolved_at or self.opened_at, self.resolved_at,
+        )  # fmt: skip
+
+
+INSIGHT_COLUMNS = (
+    "id", "channel", "campaign_id", "kind", "severity", "status", "first_day", "last_day", "metric",
+    "observed", "expected", "baseline_from", "baseline_to", "money_at_stake", "explanation", "sync_id",
+    "version", "published_version", "opened_at", "updated_at", "resolved_at",
+)  # fmt: skip
+
+
+async def insert_insights(db: asyncpg.Connection, rows: Iterable[InsightSeed]) -> None:
+    await db.copy_records_to_table("insights", records=[r.values() for r in rows], columns=INSIGHT_COLUMNS)
+
+
 async def insert_event(
     db: asyncpg.Connection,
     sync_id: str,
@@ -306,6 +348,12 @@ class Seeder:
 
     async def restatements(self, rows: Iterable[RestatementRow]) -> list[int]:
         return await insert_restatements(self.db, rows)
+
+    def insight(self, campaign_id: str | None, first_day: dt.date, **fields: Any) -> InsightSeed:
+        return InsightSeed(campaign_id, first_day, **fields)
+
+    async def insights(self, rows: Iterable[InsightSeed]) -> None:
+        await insert_insights(self.db, rows)
 
     async def refreshed_summary(self) -> None:
         """Refresh the daily aggregate now (retrying while the app's own refresher holds the lock)."""

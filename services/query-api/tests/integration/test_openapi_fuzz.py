@@ -37,7 +37,7 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 
 @pytest.fixture
 async def some_data(seed: Any) -> None:
-    """A few rows so that generated requests also hit real campaigns and syncs."""
+    """A few rows so that generated requests also hit real campaigns, insights and syncs."""
     await seed.campaigns(
         [
             seed.row(f"fb_{i:04d}", roi=i / 10 - 1, cost=i * 1.5, date=dt.date(2026, 11, 1 + i % 20))
@@ -54,6 +54,20 @@ async def some_data(seed: Any) -> None:
     )
     await seed.restatements(
         [seed.restatement(f"fb_{i:04d}", today - dt.timedelta(days=i)) for i in range(10)]
+    )
+    await seed.insights(
+        [
+            seed.insight(
+                f"fb_{i:04d}" if i else None,
+                today - dt.timedelta(days=i),
+                kind=("cpa_spike", "tracking_break")[i % 2],
+                severity=("info", "warning", "critical")[i % 3],
+                status="resolved" if i % 4 == 0 else "open",
+                resolved_at=dt.datetime.now(dt.UTC) if i % 4 == 0 else None,
+                money_at_stake=50.0 * i,
+            )
+            for i in range(8)
+        ]
     )
     await seed.refreshed_summary()
     sync = seed.sync("sched-20261125T1400Z", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2))

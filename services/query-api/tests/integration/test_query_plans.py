@@ -1,10 +1,12 @@
 """The main list queries use the indexes (EXPLAIN on a seeded, analysed table), custom and generic plans; a
-campaign's history reads only the partitions of its range, and the timeseries reads the view by its index."""
+campaign's history reads only the partitions of its range, the timeseries reads the view by its index, and
+pages of insights in either order are read from their sort's index."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from typing import Any
 
 import asyncpg
@@ -12,7 +14,8 @@ import pytest
 
 from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_PARTITIONS
 from demetra_query_api.campaigns import repository
-from demetra_query_api.cursors import SortField, SortOrder
+from demetra_query_api.cursors import InsightSort, SortField, SortOrder
+from demetra_query_api.insights.repository import insight_page_statement
 from demetra_query_api.metrics.repository import period_statement
 from demetra_query_api.metrics.timeseries import Granularity
 from demetra_query_api.syncs.repository import _sync_heads_statement
@@ -229,3 +232,79 @@ async def test_a_channels_timeseries_reads_the_view_by_its_index(
     plan = await _prepared_plan(daily_history, statement.sql, args, generic=generic)
     assert f"ux_{CAMPAIGN_DAILY_METRICS.name}_channel_date" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+# -------------------------------------------------------------------------------------------- insights
+
+INSIGHTS = 5_000
+
+SEED_INSIGHTS = f"""
+INSERT INTO insights (id, channel, campaign_id, kind, severity, status, first_day, last_day, metric,
+                      observed, expected, baseline_from, baseline_to, money_at_stake, explanation, sync_id,
+                      version, published_version, opened_at, updated_at, resolved_at)
+SELECT gen_random_uuid(),
+       (ARRAY['facebook','instagram','google_ads','tiktok'])[1 + g % 4],
+       'c_' || lpad(g::text, 8, '0'),
+       (ARRAY['cpa_spike','tracking_break','spend_spike','ctr_drop'])[1 + g % 4],
+       (ARRAY['info','warning','critical'])[1 + g % 3],
+       CASE WHEN g % 5 = 0 THEN 'open' ELSE 'resolved' END,
+       DATE '2026-06-01' + (g % 150), DATE '2026-06-01' + (g % 150) + g % 5, 'cpa', 30, 12,
+       DATE '2026-05-04' + (g % 150), DATE '2026-05-31' + (g % 150),
+       ((g * 7919) % 100000) / 10.0, 'CPA rose.', 'sched-seed', 1, 1,
+       TIMESTAMPTZ '2026-06-02 06:00Z' + make_interval(mins => g * 37),
+       TIMESTAMPTZ '2026-06-02 06:00Z' + make_interval(mins => g * 37),
+       CASE WHEN g % 5 = 0 THEN NULL ELSE TIMESTAMPTZ '2026-06-05 06:00Z' + make_interval(mins => g * 37) END
+FROM generate_series(1, {INSIGHTS}) AS g
+"""
+
+INSIGHT_CASES = [
+    # (filters, sort, cursor key, index the page must come from)
+    ({}, InsightSort.MONEY, None, "ix_insights_money_at_stake_id"),
+    ({}, InsightSort.MONEY, 5000.0, "ix_insights_money_at_stake_id"),
+    ({}, InsightSort.TIME, None, "ix_insights_opened_at_id"),
+    ({}, InsightSort.TIME, dt.datetime(2026, 7, 1, tzinfo=dt.UTC), "ix_insights_opened_at_id"),
+    ({"severity": ["critical"]}, InsightSort.TIME, None, "ix_insights_opened_at_id"),
+]
+
+
+@pytest.fixture
+async def insights_table(db: asyncpg.Connection) -> asyncpg.Connection:
+    await db.execute(SEED_INSIGHTS)
+    await db.execute("ANALYZE insights")
+    return db
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+@pytest.mark.parametrize(("filters", "sort", "key", "index"), INSIGHT_CASES)
+async def test_a_page_of_insights_is_read_from_its_sorts_index_without_a_sort(
+    insights_table: asyncpg.Connection,
+    filters: dict[str, Any],
+    sort: InsightSort,
+    key: Any,
+    index: str,
+    generic: bool,
+) -> None:
+    after = (key, uuid.UUID(int=2**127)) if key is not None else None
+    statement, args = insight_page_statement(filters, sort, after, 101)
+    plan = await _plan(insights_table, statement.sql, args, generic=generic)
+    assert index in plan and "Backward" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    assert not _full_sorts(plan), plan
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+async def test_a_channels_open_insights_are_found_by_index(
+    insights_table: asyncpg.Connection, generic: bool
+) -> None:
+    # One open insight per (channel, campaign, kind) bounds this set: the open key's partial index finds it
+    # (then a small sort), or the money index is walked; never the whole table.
+    statement, args = insight_page_statement(
+        {"status": "open", "channel": ["facebook"]}, InsightSort.MONEY, None, 101
+    )
+    plan = await _plan(insights_table, statement.sql, args, generic=generic)
+    assert "Seq Scan" not in plan, plan
+
+
+async def test_one_insight_is_a_primary_key_lookup(insights_table: asyncpg.Connection) -> None:
+    plan = await _plan(insights_table, "SELECT * FROM insights WHERE id = $1", [uuid.uuid4()], generic=True)
+    assert "pk_insights" in plan, plan
