@@ -88,6 +88,9 @@ class EventType(StrEnum):
     FETCH_COMPLETED = SyncEventType.FETCH_COMPLETED.value
     FETCH_FAILED = SyncEventType.FETCH_FAILED.value
     LOAD = "load"
+    # The loader announced the (sync, channel) on channel.loaded: written after the publish, so a
+    # (sync, channel) complete without one is announced (again) by the loader's periodic pass.
+    LOAD_ANNOUNCED = "load.announced"
 
 
 SyncId = Annotated[

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,9 +11,10 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
-from demetra_common.contracts import MetricRestated
+from demetra_common.contracts import ChannelLoaded, MetricRestated
 from demetra_common.kafka import make_broker
 from demetra_common.ops import ReadinessCheck, ops_router
+from demetra_loader.core.announcements import ChannelAnnouncer
 from demetra_loader.core.events import EventRecorder
 from demetra_loader.core.loading import CampaignLoader
 from demetra_loader.core.maintenance import Maintenance, PeriodicJob
@@ -20,7 +22,12 @@ from demetra_loader.core.partitions import DailyPartitions
 from demetra_loader.core.pipeline import LoadPipeline
 from demetra_loader.core.restatements import RestatementOutbox
 from demetra_loader.core.retry import RetryPolicy
-from demetra_loader.handlers import KafkaDeadLetters, KafkaRestatements, register_handlers
+from demetra_loader.handlers import (
+    KafkaAnnouncements,
+    KafkaDeadLetters,
+    KafkaRestatements,
+    register_handlers,
+)
 from demetra_loader.repository import PostgresDatabase
 from demetra_loader.settings import LoaderSettings
 
@@ -48,8 +55,9 @@ class Loader:
 
 
 def build_loader(settings: LoaderSettings) -> Loader:
-    """The pool, the broker with its subscribers and publishers (dead letters, restatements) declared, the
-    pipeline and the periodic jobs (retention, unpublished restatements)."""
+    """The pool, the broker with its subscribers and publishers (dead letters, restatements, channel.loaded)
+    declared, the pipeline and the periodic jobs (retention, unpublished restatements, unannounced
+    loaded channels)."""
     database = PostgresDatabase(
         settings.database_url,
         max_size=settings.db_pool_size + settings.db_max_overflow,
@@ -76,6 +84,14 @@ def build_loader(settings: LoaderSettings) -> Loader:
         "fetched_at), published after the transaction that recorded it committed; keyed by campaign_id. "
         "At least once: consumers dedup on event_id.",
     )
+    announcements = broker.publisher(
+        settings.topics.channel_loaded,
+        schema=ChannelLoaded,
+        title="loader: channel.loaded",
+        description="A sync's channel is completely loaded (its loads reached the fetch.completed count), "
+        "published after the commit that completed it; keyed by sync_id, event_id derived from (sync_id, "
+        "channel). At least once (replicas, restarts): consumers dedup on event_id or are idempotent.",
+    )
     retry = RetryPolicy(settings.loader_retry_initial_s, settings.loader_retry_max_s)
     partitions = DailyPartitions(database, retention_days=settings.history_retention_days)
     loader = CampaignLoader(
@@ -86,12 +102,19 @@ def build_loader(settings: LoaderSettings) -> Loader:
         partitions=partitions,
     )
     outbox = RestatementOutbox(database, KafkaRestatements(restated))
-    pipeline = LoadPipeline(loader, outbox, depth=settings.loader_pending_batches)
-    register_handlers(broker, settings, pipeline, EventRecorder(database, settings.topics, retry=retry))
+    announcer = ChannelAnnouncer(
+        database,
+        KafkaAnnouncements(announcements),
+        lookback=dt.timedelta(seconds=settings.loader_announce_lookback_s),
+    )
+    pipeline = LoadPipeline(loader, outbox, depth=settings.loader_pending_batches, announcer=announcer)
+    recorder = EventRecorder(database, settings.topics, retry=retry)
+    register_handlers(broker, settings, pipeline, recorder, announcer)
     maintenance = Maintenance(
         [
             PeriodicJob("retention", settings.history_retention_interval_s, partitions.apply_retention),
             PeriodicJob("restatement outbox", settings.loader_outbox_interval_s, outbox.publish_pending),
+            PeriodicJob("announcements", settings.loader_announce_interval_s, announcer.announce_pending),
         ]
     )
     return Loader(database, broker, pipeline, maintenance)

@@ -21,8 +21,9 @@ from faststream.message import StreamMessage
 from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
 
-from demetra_common.contracts import MetricRestated
+from demetra_common.contracts import ChannelLoaded, MetricRestated
 from demetra_loader import metrics
+from demetra_loader.core.announcements import ChannelAnnouncer
 from demetra_loader.core.batch import check_batch_in_turns, first_offsets, next_offsets
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.events import EventRecorder
@@ -75,8 +76,24 @@ class KafkaRestatements:
         )
 
 
+class KafkaAnnouncements:
+    """Publishes ChannelLoaded events on channel.loaded, keyed by sync_id."""
+
+    def __init__(self, publisher: DefaultPublisher | BatchPublisher) -> None:
+        self._publisher = publisher
+
+    async def send(self, events: Sequence[ChannelLoaded]) -> None:
+        await asyncio.gather(
+            *(self._publisher.publish(event, key=event.sync_id.encode()) for event in events)
+        )
+
+
 def register_handlers(
-    broker: KafkaBroker, settings: LoaderSettings, pipeline: LoadPipeline, recorder: EventRecorder
+    broker: KafkaBroker,
+    settings: LoaderSettings,
+    pipeline: LoadPipeline,
+    recorder: EventRecorder,
+    announcer: ChannelAnnouncer,
 ) -> None:
     topics = settings.topics
 
@@ -130,6 +147,12 @@ def register_handlers(
             _rewind(consumer, records)
             raise
         await _commit(consumer, next_offsets(records))
+        completed = recorder.completed_pairs(records)
+        if completed:
+            try:
+                await announcer.announce(completed)
+            except Exception:  # recorded already; the announcer's periodic pass makes up for it
+                logger.exception("announcing %d loaded channel(s) failed", len(completed))
 
 
 async def _after_commit(consumer: AIOKafkaConsumer, outcome: BatchOutcome) -> None:

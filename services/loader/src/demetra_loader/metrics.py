@@ -26,6 +26,10 @@ RESTATED = Counter(
     "demetra_loader_restatements_total",
     "Past days' metrics that newer fetches changed (restatements recorded).",
 )
+ANNOUNCED = Counter(
+    "demetra_loader_channels_announced_total",
+    "ChannelLoaded announcements published on channel.loaded (a (sync, channel) completely loaded).",
+)
 DEAD_LETTERS = Counter("demetra_loader_dead_letters_total", "Messages published to campaign.fetched.dlq.")
 BATCH_SECONDS = Histogram(
     "demetra_loader_batch_seconds",

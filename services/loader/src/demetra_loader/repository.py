@@ -15,6 +15,7 @@ from typing import Any, Final
 import asyncpg
 import orjson
 
+from demetra_common.contracts import EventType
 from demetra_common.db import make_pool
 from demetra_common.tables import (
     CAMPAIGN_DATA_COLUMNS,
@@ -192,6 +193,38 @@ WITH saved AS (
 {_INSERT_EVENTS}
 """
 
+# --- announcements: the (sync, channel) pairs whose loads reached their fetch.completed count and that
+# carry no load.announced row yet. The candidates are the pairs given ($1, $2: what a commit touched) and,
+# when $3 is not NULL, every pair with a fetch.completed recorded within $3 (the periodic pass).
+_LOAD_COUNT = " + ".join(
+    f"(e.payload->>'{field}')::bigint" for field in ("inserted", "updated", "unchanged", "rejected")
+)
+_COMPLETED_COUNT = f"max((e.payload->>'count')::bigint) FILTER (WHERE e.type = '{EventType.FETCH_COMPLETED}')"
+_LOADED = f"coalesce(sum({_LOAD_COUNT}) FILTER (WHERE e.type = '{EventType.LOAD}'), 0)"
+_WINDOW_TYPES = f"('{EventType.FETCH_STARTED}', '{EventType.FETCH_COMPLETED}')"
+_COMPLETED_UNANNOUNCED = f"""
+WITH candidates AS (
+    SELECT sync_id, channel FROM unnest($1::text[], $2::text[]) AS t(sync_id, channel)
+    UNION
+    SELECT sync_id, channel FROM events
+     WHERE $3::interval IS NOT NULL AND type = '{EventType.FETCH_COMPLETED}'
+       AND occurred_at > now() - $3::interval
+)
+SELECT e.sync_id, e.channel, {_COMPLETED_COUNT} AS fetched, {_LOADED} AS loaded,
+       coalesce(sum((e.payload->>'rows')::bigint) FILTER (WHERE e.type = '{EventType.LOAD}'), 0) AS rows,
+       coalesce(sum((e.payload->>'restated')::bigint) FILTER (WHERE e.type = '{EventType.LOAD}'), 0)
+           AS restated,
+       min(e.payload->>'date_from') FILTER (WHERE e.type IN {_WINDOW_TYPES}) AS date_from,
+       max(e.payload->>'date_to') FILTER (WHERE e.type IN {_WINDOW_TYPES}) AS date_to,
+       coalesce(max(e.recorded_at) FILTER (WHERE e.type = '{EventType.LOAD}'), now()) AS loaded_at
+  FROM candidates AS c JOIN events AS e ON e.sync_id = c.sync_id AND e.channel = c.channel
+ GROUP BY e.sync_id, e.channel
+HAVING count(*) FILTER (WHERE e.type = '{EventType.LOAD_ANNOUNCED}') = 0
+   AND {_COMPLETED_COUNT} IS NOT NULL AND {_LOADED} >= {_COMPLETED_COUNT}
+ ORDER BY e.sync_id, e.channel
+"""
+_LOCK_ANNOUNCEMENTS = "SELECT pg_advisory_xact_lock(hashtextextended('demetra_loader.announcements', 0))"
+
 
 class RejectedByDatabase(Exception):
     """PostgreSQL refused the data itself (SQLSTATE class 22 or 23): retrying the same rows cannot help."""
@@ -224,6 +257,25 @@ class RestatedDay:
     previous_fetched_at: dt.datetime
     old: tuple[float, ...]  # in DAILY_METRIC_COLUMNS order
     new: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CompletedLoad:
+    """A (sync, channel) whose loads reached its fetch.completed count, with its totals."""
+
+    sync_id: str
+    channel: str
+    fetched: int
+    loaded: int
+    rows: int
+    restated: int
+    date_from: dt.date | None
+    date_to: dt.date | None
+    loaded_at: dt.datetime
+
+
+def _date_or_none(text: str | None) -> dt.date | None:
+    return dt.date.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,6 +478,33 @@ class PostgresRepository:
             return 0
         status = await self._connection.execute(_INSERT_EVENTS, *_columns(rows, 6))
         return int(status.rsplit(" ", 1)[1])
+
+    async def lock_announcements(self) -> None:
+        """The announcer's lock, held until the transaction ends (replicas take turns)."""
+        await self._connection.execute(_LOCK_ANNOUNCEMENTS)
+
+    async def completed_unannounced(
+        self, pairs: Sequence[tuple[str, str]], recent: dt.timedelta | None
+    ) -> list[CompletedLoad]:
+        """The (sync, channel) pairs, of ``pairs`` and (if ``recent``) of every fetch.completed recorded
+        within ``recent``, whose loads reached the fetch.completed count and that were not announced."""
+        rows = await self._connection.fetch(
+            _COMPLETED_UNANNOUNCED, [sync for sync, _ in pairs], [channel for _, channel in pairs], recent
+        )
+        return [
+            CompletedLoad(
+                row["sync_id"],
+                row["channel"],
+                row["fetched"],
+                row["loaded"],
+                row["rows"],
+                row["restated"],
+                _date_or_none(row["date_from"]),
+                _date_or_none(row["date_to"]),
+                row["loaded_at"],
+            )
+            for row in rows
+        ]
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:

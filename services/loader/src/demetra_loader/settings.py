@@ -68,6 +68,18 @@ class LoaderSettings(CommonSettings):
         "their publication) are published on metric.restated (also once at start).",
     )
 
+    loader_announce_interval_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="How often completely loaded (sync, channel) pairs left unannounced (the loader stopped "
+        "between the commit and the channel.loaded publish) are announced (also once at start).",
+    )
+    loader_announce_lookback_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="How far back (by fetch.completed time) the periodic pass looks for unannounced pairs.",
+    )
+
     @property
     def campaign_group(self) -> str:
         """The consumer group of campaign.fetched, prefixed like the topics (``Topics.group``)."""

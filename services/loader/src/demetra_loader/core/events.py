@@ -95,3 +95,17 @@ class EventRecorder:
         metrics.EVENTS.labels("recorded").inc(inserted)
         metrics.EVENTS.labels("duplicate").inc(len(rows) - inserted)
         return inserted
+
+    def completed_pairs(self, records: Sequence[SourceRecord]) -> list[tuple[str, str]]:
+        """The (sync_id, channel) of the fetch.completed events among ``records``: after they are recorded,
+        those channels may be completely loaded (the announcer decides)."""
+        pairs = []
+        for record in records:
+            if record.topic != self._topics.sync_events:
+                continue
+            verdict = event_values(record, self._topics)
+            if not isinstance(verdict, Rejection) and verdict[3] == EventType.FETCH_COMPLETED.value:
+                _, sync_id, channel, *_ = verdict
+                if channel is not None:
+                    pairs.append((sync_id, channel))
+        return pairs

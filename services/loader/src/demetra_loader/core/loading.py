@@ -53,6 +53,7 @@ class BatchOutcome:
     skipped: int
     seconds: float
     restatements: Sequence[StoredRestatement] = field(default=())  # recorded: to publish after commit
+    loads: Sequence[tuple[str, str]] = field(default=())  # the (sync_id, channel) pairs it counted
 
 
 class CampaignLoader:
@@ -132,6 +133,7 @@ class CampaignLoader:
             plan.skipped,
             seconds=0.0,
             restatements=days.restatements,
+            loads=tuple((sync_id, channel.value) for sync_id, channel in tallies),
         )
 
 

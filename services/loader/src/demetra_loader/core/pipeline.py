@@ -8,6 +8,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from demetra_loader.core.announcements import ChannelAnnouncer
 from demetra_loader.core.batch import CheckedBatch
 from demetra_loader.core.loading import BatchOutcome, CampaignLoader
 from demetra_loader.core.restatements import RestatementOutbox
@@ -27,14 +28,23 @@ class LoadPipeline:
     """Writes checked batches in order in one background task, so PostgreSQL works on batch N while the
     consumer fetches and checks batch N+1. ``submit`` blocks while ``depth`` batches wait (backpressure).
 
-    Each batch's restatements are published, then its ``after_commit`` (the Kafka offset commit) runs, after
-    its transaction committed, in order, in a second task, so that the writer goes on with the next batch
-    meanwhile.
+    Each batch's restatements are published, then its ``after_commit`` (the Kafka offset commit) runs, then
+    the (sync, channel) pairs it completed are announced (``announcer``), after its transaction committed,
+    in order, in a second task, so that the writer goes on with the next batch meanwhile. Restatements go
+    out before the announcement, so a consumer of channel.loaded finds the restated days already stored.
     """
 
-    def __init__(self, loader: CampaignLoader, outbox: RestatementOutbox, *, depth: int = 1) -> None:
+    def __init__(
+        self,
+        loader: CampaignLoader,
+        outbox: RestatementOutbox,
+        *,
+        depth: int = 1,
+        announcer: ChannelAnnouncer | None = None,
+    ) -> None:
         self._loader = loader
         self._outbox = outbox
+        self._announcer = announcer
         self._queue: asyncio.Queue[_QueuedBatch] = asyncio.Queue(maxsize=depth)
         self._committed: asyncio.Queue[tuple[AfterCommit, BatchOutcome]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
@@ -100,7 +110,10 @@ class LoadPipeline:
                 if outcome.restatements:
                     await self._publish(outcome)
                 await after_commit(outcome)
+                if self._announcer is not None and outcome.loads:
+                    await self._announcer.announce(outcome.loads)
             except Exception:
+                # An announcement that failed here is made by the announcer's periodic pass.
                 logger.exception("after-commit step failed (the batch itself is committed)")
             finally:
                 self._committed.task_done()

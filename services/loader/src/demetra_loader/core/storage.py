@@ -10,6 +10,7 @@ from typing import Protocol
 
 from demetra_loader.repository import (
     CampaignValues,
+    CompletedLoad,
     DailyValues,
     DaysWritten,
     EventValues,
@@ -83,6 +84,17 @@ class Repository(Protocol):
         self, group_id: str, next_offsets: Mapping[Partition, int], events: Sequence[EventValues]
     ) -> None:
         """Record the batch's load events and move its offsets forward."""
+        ...
+
+    async def lock_announcements(self) -> None:
+        """Held until the transaction ends: one announcer at a time."""
+        ...
+
+    async def completed_unannounced(
+        self, pairs: Sequence[tuple[str, str]], recent: dt.timedelta | None
+    ) -> list[CompletedLoad]:
+        """The complete, unannounced (sync, channel) pairs among ``pairs`` and, if ``recent``, among those
+        with a fetch.completed recorded within it."""
         ...
 
     async def insert_events(self, rows: Sequence[EventValues]) -> int:
