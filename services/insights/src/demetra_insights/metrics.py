@@ -6,7 +6,7 @@ from prometheus_client import Counter, Histogram
 
 ANALYSES = Counter(
     "demetra_insights_analyses_total",
-    "Channel analyses run, by trigger (channel.loaded, metric.restated).",
+    "Channel analyses completed (committed and published), by trigger (channel.loaded, metric.restated).",
     ["trigger"],
 )
 CHANGES = Counter(

@@ -228,9 +228,10 @@ class InsightsService:
 
     async def channel_loaded(self, event: ChannelLoaded) -> Outcome:
         """Judge the newest complete day the sync fetched for the channel (its as-of day is partial)."""
-        metrics.ANALYSES.labels("channel.loaded").inc()
         last = event.date_to or event.loaded_at.astimezone(dt.UTC).date()
-        return await self._retrying(event.channel, [last], event.sync_id, restated=False)
+        outcome = await self._retrying(event.channel, [last], event.sync_id, restated=False)
+        metrics.ANALYSES.labels("channel.loaded").inc()
+        return outcome
 
     async def restated(self, events: Iterable[MetricRestated]) -> list[Outcome]:
         """Re-judge the restated (channel, day) pairs, each channel once over all its days."""
@@ -241,8 +242,8 @@ class InsightsService:
             syncs[event.channel] = event.sync_id
         outcomes = []
         for channel, dates in sorted(days.items()):
-            metrics.ANALYSES.labels("metric.restated").inc()
             outcomes.append(await self._retrying(channel, sorted(dates), syncs[channel], restated=True))
+            metrics.ANALYSES.labels("metric.restated").inc()
         return outcomes
 
     async def _retrying(
