@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings
 
 from demetra_common.settings import CommonSettings
 from demetra_ingestor.settings import IngestorSettings
+from demetra_insights.settings import InsightsSettings
 from demetra_loader.settings import LoaderSettings
 from demetra_query_api.settings import QueryApiSettings
 from demetra_scheduler.settings import SchedulerSettings
@@ -20,6 +21,7 @@ SETTINGS: list[type[BaseSettings]] = [
     IngestorSettings,
     LoaderSettings,
     QueryApiSettings,
+    InsightsSettings,
 ]
 
 

@@ -147,7 +147,16 @@ def inject_anomalies(
     """The campaign's days with its anomalies applied (the same list when it has none)."""
     if rate <= 0 or not days:
         return list(days)
-    labels = campaign_anomalies(channel, index, days[0].date, days[-1].date, rate)
+    return apply_anomalies(
+        channel, days, campaign_anomalies(channel, index, days[0].date, days[-1].date, rate)
+    )
+
+
+def apply_anomalies(
+    channel: Channel, days: Sequence[CampaignDay], labels: Sequence[AnomalyLabel]
+) -> list[CampaignDay]:
+    """The days with these labels applied (the first label covering a day wins): how both the drawn
+    anomalies and explicitly named ones (a test's ``MOCK_ANOMALIES``) change a campaign's days."""
     if not labels:
         return list(days)
     google = channel is Channel.GOOGLE_ADS

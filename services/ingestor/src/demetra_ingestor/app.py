@@ -31,6 +31,8 @@ def build_sources(settings: IngestorSettings) -> dict[Channel, CampaignSource]:
             latency_s=settings.mock_latency_ms / 1000,
             error_rate=settings.mock_error_rate,
             always_fail=channel in settings.mock_fail_channels,
+            anomaly_rate=settings.mock_anomaly_rate,
+            anomalies=settings.anomaly_labels(),
         )
         for channel in settings.channels
     }

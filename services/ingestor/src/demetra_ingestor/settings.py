@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.settings import CommaSeparated, CommonSettings
+from demetra_ingestor.sources.mock import parse_anomaly
+from demetra_mock.anomalies import AnomalyLabel
 
 ALL: Literal["all"] = "all"
 BASE_HTTP_PORT = 8010
@@ -78,6 +80,29 @@ class IngestorSettings(CommonSettings):
         default_factory=list,
         description="Channels whose mock source always fails (comma-separated), to exercise fetch.failed.",
     )
+
+    mock_anomaly_rate: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Per campaign and 21-day block, the probability of a labelled anomaly in the mock's "
+        "daily metrics (demetra_mock.anomalies; 0: off). For tests and benchmarks.",
+    )
+    mock_anomalies: CommaSeparated[str] = Field(
+        default_factory=list,
+        description="Explicit mock anomalies, kind:campaign_id:start:days (comma-separated), e.g. "
+        "tracking_break:tt_00000042:2026-11-20:3.",
+    )
+
+    @field_validator("mock_anomalies")
+    @classmethod
+    def _anomalies_parse(cls, specs: list[str]) -> list[str]:
+        for spec in specs:
+            parse_anomaly(spec)
+        return specs
+
+    def anomaly_labels(self) -> list[AnomalyLabel]:
+        return [parse_anomaly(spec) for spec in self.mock_anomalies]
 
     @model_validator(mode="after")
     def _port_follows_channel(self) -> Self:

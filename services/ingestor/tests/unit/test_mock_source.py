@@ -5,7 +5,7 @@ import pytest
 
 from demetra_common.contracts import Channel
 from demetra_ingestor.sources.base import SourceUnavailable
-from demetra_ingestor.sources.mock import MockSource
+from demetra_ingestor.sources.mock import MockSource, parse_anomaly
 from demetra_mock import mock_campaign_days
 
 AS_OF = dt.datetime(2026, 11, 25, 14, 37, tzinfo=dt.UTC)
@@ -65,3 +65,48 @@ async def test_error_rate_fails_some_requests() -> None:
         except SourceUnavailable:
             outcomes.append(False)
     assert 5 < outcomes.count(False) < 35
+
+
+async def test_a_named_anomaly_changes_exactly_its_campaigns_days() -> None:
+    plain = await MockSource(Channel.TIKTOK, size=23, page_size=100).fetch_page(
+        AS_OF, DATE_FROM, DATE_TO, None
+    )
+    row, target = next((n, c) for n, c in enumerate(plain.campaigns) if len(c.days) >= 10)
+    start = target.days[5].date
+    label = parse_anomaly(f"tracking_break:{target.campaign_id}:{start}:3")
+    source = MockSource(Channel.TIKTOK, size=23, page_size=100, anomalies=[label])
+    page = await source.fetch_page(AS_OF, DATE_FROM, DATE_TO, None)
+    others = [c for n, c in enumerate(page.campaigns) if n != row]
+    assert others == [c for n, c in enumerate(plain.campaigns) if n != row]
+    broken = {d.date: d for d in page.campaigns[row].days}
+    for day in target.days:
+        inside = start <= day.date < start + dt.timedelta(days=3)
+        assert (broken[day.date].conversions == 0) is inside or day.conversions == 0
+        assert broken[day.date].cost == day.cost
+    assert page == await source.fetch_page(AS_OF, DATE_FROM, DATE_TO, None)  # deterministic
+
+
+async def test_the_anomaly_rate_injects_deterministically_and_zero_is_off() -> None:
+    plain = await MockSource(Channel.FACEBOOK, size=50, page_size=100).fetch_page(
+        AS_OF, DATE_FROM, DATE_TO, None
+    )
+    drawn = MockSource(Channel.FACEBOOK, size=50, page_size=100, anomaly_rate=0.5)
+    first = await drawn.fetch_page(AS_OF, DATE_FROM, DATE_TO, None)
+    assert first == await drawn.fetch_page(AS_OF, DATE_FROM, DATE_TO, None)
+    changed = sum(a != b for a, b in zip(first.campaigns, plain.campaigns, strict=True))
+    assert 0 < changed < len(plain.campaigns)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "tracking_break:tt_42:2026-11-20",
+        "nope:tt_00000042:2026-11-20:3",
+        "cpc_spike:fb_00000001:2026-11-20:3",
+        "tracking_break:xx_00000042:2026-11-20:3",
+        "tracking_break:tt_00000042:2026-11-20:0",
+    ],
+)
+def test_a_malformed_anomaly_is_refused(spec: str) -> None:
+    with pytest.raises(ValueError):
+        parse_anomaly(spec)

@@ -3,12 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import math
 import random
+from collections.abc import Sequence
 
 from demetra_common.contracts import Channel
 from demetra_ingestor.sources.base import Page, SourceUnavailable
-from demetra_mock import campaigns_running, mock_campaign_days, mock_slot
+from demetra_mock import CampaignDays, campaigns_running, mock_campaign_days, mock_slot
+from demetra_mock.anomalies import ID_PREFIXES, AnomalyLabel, anomaly_kinds, apply_anomalies, inject_anomalies
+
+
+def parse_anomaly(spec: str) -> AnomalyLabel:
+    """``kind:campaign_id:start:days``, e.g. ``tracking_break:tt_00000042:2026-11-20:3``: an anomaly the
+    mock source applies to that campaign's days (for tests; the labels never reach the detectors)."""
+    try:
+        kind, campaign_id, start_text, days_text = spec.strip().split(":")
+        prefix, index_text = campaign_id.rsplit("_", 1)
+        channel = next(channel for channel, known in ID_PREFIXES.items() if known == prefix)
+        start, days, index = dt.date.fromisoformat(start_text), int(days_text), int(index_text)
+    except (ValueError, StopIteration) as exc:
+        raise ValueError(f"{spec!r} is not kind:campaign_id:YYYY-MM-DD:days ({exc})") from exc
+    if kind not in anomaly_kinds(channel):
+        raise ValueError(f"{spec!r}: {kind} is not one of {', '.join(anomaly_kinds(channel))}")
+    if days < 1:
+        raise ValueError(f"{spec!r}: days must be at least 1")
+    size = math.inf if kind == "tracking_break" else 3.0
+    return AnomalyLabel(channel, index, kind, start, start + dt.timedelta(days=days - 1), size)
 
 
 class MockSource:
@@ -21,6 +43,10 @@ class MockSource:
 
     Faults for tests and demos: ``latency_s`` before every page, a transient failure with probability
     ``error_rate`` per page, and ``always_fail`` for an outage that never ends.
+
+    Anomalies for tests and benchmarks (``demetra_mock.anomalies``): each campaign's drawn anomalies when
+    ``anomaly_rate`` > 0, and the explicit ``anomalies`` (labels of this channel's campaigns). Both are
+    deterministic, so re-fetching a day yields the same anomalous numbers.
     """
 
     def __init__(
@@ -33,6 +59,8 @@ class MockSource:
         error_rate: float = 0.0,
         always_fail: bool = False,
         rng: random.Random | None = None,
+        anomaly_rate: float = 0.0,
+        anomalies: Sequence[AnomalyLabel] = (),
     ) -> None:
         if page_size < 1:
             raise ValueError("page_size must be at least 1")
@@ -43,6 +71,11 @@ class MockSource:
         self.error_rate = error_rate
         self.always_fail = always_fail
         self._rng = rng or random.Random()
+        self.anomaly_rate = anomaly_rate
+        self._anomalies: dict[str, list[AnomalyLabel]] = {}
+        for label in anomalies:
+            if label.channel is channel:
+                self._anomalies.setdefault(label.campaign_id, []).append(label)
 
     @property
     def channel(self) -> Channel:
@@ -65,6 +98,8 @@ class MockSource:
                 self._channel, as_of, self.size, date_from, date_to, offset=offset, limit=self.page_size
             )
         )
+        if self.anomaly_rate > 0 or self._anomalies:
+            campaigns = [self._with_anomalies(campaign) for campaign in campaigns]
         following = offset + len(campaigns)
         total = len(campaigns_running(as_of, self.size, date_from, date_to))
         return Page(
@@ -72,3 +107,13 @@ class MockSource:
             reported_at=mock_slot(as_of),
             next_cursor=str(following) if following < total else None,
         )
+
+    def _with_anomalies(self, campaign: CampaignDays) -> CampaignDays:
+        days = campaign.days
+        if self.anomaly_rate > 0:
+            index = int(campaign.campaign_id.rsplit("_", 1)[1])
+            days = inject_anomalies(self._channel, index, days, self.anomaly_rate)
+        labels = self._anomalies.get(campaign.campaign_id)
+        if labels:
+            days = apply_anomalies(self._channel, days, labels)
+        return campaign if days is campaign.days else dataclasses.replace(campaign, days=days)
