@@ -2,15 +2,19 @@
 
     uv run --frozen python bench/insights/run.py [--campaigns 2000] [--days 90] [--rate 0.25]
 
-1. Daily history of 4 channels x ``--campaigns`` active campaigns over ``--days`` scored days, after
-   WARMUP_DAYS of history (so campaigns have a baseline and the slowest channel, facebook's 28-day
-   attribution window, has mature days from the first scored sync). Campaigns launch and end (a 60-day
-   life, ``--campaigns`` running on any day), so some are always learning.
-2. Labelled anomalies from ``demetra_mock.anomalies`` at ``--rate`` on the scored days; the labels go to
-   the scoring only, never to the detectors.
-3. One sync per scored day and channel, as the daily sync would see it: at the start of day t+1 the panel
-   holds every day up to t, conversions as mature as their age allows; ``analyse`` judges day t and
-   ``reconcile`` opens / updates / resolves insights.
+1. The daily mock of the ingestors (``demetra_mock.mock_campaign_days``): 4 channels x ``--campaigns``
+   running campaigns (a 60-day life, launches and ends at any hour, so first and last days are partial and
+   some campaigns are always learning), over ``--days`` scored days after WARMUP_DAYS of backfilled
+   history (a baseline for every campaign; facebook's 28-day attribution window has mature days from the
+   first scored sync).
+2. Labelled anomalies: every fetch goes through ``demetra_mock.anomalies.inject_anomalies`` at ``--rate``
+   (as the ingestor's mock source does with MOCK_ANOMALY_RATE); ``anomaly_labels`` of the scored days,
+   clipped to the days each campaign ran, are the ground truth. They go to the scoring only.
+3. One sync per scored day d and channel, as the daily sync sees it: at 06:00 UTC on d + 1 it fetches d
+   and the channel's lookback (its attribution window), the store keeps the newest fetch of every day, so
+   recent days' conversions are immature; the panel is what the insights service loads (every campaign
+   with a row in the baseline window up to d), ``analyse`` judges d and ``reconcile`` opens / updates /
+   resolves insights. The same syncs without injection give the clean run.
 4. Scored: precision (opened campaign insights of the label's kind within its days) and recall (labels
    detected) per kind and overall, detection delay (sync day - the label's first day), the time of one
    channel's analysis, and the same run at rate 0 for false alarms per 1,000 clean campaign-days.
