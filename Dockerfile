@@ -3,7 +3,7 @@
 # Every Demetra image from one file, one target each:
 #
 #   docker build --target loader    -t demetra/loader:0.1.0 .
-#   targets: scheduler, ingestor, loader, query-api (services) and tools (demetra-migrate, demetra-topics)
+#   targets: scheduler, ingestor, loader, insights, query-api (services) and tools (demetra-migrate, demetra-topics)
 #
 # A build stage per target installs that one workspace package and its locked dependencies from uv.lock
 # into /app/.venv (no dev tools, no source checkout: the packages are installed, not editable); the
@@ -33,6 +33,7 @@ COPY libs/testkit/pyproject.toml libs/testkit/
 COPY services/scheduler/pyproject.toml services/scheduler/
 COPY services/ingestor/pyproject.toml services/ingestor/
 COPY services/loader/pyproject.toml services/loader/
+COPY services/insights/pyproject.toml services/insights/
 COPY services/query-api/pyproject.toml services/query-api/
 
 FROM build-base AS build-tools
@@ -67,6 +68,14 @@ COPY libs/common libs/common
 COPY services/loader services/loader
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package demetra-loader
+
+FROM build-base AS build-insights
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-install-workspace --package demetra-insights
+COPY libs/common libs/common
+COPY services/insights services/insights
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --frozen --no-dev --no-editable --package demetra-insights
 
 FROM build-base AS build-query-api
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -123,6 +132,14 @@ EXPOSE 8002
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-m", "demetra_common.probe", "/health"]
 CMD ["python", "-m", "demetra_loader"]
+
+FROM runtime AS insights
+COPY --from=build-insights /app/.venv /app/.venv
+ENV HTTP_PORT=8003
+EXPOSE 8003
+HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-m", "demetra_common.probe", "/health"]
+CMD ["python", "-m", "demetra_insights"]
 
 FROM runtime AS query-api
 COPY --from=build-query-api /app/.venv /app/.venv

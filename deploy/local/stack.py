@@ -660,6 +660,7 @@ SERVICES: tuple[Service, ...] = (
     Service("query-api", "demetra_query_api", 8000, paths=("/docs", "/health")),
     Service("scheduler", "demetra_scheduler", 8001, paths=("/api/scheduler/status", "/health")),
     Service("loader", "demetra_loader", 8002, paths=("/metrics", "/health")),
+    Service("insights", "demetra_insights", 8003, paths=("/metrics", "/health")),
     Service("ingestor-facebook", "demetra_ingestor", 8010, {"CHANNEL": "facebook"}, ("/metrics",)),
     Service("ingestor-instagram", "demetra_ingestor", 8011, {"CHANNEL": "instagram"}, ("/metrics",)),
     Service("ingestor-google_ads", "demetra_ingestor", 8012, {"CHANNEL": "google_ads"}, ("/metrics",)),

@@ -31,6 +31,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "scheduler": ("demetra-scheduler", "demetra_scheduler"),
     "ingestor": ("demetra-ingestor", "demetra_ingestor"),
     "loader": ("demetra-loader", "demetra_loader"),
+    "insights": ("demetra-insights", "demetra_insights"),
     "query-api": ("demetra-query-api", "demetra_query_api"),
 }
 

@@ -21,6 +21,7 @@ SCHEMA = Path(__file__).resolve().parent / "schemas" / "compose-spec.json"
 # Services meant to run as several replicas (`docker compose up --scale NAME=N`).
 SCALABLE = (
     "loader",
+    "insights",
     "query-api",
     "ingestor-facebook",
     "ingestor-instagram",
@@ -139,7 +140,7 @@ def test_services_start_after_the_topics_and_the_migrations(services: dict[str, 
     assert condition("migrate", "postgres") == "service_healthy"
     assert condition("kafka-ui", "kafka-init") == "service_completed_successfully"
     for name, service in services.items():
-        if service.get("build", {}).get("target") in ("scheduler", "ingestor", "loader", "query-api"):
+        if service.get("build", {}).get("target") in ("scheduler", "ingestor", "loader", "insights", "query-api"):
             assert condition(name, "kafka-init") == "service_completed_successfully", name
             assert condition(name, "migrate") == "service_completed_successfully", name
 

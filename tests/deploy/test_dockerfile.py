@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SERVICES = ("scheduler", "ingestor", "loader", "query-api")
+SERVICES = ("scheduler", "ingestor", "loader", "insights", "query-api")
 
 
 def lineage(stages: dict[str, Any], name: str) -> list[Any]:
