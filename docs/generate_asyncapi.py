@@ -22,6 +22,8 @@ from pydantic import BaseModel
 from demetra_common.contracts import CampaignDaysFetched, CampaignFetched, SyncEvent, SyncRequested
 from demetra_ingestor.app import build_ingestor
 from demetra_ingestor.settings import ALL, IngestorSettings
+from demetra_insights.app import build_broker as insights_broker
+from demetra_insights.settings import InsightsSettings
 from demetra_loader.app import build_broker as loader_broker
 from demetra_loader.core.records import RejectCode
 from demetra_loader.settings import LoaderSettings
@@ -55,6 +57,13 @@ versions they do not know.
 - When a newer fetch changes a past day's metric, the loader records it and, after the transaction commits,
   publishes `metric.restated` (key: campaign_id), one event per (campaign, day, metric, fetched_at), at least
   once (its event_id derives from those four).
+- When every campaign a sync fetched for a channel is loaded (its loads reach the fetch.completed count), the
+  loader announces it on `channel.loaded` (key: sync_id; event_id derived from (sync_id, channel), at least
+  once).
+- The insights service (consumer group `insights`) analyses the channel on each `channel.loaded`, and the
+  restated days on `metric.restated`; it publishes each version of an insight on `insight.detected` (opened
+  or changed) or `insight.resolved` (key: campaign_id, the channel for a channel-level insight; event_id
+  derived from (insight_id, version)).
 - Event ids are derived from the sync, so a re-run sync republishes identical messages; consumers dedup on
   `event_id`.
 - `scheduler.state` is the scheduler's compacted, durable state (paused or running, last requested slot).
@@ -120,6 +129,7 @@ def render() -> str:
         build_scheduler(SchedulerSettings.model_validate(fixed)).broker,
         build_ingestor(IngestorSettings.model_validate({**fixed, "channel": ALL})).broker,
         loader_broker(LoaderSettings.model_validate(fixed)),
+        insights_broker(InsightsSettings.model_validate(fixed)),
         query_api_broker(QueryApiSettings.model_validate(fixed)),
     )
     specification = AsyncAPI(

@@ -48,16 +48,28 @@ def test_document_covers_every_topic_with_its_contract() -> None:
         "sync.events",
         "campaign.fetched.dlq",
         "metric.restated",
+        "channel.loaded",
+        "insight.detected",
+        "insight.resolved",
         "scheduler.state",
     }
     schemas = document["components"]["schemas"]
-    assert {"SyncRequested", "CampaignFetched", "SyncEvent", "Campaign"} <= set(schemas)
+    assert {
+        "SyncRequested",
+        "CampaignFetched",
+        "SyncEvent",
+        "Campaign",
+        "ChannelLoaded",
+        "InsightChanged",
+    } <= set(schemas)
     assert set(schemas["SyncRequested"]["required"]) == {"sync_id", "trigger"}
     receivers = {name for name, op in document["operations"].items() if op["action"] == "receive"}
     assert receivers == {f"ingestor.{c}" for c in ("facebook", "instagram", "google_ads", "tiktok")} | {
         "loader: campaign.fetched",
         "loader: sync.requested, sync.events:sync.requestedSubscribe",
         "loader: sync.requested, sync.events:sync.eventsSubscribe",
+        "insights: channel.loaded",
+        "insights: metric.restated",
     }
     # Every message names its contract: none is documented as an empty payload.
     payloads = [message["payload"] for message in document["components"]["messages"].values()]
