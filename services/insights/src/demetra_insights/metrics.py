@@ -16,8 +16,7 @@ CHANGES = Counter(
 )
 PUBLISHED = Counter(
     "demetra_insights_events_published_total",
-    "insight.detected / insight.resolved events published, by topic.",
-    ["topic"],
+    "insight.detected / insight.resolved events published.",
 )
 ANALYSIS_SECONDS = Histogram(
     "demetra_insights_analysis_seconds",

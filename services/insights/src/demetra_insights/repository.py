@@ -66,6 +66,7 @@ _UNPUBLISHED = f"""
 SELECT * FROM {_INSIGHTS}
  WHERE published_version < version AND ($1::text IS NULL OR channel = $1)
  ORDER BY updated_at, id LIMIT $2
+   FOR UPDATE SKIP LOCKED
 """
 _MARK_PUBLISHED = f"""
 UPDATE {_INSIGHTS} AS i SET published_version = greatest(i.published_version, p.version)

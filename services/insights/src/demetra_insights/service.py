@@ -16,8 +16,8 @@ the edge, because the publish must follow the commit:
 Idempotence: a redelivered or replayed trigger re-judges the same rows to the same figures, and a change
 identical to the stored insight is no change: no version, no event. A replay of an old trigger after its
 insight resolved does not reopen it (a detection on a day the resolved insight already covers is known),
-and an older day does not roll an open insight's figures back nor resolve it (only a restatement of a
-day the insight covers re-judges it).
+an older day does not roll an open insight's figures back (only a restatement of a day the insight
+covers re-judges them), and only its newest day back to normal resolves it.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ class Repository(Protocol):
         ...
 
     async def unpublished(self, channel: Channel | None, limit: int) -> list[StoredInsight]:
-        """Rows whose version has no event yet (of one channel, or all), oldest first."""
+        """Rows whose version has no event yet (of one channel, or all), oldest first, locked until the
+        transaction ends; rows another transaction holds are skipped."""
         ...
 
     async def mark_published(self, versions: Sequence[tuple[uuid.UUID, int]]) -> None: ...
@@ -196,8 +197,8 @@ def plan_changes(
         rows.append(StoredInsight(before.id, before.version + 1, InsightStatus.OPEN, merged, sync_id))
     for insight in changes.resolved:
         before = open_insights[insight.key]
-        if day < before.insight.last_day and not (restated and day >= before.insight.first_day):
-            continue  # an older day back to normal says nothing of the newest one
+        if day < before.insight.last_day:
+            continue  # an older day back to normal (even restated) says nothing of the newest one
         rows.append(StoredInsight(before.id, before.version + 1, InsightStatus.RESOLVED, insight, sync_id))
     return rows
 
@@ -313,16 +314,18 @@ class InsightsService:
 
     async def publish_pending(self, channel: Channel | None = None) -> int:
         """Publish every version not yet published (of one channel, or all), then record it; returns how
-        many. At least once: a crash between the two republishes the same event_id."""
+        many. The rows stay locked from the read to the record (``SKIP LOCKED``: a concurrent pass, in this
+        process or a replica, takes other rows), so a version is published twice only after a crash
+        between the publish and the commit; its event_id is the same then."""
         published = 0
         while True:
             async with self._database.transaction() as repository:
                 pending = await repository.unpublished(channel, self._chunk)
-            if not pending:
-                return published
-            await self._sink.send([insight_changed(row) for row in pending])
-            async with self._database.transaction() as repository:
+                if not pending:
+                    return published
+                await self._sink.send([insight_changed(row) for row in pending])
                 await repository.mark_published([(row.id, row.version) for row in pending])
+            metrics.PUBLISHED.inc(len(pending))
             published += len(pending)
             if len(pending) < self._chunk:
                 return published

@@ -36,9 +36,11 @@ def test_spend_spike_fires_with_the_figures_a_buyer_needs() -> None:
     assert insight.explanation.startswith("Spend jumped to")
 
 
-def test_spend_drop_fires() -> None:
+def test_spend_drop_fires_once_the_day_before_confirms_it() -> None:
     series = steady()
     series.scale(0, LAST, impressions=0.3, clicks=0.3, cost=0.3, conversions=0.3, revenue=0.3)
+    assert kinds(analyse(series.panel())) == []  # one low day: maybe the campaign's partial last day
+    series.scale(0, slice(-2, -1), impressions=0.3, clicks=0.3, cost=0.3, conversions=0.3, revenue=0.3)
     assert kinds(analyse(series.panel())) == [InsightKind.SPEND_DROP]
 
 

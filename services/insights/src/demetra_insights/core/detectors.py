@@ -70,7 +70,7 @@ Mask = npt.NDArray[np.bool_]
 class DetectorParams:
     baseline_days: int = 28  # trailing window before the evaluated day (4 of each weekday)
     min_history_days: int = 14  # valid days in the window; fewer: the campaign is learning
-    z_alert: float = 5.0  # robust z of a driver (many tests per campaign-day: keep false alarms rare)
+    z_alert: float = 4.5  # robust z of a driver (many tests per campaign-day: keep false alarms rare)
     z_derived: float = 4.5  # CPA / ROAS, tested only where no driver moved
     z_pacing: float = 4.5
     z_resolve: float = 2.5  # an open insight resolves once its metric is back within this
@@ -247,9 +247,12 @@ class _Rows:
                 InsightKind.SPEND_SPIKE: spend.ready
                 & (spend.z >= p.z_alert)
                 & (spend.ratio >= p.min_spend_ratio),
+                # Confirmed by the day before: a campaign's last day is partial (it ends mid-day), and
+                # an ended campaign has no next day to confirm it.
                 InsightKind.SPEND_DROP: spend.ready
                 & (spend.z <= -p.z_alert)
-                & (spend.ratio <= 1.0 / p.min_spend_ratio),
+                & (spend.ratio <= 1.0 / p.min_spend_ratio)
+                & (spend.residual[:, -2] <= -math.log(p.min_spend_ratio)),
                 InsightKind.SPEND_PACING: spend.ready & self._pacing(),
                 self.price_kind: price.ready & (price.z >= p.z_alert) & (price.ratio >= p.min_ratio),
                 InsightKind.CTR_DROP: ctr.ready & (ctr.z <= -p.z_alert) & (ctr.ratio <= up),
@@ -316,7 +319,8 @@ class _Rows:
             spike = (recent / spend.baseline.scale[:, None] >= p.z_alert) & (
                 recent >= math.log(p.min_spend_ratio)
             )
-            moderate = ~spike.any(axis=1)
+            # and below a doubling on average (a bigger rise over days is a spike, not pacing)
+            moderate = ~spike.any(axis=1) & (mean < math.log(p.min_spend_ratio))
             paced: Mask = rising & moderate & (z >= p.z_pacing)
         return paced
 

@@ -1,0 +1,213 @@
+"""Insights end to end, each service its own process, over real Kafka and PostgreSQL: an injected tracking
+break in one campaign (MOCK_ANOMALIES) raises exactly one critical insight after the backfill that loads it,
+survives a restart of the insights service and a replay of channel.loaded without a duplicate, and
+resolves after a later sync whose data has recovered.
+
+Sizes are pinned small: 60 tiktok campaigns (the detectors' conversion maturity estimate needs >= 30
+campaigns per channel with a week of mature days) and 25 days of history (14 days of baseline at least,
+plus tiktok's 3-day attribution window and the mature days the estimate compares with).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from demetra_common.contracts import Channel, InsightChanged, SyncRequested, Trigger
+from demetra_common.db import plain_dsn
+from demetra_common.security import API_KEY_HEADER
+from demetra_common.topics import Topics
+from demetra_mock import mock_campaign_days
+from demetra_testkit import ServiceProcess, eventually, read_topic
+
+pytestmark = pytest.mark.slow
+
+API_KEY = "e2e-insights-key"
+SIZE = 60
+HISTORY_DAYS = 25
+BREAK_DAYS = 3  # the newest complete days without a conversion
+
+
+class Services:
+    """Starts services on demand; stops every one still running at the end of the test."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = {**env, "API_KEY": API_KEY, "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}
+        self.log_dir = log_dir
+        self.running: list[ServiceProcess] = []
+
+    def start(self, module: str, name: str, **env: str) -> ServiceProcess:
+        service = ServiceProcess(name, module, env={**self.env, **env}, log_dir=self.log_dir)
+        self.running.append(service.start())
+        return service
+
+    def stop(self, service: ServiceProcess) -> None:
+        service.stop()
+        self.running.remove(service)
+
+    def close(self) -> None:
+        for service in reversed(self.running):
+            service.stop()
+
+
+@pytest.fixture
+def services(service_env: dict[str, str], tmp_path: Path) -> Iterator[Services]:
+    running = Services(service_env, tmp_path / "logs")
+    try:
+        yield running
+    finally:
+        running.close()
+
+
+def slots() -> tuple[dt.datetime, dt.datetime]:
+    """Two hour slots of one UTC day: the backfill's, and the later sync's an hour after."""
+    hour = dt.datetime.now(dt.UTC).replace(minute=0, second=0, microsecond=0)
+    first = hour - dt.timedelta(hours=2)
+    if first.date() != hour.date():  # just after midnight: both slots in the new day (ahead is fine)
+        first = hour
+    return first, first + dt.timedelta(hours=1)
+
+
+def broken_campaign(slot: dt.datetime, date_from: dt.date) -> tuple[str, float]:
+    """The campaign that runs through the whole window and spends most on the break's days, and that spend
+    (the money at stake: critical from 500)."""
+    as_of = slot.date()
+    silent = [as_of - dt.timedelta(days=n) for n in range(BREAK_DAYS, 0, -1)]
+    spend = {
+        campaign.campaign_id: sum(day.cost for day in campaign.days if day.date in silent)
+        for campaign in mock_campaign_days(Channel.TIKTOK, slot, SIZE, date_from, as_of)
+        if campaign.days[0].date == date_from and campaign.days[-1].date == as_of
+    }
+    campaign_id = max(spend, key=spend.__getitem__)
+    return campaign_id, spend[campaign_id]
+
+
+async def request(bootstrap: str, topics: Topics, sync: SyncRequested) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.sync_requested, sync.model_dump_json().encode(), key=sync.sync_id.encode()
+        )
+    finally:
+        await producer.stop()
+
+
+async def wait_completed(api: ServiceProcess, sync_id: str) -> None:
+    async def completed() -> bool:
+        async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+            response = await client.get(f"/api/syncs/{sync_id}", headers={API_KEY_HEADER: API_KEY})
+        return response.status_code == 200 and response.json()["status"] == "completed"
+
+    await eventually(completed, timeout=60, interval=0.3, what=f"sync {sync_id} completed")
+
+
+async def insights(database_url: str) -> list[dict[str, Any]]:
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        return [dict(row) for row in await connection.fetch("SELECT * FROM insights ORDER BY opened_at")]
+    finally:
+        await connection.close()
+
+
+async def analyses(service: ServiceProcess) -> float:
+    """demetra_insights_analyses_total{trigger="channel.loaded"} of this process."""
+    async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
+        text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('demetra_insights_analyses_total{trigger="channel.loaded"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_replay_and_resolves(
+    services: Services, kafka_bootstrap: str, topics: Topics, database_url: str
+) -> None:
+    first_slot, later_slot = slots()
+    as_of = first_slot.date()
+    date_from = as_of - dt.timedelta(days=HISTORY_DAYS - 1)
+    campaign_id, silent_spend = broken_campaign(first_slot, date_from)
+    assert silent_spend >= 600, "the mock's biggest spender no longer makes a critical break"
+    start = as_of - dt.timedelta(days=BREAK_DAYS)
+    sizing = {"MOCK_CAMPAIGNS_PER_CHANNEL": str(SIZE), "SYNC_RATE_LIMIT": "100/minute"}
+    services.start("demetra_loader", "loader")
+    insights_service = services.start("demetra_insights", "insights")
+    ingestor = services.start(
+        "demetra_ingestor",
+        "ingestor-tiktok",
+        CHANNEL="tiktok",
+        MOCK_ANOMALIES=f"tracking_break:{campaign_id}:{start}:{BREAK_DAYS + 7}",
+        **sizing,
+    )
+    api = services.start("demetra_query_api", "query-api", **sizing)
+
+    backfill = SyncRequested(
+        sync_id="e2e-insights-backfill",
+        trigger=Trigger.MANUAL,
+        channels=[Channel.TIKTOK],
+        slot=first_slot,
+        date_from=date_from,
+        date_to=as_of,
+    )
+    await request(kafka_bootstrap, topics, backfill)
+    await wait_completed(api, backfill.sync_id)
+
+    async def one_published() -> list[dict[str, Any]] | None:
+        rows = await insights(database_url)
+        return rows if rows and all(r["published_version"] == r["version"] for r in rows) else None
+
+    (opened,) = await eventually(one_published, timeout=30, what="the insight stored and published")
+    assert (opened["kind"], opened["severity"], opened["campaign_id"]) == (
+        "tracking_break",
+        "critical",
+        campaign_id,
+    )
+    assert (opened["status"], opened["first_day"], opened["last_day"]) == (
+        "open",
+        start,
+        as_of - dt.timedelta(days=1),
+    )
+    (loaded,) = await read_topic(kafka_bootstrap, topics.channel_loaded, count=1, idle_after=1.0)
+    (detected,) = await read_topic(kafka_bootstrap, topics.insight_detected, count=1, idle_after=1.0)
+    assert InsightChanged.model_validate_json(detected.value or b"").insight_id == opened["id"]
+
+    # A restart, and channel.loaded replayed to the new process: nothing new anywhere.
+    services.stop(insights_service)
+    insights_service = services.start("demetra_insights", "insights-restarted")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.channel_loaded, loaded.value, key=loaded.key)
+    finally:
+        await producer.stop()
+
+    async def replayed() -> bool:
+        return await analyses(insights_service) >= 1
+
+    await eventually(replayed, timeout=30, what="the replayed channel.loaded analysed")
+    assert await insights(database_url) == [opened]
+    await read_topic(kafka_bootstrap, topics.insight_detected, count=1, idle_after=1.5)  # still exactly one
+
+    # The tracking is repaired: a later sync (the ingestor without the injection) fetches real conversions.
+    services.stop(ingestor)
+    services.start("demetra_ingestor", "ingestor-tiktok-recovered", CHANNEL="tiktok", **sizing)
+    recovery = backfill.model_copy(update={"sync_id": "e2e-insights-recovered", "slot": later_slot})
+    await request(kafka_bootstrap, topics, recovery)
+    await wait_completed(api, recovery.sync_id)
+
+    async def resolved() -> dict[str, Any] | None:
+        (row,) = await insights(database_url)
+        return row if row["status"] == "resolved" and row["published_version"] == row["version"] else None
+
+    closed = await eventually(resolved, timeout=30, what="the insight resolved and published")
+    assert (closed["id"], closed["resolved_at"] is not None) == (opened["id"], True)
+    (event,) = await read_topic(kafka_bootstrap, topics.insight_resolved, count=1, idle_after=1.5)
+    assert InsightChanged.model_validate_json(event.value or b"").insight_id == opened["id"]
+    assert len(await read_topic(kafka_bootstrap, topics.insight_detected, count=1, idle_after=1.0)) == 1
