@@ -29,6 +29,7 @@ SCALABLE = (
     "ingestor-tiktok",
 )
 ONE_SHOT = ("kafka-init", "migrate")
+SERVICE_TARGETS = ("scheduler", "ingestor", "loader", "insights", "query-api")
 
 _INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 
@@ -140,7 +141,7 @@ def test_services_start_after_the_topics_and_the_migrations(services: dict[str, 
     assert condition("migrate", "postgres") == "service_healthy"
     assert condition("kafka-ui", "kafka-init") == "service_completed_successfully"
     for name, service in services.items():
-        if service.get("build", {}).get("target") in ("scheduler", "ingestor", "loader", "insights", "query-api"):
+        if service.get("build", {}).get("target") in SERVICE_TARGETS:
             assert condition(name, "kafka-init") == "service_completed_successfully", name
             assert condition(name, "migrate") == "service_completed_successfully", name
 

@@ -27,7 +27,13 @@ KUBERNETES_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 KEDA_SCHEMA = Path(__file__).resolve().parent / "schemas" / "keda-scaledobject-v1alpha1.json"
 COMPOSE = Path(__file__).resolve().parents[2] / "docker-compose.yml"
 BUILDS = ("base", "local")
-SERVICES = ("scheduler", "loader", "insights", "query-api", *(f"ingestor-{c.value.replace('_', '-')}" for c in Channel))
+SERVICES = (
+    "scheduler",
+    "loader",
+    "insights",
+    "query-api",
+    *(f"ingestor-{c.value.replace('_', '-')}" for c in Channel),
+)
 WORKLOAD_KINDS = ("Deployment", "StatefulSet", "Job")
 
 
