@@ -117,6 +117,16 @@ async def insights(database_url: str) -> list[dict[str, Any]]:
         await connection.close()
 
 
+async def api_insights(api: ServiceProcess, campaign_id: str) -> list[dict[str, Any]]:
+    """The campaign's insights as the query API serves them (GET /api/insights)."""
+    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
+        response = await client.get(
+            "/api/insights", params={"campaign_id": campaign_id}, headers={API_KEY_HEADER: API_KEY}
+        )
+    response.raise_for_status()
+    return list(response.json()["items"])
+
+
 async def analyses(service: ServiceProcess) -> float:
     """demetra_insights_analyses_total{trigger="channel.loaded"} of this process."""
     async with httpx.AsyncClient(base_url=service.url, timeout=5) as client:
@@ -174,6 +184,7 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
         start,
         as_of - dt.timedelta(days=1),
     )
+    assert [i["id"] for i in await api_insights(api, campaign_id)] == [str(opened["id"])]
     (loaded,) = await read_topic(kafka_bootstrap, topics.channel_loaded, count=1, idle_after=1.0)
     (detected,) = await read_topic(kafka_bootstrap, topics.insight_detected, count=1, idle_after=1.0)
     assert InsightChanged.model_validate_json(detected.value or b"").insight_id == opened["id"]
@@ -208,6 +219,8 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
 
     closed = await eventually(resolved, timeout=30, what="the insight resolved and published")
     assert (closed["id"], closed["resolved_at"] is not None) == (opened["id"], True)
+    (served,) = await api_insights(api, campaign_id)
+    assert (served["id"], served["status"]) == (str(opened["id"]), "resolved")
     (event,) = await read_topic(kafka_bootstrap, topics.insight_resolved, count=1, idle_after=1.5)
     assert InsightChanged.model_validate_json(event.value or b"").insight_id == opened["id"]
     assert len(await read_topic(kafka_bootstrap, topics.insight_detected, count=1, idle_after=1.0)) == 1
