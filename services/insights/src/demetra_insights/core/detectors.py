@@ -76,7 +76,7 @@ class DetectorParams:
     z_resolve: float = 2.5  # an open insight resolves once its metric is back within this
     scale_floor: float = 0.06  # log units: no campaign is "normal" within less than +-6% a day
     scale_pool_days: float = 14.0  # weight of the channel's typical scale in each campaign's
-    min_ratio: float = 1.5  # a rate must move by at least x1.5 to matter
+    min_ratio: float = 1.6  # a rate must move by at least x1.6 to matter
     min_spend_ratio: float = 2.0  # spend must double (or halve) in a day; smaller runs are pacing
     pacing_days: int = 3
     pacing_min_ratio: float = 1.3
