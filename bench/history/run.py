@@ -10,11 +10,16 @@
    ~720,000 daily rows), timed until ``GET /api/syncs/{id}`` reports ``completed``. From the sync's events:
    the ingestors' messages and daily rows per second (first fetch.started to last fetch.completed), the
    loader's daily rows per second (first to last load transaction: ``recorded_at`` of the load events is
-   their transaction's start, so the last transaction's rows are left out of the numerator), and checks
-   rows_loaded == rows_fetched == the rows in campaign_daily. The loader's ceiling: the very rows it wrote,
-   read back and COPYed (asyncpg ``copy_records_to_table``, one transaction) into the empty campaign_daily
-   of another private database. Then the same backfill again: it must change nothing
-   (inserted + updated == 0, restated == 0).
+   their transaction's start, so the last transaction's rows are left out of the numerator: the loader
+   *contended*, sharing the cores with 4 ingestors producing), and checks rows_loaded == rows_fetched == the
+   rows in campaign_daily. Then **the loader alone**: the backfill's loader and ingestors stopped, a fresh
+   loader (consumer groups of its own, so it reads the backfill's campaign.fetched messages from the start)
+   into a fresh migrated database, timed from its first load commit to its last (its load events polled
+   every 20 ms); and, right after, its ceiling: the very rows it wrote, read back and COPYed (asyncpg
+   ``copy_records_to_table``, one transaction) into the empty campaign_daily of another private database.
+   ``backfill_loader_vs_ceiling`` = the loader alone / that COPY (the contended ratio is reported too). Then
+   the services again and the same backfill again: it must change nothing (inserted + updated == 0,
+   restated == 0).
 2. **Reads over a year.** A third private database is seeded with --history-days of mock history
    (``demetra_mock.mock_campaign_days``, the ingestors' source, 4 x --campaigns, ~2.9M rows) by COPY, the
    campaigns rows derived from it in one INSERT ... SELECT, ANALYZEd, the summary view refreshed. The API
@@ -164,23 +169,38 @@ async def sync_rates(connection: asyncpg.Connection, sync_id: str) -> Rates:
         "  FROM events WHERE sync_id = $1",
         sync_id,
     )
+    assert fetch is not None, f"no events for {sync_id}"
+    fetch_s = (fetch["completed"] - fetch["started"]).total_seconds()
+    loads = await load_rate(connection, sync_id)
+    return Rates(
+        fetch_s,
+        int(fetch["messages"]) / fetch_s,
+        int(fetch["rows"]) / fetch_s,
+        loads.seconds,
+        loads.rows_s,
+        loads.transactions,
+    )
+
+
+@dataclass(frozen=True)
+class LoadRate:
+    seconds: float  # first to last load transaction
+    rows_s: float
+    transactions: int
+
+
+async def load_rate(connection: asyncpg.Connection, sync_id: str) -> LoadRate:
+    """The loader's daily rows per second for the sync, from its load events: first to last load transaction
+    (``recorded_at`` is a transaction's start, so the last one's rows are not in the numerator)."""
     loads = await connection.fetch(
         "SELECT recorded_at, sum((payload->>'rows')::bigint) AS rows FROM events"
         " WHERE sync_id = $1 AND type = 'load' GROUP BY recorded_at ORDER BY recorded_at",
         sync_id,
     )
-    assert fetch is not None and loads, f"no events for {sync_id}"
-    fetch_s = (fetch["completed"] - fetch["started"]).total_seconds()
-    load_s = (loads[-1]["recorded_at"] - loads[0]["recorded_at"]).total_seconds()
+    assert loads, f"no load events for {sync_id}"
+    seconds = (loads[-1]["recorded_at"] - loads[0]["recorded_at"]).total_seconds()
     loaded = sum(int(r["rows"]) for r in loads[:-1])
-    return Rates(
-        fetch_s,
-        int(fetch["messages"]) / fetch_s,
-        int(fetch["rows"]) / fetch_s,
-        load_s,
-        loaded / load_s if load_s > 0 else float("nan"),
-        len(loads),
-    )
+    return LoadRate(seconds, loaded / seconds if seconds > 0 else float("nan"), len(loads))
 
 
 async def copy_ceiling(source_url: str) -> tuple[int, float]:
@@ -206,6 +226,78 @@ async def copy_ceiling(source_url: str) -> tuple[int, float]:
             await target.close()
 
 
+@dataclass(frozen=True)
+class Replay:
+    rows: int
+    commits: int  # load transactions
+    seconds: float  # first to last load commit seen
+    rows_s: float
+    cpu_s: float  # the loader's CPU time from its start to the last commit
+    copy_rows_s: float  # the COPY ceiling of the same rows, measured right after
+
+    @property
+    def loader_vs_ceiling(self) -> float:
+        return self.rows_s / self.copy_rows_s
+
+
+LOADED = (
+    "SELECT coalesce(sum((payload->>'rows')::bigint), 0), clock_timestamp() FROM events WHERE type = 'load'"
+)
+
+
+async def replay(env: dict[str, str], logs: Path, rows: int) -> Replay:
+    """The loader alone on the backfill's messages: a fresh loader (groups of its own, so it reads
+    campaign.fetched from the start) into a fresh migrated database, nothing else running, timed from its
+    first load commit to its last (seen by polling its load events every 20 ms: PostgreSQL's clock at
+    both ends; the first transaction's rows are left out); then the COPY ceiling of the very rows it wrote."""
+    async with private_database(SERVER_URL, prefix="bench_history_replay") as url:
+        group = f"bench-history-replay-{os.getpid()}"
+        loader = ServiceProcess(
+            "loader-replay",
+            "demetra_loader",
+            {
+                **env,
+                "DATABASE_URL": url,
+                "LOADER_GROUP_ID": group,
+                "LOADER_EVENTS_GROUP_ID": f"{group}.events",
+            },
+            logs,
+        )
+        connection = await asyncpg.connect(plain_dsn(url))
+        try:
+            await asyncio.to_thread(loader.start)
+            try:
+                first: tuple[int, dt.datetime] | None = None
+                deadline = time.monotonic() + 240
+                while True:
+                    loaded, now = await connection.fetchrow(LOADED)
+                    if loaded and first is None:
+                        first = (int(loaded), now)
+                    if loaded >= rows:
+                        break
+                    if time.monotonic() > deadline:
+                        raise SystemExit(f"replay: {loaded} of {rows} rows loaded in 240 s")
+                    await asyncio.sleep(0.02)
+                cpu_s = cpu_seconds(loader)
+            finally:
+                loader.stop()
+            assert first is not None
+            seconds = (now - first[1]).total_seconds()
+            stored = int(await connection.fetchval(f"SELECT count(*) FROM {DAILY}"))
+            assert stored == rows == loaded, (stored, rows, loaded)
+            commits = int(
+                await connection.fetchval(
+                    "SELECT count(DISTINCT recorded_at) FROM events WHERE type = 'load'"
+                )
+            )
+        finally:
+            await connection.close()
+        copied, copy_rows_s = await copy_ceiling(url)
+        assert copied == rows
+        rows_s = (rows - first[0]) / seconds if seconds > 0 else float("nan")  # nan: all in one commit
+        return Replay(rows, commits, seconds, rows_s, cpu_s, copy_rows_s)
+
+
 def cpu_seconds(service: ServiceProcess) -> float:
     """User + system CPU time of a service's process so far (Linux /proc)."""
     assert service.process is not None
@@ -219,11 +311,21 @@ class Backfill:
     again: Sync
     rows: int
     rates: Rates
-    copy_rows_s: float
+    replay: Replay
     cpu_s: dict[str, float]  # CPU seconds each kind of service spent over the first backfill
 
     @property
+    def copy_rows_s(self) -> float:
+        return self.replay.copy_rows_s
+
+    @property
     def loader_vs_ceiling(self) -> float:
+        """The loader alone (the replay) against the COPY of the same rows."""
+        return self.replay.loader_vs_ceiling
+
+    @property
+    def contended_vs_ceiling(self) -> float:
+        """The loader during the backfill (sharing the 2 cores with 4 ingestors producing) against it."""
         return self.rates.loader_rows_s / self.copy_rows_s
 
 
@@ -275,14 +377,23 @@ async def backfill(campaigns: int, days: int) -> Backfill:
             finally:
                 await connection.close()
             assert counts["rows_loaded"] == counts["rows_fetched"] == stored, (counts, stored)
+            # The loader alone on the same messages: the backfill's loader and ingestors stopped (started
+            # again for the re-run; the API stays).
+            workers = [service for service in services if service is not api]
+            for service in workers:
+                service.stop()
+            replayed = await replay(env, logs, stored)
+            say(
+                f"  replay: a fresh loader alone loaded the {stored:,} rows at {replayed.rows_s:,.0f} rows/s "
+                f"(COPY ceiling {replayed.copy_rows_s:,.0f} rows/s)"
+            )
+            await asyncio.gather(*(asyncio.to_thread(service.start) for service in workers))
             again = await run_sync(api, request)
             say(f"  again: completed in {again.seconds:.2f}s: {again.body['counts']}")
         finally:
             for service in services:
                 service.stop()
-        copied, copy_rows_s = await copy_ceiling(url)
-        assert copied == stored
-        return Backfill(first, again, stored, rates, copy_rows_s, cpu_s)
+        return Backfill(first, again, stored, rates, replayed, cpu_s)
 
 
 # ------------------------------------------------------------------------------------ 2. reads over a year
@@ -572,7 +683,6 @@ async def main() -> None:
     say(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
 
     filled = await backfill(args.campaigns, args.backfill_days)
-    say(f"COPY ceiling: {filled.rows:,} rows at {filled.copy_rows_s:,.0f} rows/s")
     read = await reads(args)
 
     rates, again = filled.rates, filled.again.body["counts"]
@@ -589,7 +699,7 @@ async def main() -> None:
                 ("ingestors: messages/s", f"{rates.ingestor_msgs_s:,.0f}", ""),
                 ("ingestors: daily rows/s", f"{rates.ingestor_rows_s:,.0f}", ""),
                 (
-                    f"loader: daily rows/s ({rates.load_transactions} transactions)",
+                    f"loader in the backfill: rows/s ({rates.load_transactions} tx)",
                     f"{rates.loader_rows_s:,.0f}",
                     f"over {rates.load_s:.2f} s",
                 ),
@@ -601,8 +711,15 @@ async def main() -> None:
                     )
                     for kind, seconds in filled.cpu_s.items()
                 ),
+                (
+                    "loader alone (replay): daily rows/s",
+                    f"{filled.replay.rows_s:,.0f}",
+                    f"{filled.replay.commits} tx, first..last commit {filled.replay.seconds:.2f} s, "
+                    f"{filled.replay.cpu_s:.1f} s CPU",
+                ),
                 ("COPY ceiling: daily rows/s", f"{filled.copy_rows_s:,.0f}", "same rows, empty table"),
-                ("loader / COPY ceiling", f"{filled.loader_vs_ceiling:.2f}", ">= 0.5"),
+                ("loader alone / COPY ceiling", f"{filled.loader_vs_ceiling:.2f}", ">= 0.5"),
+                ("loader in the backfill / COPY ceiling", f"{filled.contended_vs_ceiling:.2f}", "contended"),
                 ("backfill again: request -> completed", f"{filled.again.seconds:.2f} s", ""),
                 (
                     "backfill again: inserted+updated, restated",
@@ -638,9 +755,11 @@ async def main() -> None:
     say(
         f"backfill_s={filled.first.seconds:.2f} backfill_rows={filled.rows} "
         f"backfill_loader_vs_ceiling={filled.loader_vs_ceiling:.2f} "
+        f"backfill_contended_vs_ceiling={filled.contended_vs_ceiling:.2f} "
         f"series_p99_ms={series.p99_ms:.2f} history_p99_ms={history.p99_ms:.2f} "
         f"ingestor_msgs_s={rates.ingestor_msgs_s:.0f} ingestor_rows_s={rates.ingestor_rows_s:.0f} "
-        f"loader_rows_s={rates.loader_rows_s:.0f} copy_rows_s={filled.copy_rows_s:.0f} "
+        f"loader_rows_s={filled.replay.rows_s:.0f} contended_loader_rows_s={rates.loader_rows_s:.0f} "
+        f"copy_rows_s={filled.copy_rows_s:.0f} "
         f"backfill_again_s={filled.again.seconds:.2f} backfill_again_changed="
         f"{again['inserted'] + again['updated'] + again['restated']} "
         f"series_rps={series.rps:.0f} history_rps={history.rps:.0f} "
