@@ -1,7 +1,9 @@
 """The whole system, each service its own process, over real Kafka and PostgreSQL.
 
-The expected table is known independently of the pipeline: the mock catalogue is deterministic for a
-(channel, hour slot), so after a sync every campaign row must equal what ``mock_campaigns`` says.
+The expected outcome is known independently of the pipeline: the mock source is deterministic for a
+(channel, hour slot), so a sync's messages, daily rows and derived campaign rows must equal what the mock's
+public API says for the sync's as-of and window (tests/mock_expectations.py). The ingestor's lookback is
+pinned to one day, so a sync fetches yesterday and today so far at any time of day.
 """
 
 from __future__ import annotations
@@ -18,12 +20,19 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from demetra_common.contracts import ALL_CHANNELS
+from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.db import plain_dsn
-from demetra_common.security import API_KEY_HEADER
 from demetra_common.topics import Topics
-from demetra_mock import mock_campaigns, mock_slot
+from demetra_mock import mock_slot
 from demetra_testkit import ServiceProcess, eventually
+from demetra_testkit.syncs import request_sync, sync_as_of, wait_finished
+from tests.mock_expectations import (
+    ExpectedChannel,
+    channel_outcome,
+    expected_channel,
+    expected_sync,
+    first_sync_channel,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -63,41 +72,11 @@ def pipeline(service_env: dict[str, str], tmp_path: Path) -> Iterator[Pipeline]:
         running.close()
 
 
-def api_headers() -> dict[str, str]:
-    return {API_KEY_HEADER: API_KEY}
+SIZE = 300  # campaigns running per channel at any moment
+LOOKBACK_DAYS = 1  # yesterday and today so far (nothing of today at 00:xx): few rows at any time of day
 
 
-SIZE = 300  # campaigns per channel
-
-
-async def sync_status(api: ServiceProcess, sync_id: str) -> dict[str, Any] | None:
-    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
-        response = await client.get(f"/api/syncs/{sync_id}")
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
-    return dict(response.json())
-
-
-async def wait_finished(api: ServiceProcess, sync_id: str, timeout: float = 120) -> dict[str, Any]:
-    async def finished() -> dict[str, Any] | None:
-        status = await sync_status(api, sync_id)
-        return status if status and status["status"] != "running" else None
-
-    return await eventually(finished, timeout=timeout, interval=0.5, what=f"sync {sync_id} finished")
-
-
-async def request_sync(api: ServiceProcess, channels: list[str] | None = None) -> str:
-    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
-        response = await client.post(
-            "/api/syncs", json={"channels": channels} if channels else {}, headers=api_headers()
-        )
-    assert response.status_code == 202, response.text
-    assert response.headers["location"].endswith(response.json()["sync_id"])
-    return str(response.json()["sync_id"])
-
-
-async def table(database_url: str) -> dict[str, tuple[Any, ...]]:
+async def campaigns_table(database_url: str) -> dict[str, tuple[Any, ...]]:
     connection = await asyncpg.connect(plain_dsn(database_url))
     try:
         rows = await connection.fetch(
@@ -109,22 +88,10 @@ async def table(database_url: str) -> dict[str, tuple[Any, ...]]:
     return {row["campaign_id"]: tuple(row.values()) for row in rows}
 
 
-def expected_table(slot: dt.datetime, size: int) -> dict[str, tuple[Any, ...]]:
+def expected_table(expected: dict[str, ExpectedChannel]) -> dict[str, tuple[Any, ...]]:
+    """The ``campaigns`` table after a first sync: every channel's campaigns, derived from their days."""
     return {
-        c.campaign_id: (
-            c.campaign_id,
-            c.channel.value,
-            c.name,
-            c.date,
-            c.impressions,
-            c.clicks,
-            c.engagement,
-            c.cost,
-            c.conversion_rate,
-            c.roi,
-        )
-        for channel in ALL_CHANNELS
-        for c in mock_campaigns(channel, slot, size)
+        campaign_id: row for channel in expected.values() for campaign_id, row in channel.campaigns.items()
     }
 
 
@@ -132,26 +99,36 @@ def start_pipeline(pipeline: Pipeline, *, size: int = SIZE, loaders: int = 1) ->
     sizing = {"MOCK_CAMPAIGNS_PER_CHANNEL": str(size), "SYNC_RATE_LIMIT": "100/minute"}
     for number in range(loaders):
         pipeline.start("demetra_loader", f"loader-{number}")
-    pipeline.start("demetra_ingestor", "ingestor-all", CHANNEL="all", **sizing)
+    pipeline.start(
+        "demetra_ingestor", "ingestor-all", CHANNEL="all", SYNC_LOOKBACK_DAYS=str(LOOKBACK_DAYS), **sizing
+    )
     return pipeline.start("demetra_query_api", "query-api", **sizing)
+
+
+def assert_first_sync(status: dict[str, Any], expected: dict[str, ExpectedChannel]) -> None:
+    """A first sync into an empty database: every channel and the totals exactly as the mock says."""
+    assert status["status"] == "completed", status
+    assert {c["channel"]: channel_outcome(c) for c in status["channels"]} == {
+        name: first_sync_channel(channel) for name, channel in expected.items()
+    }
+    messages = sum(channel.messages for channel in expected.values())
+    rows = sum(channel.rows for channel in expected.values())
+    counts = status["counts"]
+    assert (counts["fetched"], counts["loaded"], counts["inserted"]) == (messages, messages, messages), counts
+    assert counts["updated"] == counts["unchanged"] == counts["rejected"] == 0, counts
+    assert (counts["rows_fetched"], counts["rows_loaded"], counts["restated"]) == (rows, rows, 0), counts
 
 
 async def test_api_sync_completes_on_all_channels_and_a_repeat_is_unchanged(
     pipeline: Pipeline, database_url: str
 ) -> None:
     api = start_pipeline(pipeline)
-    slot = mock_slot(dt.datetime.now(dt.UTC))
 
-    first = await wait_finished(api, await request_sync(api))
-    assert first["status"] == "completed", first
-    assert {c["channel"]: c["status"] for c in first["channels"]} == {
-        c.value: "completed" for c in ALL_CHANNELS
-    }
-    rows = await table(database_url)
-    assert first["counts"]["fetched"] == first["counts"]["loaded"] == 4 * SIZE
-    assert first["counts"]["inserted"] == len(rows) == 4 * SIZE
-    if mock_slot(dt.datetime.now(dt.UTC)) == slot:
-        assert rows == expected_table(slot, SIZE)
+    first = await wait_finished(api.url, await request_sync(api.url, API_KEY))
+    expected = expected_sync(ALL_CHANNELS, sync_as_of(first), SIZE, LOOKBACK_DAYS)
+    assert_first_sync(first, expected)
+    rows = await campaigns_table(database_url)
+    assert rows == expected_table(expected)
 
     listed: list[str] = []
     async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
@@ -162,22 +139,27 @@ async def test_api_sync_completes_on_all_channels_and_a_repeat_is_unchanged(
             url = page["next"]
     assert sorted(listed) == sorted(rows)
 
-    second = await wait_finished(api, await request_sync(api))
+    second = await wait_finished(api.url, await request_sync(api.url, API_KEY))
     assert second["status"] == "completed", second
+    again = expected_sync(ALL_CHANNELS, sync_as_of(second), SIZE, LOOKBACK_DAYS)
+    repeated = sum(channel.messages for channel in again.values())
     counts = second["counts"]
     assert (
-        counts["loaded"] == 4 * SIZE
-        and counts["inserted"] + counts["updated"] + counts["unchanged"] == 4 * SIZE
-    )
-    if mock_slot(dt.datetime.now(dt.UTC)) == slot:  # a new hour slot legitimately brings new metrics
-        assert counts["unchanged"] == 4 * SIZE
-    assert len(await table(database_url)) == len(rows)
+        counts["loaded"] == repeated
+        and counts["inserted"] + counts["updated"] + counts["unchanged"] == repeated
+    ), counts
+    assert counts["rows_fetched"] == counts["rows_loaded"] == sum(c.rows for c in again.values()), counts
+    # a new hour slot legitimately brings new metrics (and, on a new day, restates the maturing days)
+    if mock_slot(sync_as_of(second)) == mock_slot(sync_as_of(first)):
+        assert (counts["unchanged"], counts["restated"]) == (repeated, 0), counts
+    assert set(await campaigns_table(database_url)) == set(rows).union(*(c.campaigns for c in again.values()))
 
 
 async def test_sync_requested_published_with_a_plain_kafka_client_runs_through(
     pipeline: Pipeline, kafka_bootstrap: str, topics: Topics, database_url: str
 ) -> None:
     api = start_pipeline(pipeline)
+    before = mock_slot(dt.datetime.now(dt.UTC))
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     try:
@@ -186,10 +168,20 @@ async def test_sync_requested_published_with_a_plain_kafka_client_runs_through(
     finally:
         await producer.stop()
 
-    status = await wait_finished(api, "kcat-e2e-1")
+    status = await wait_finished(api.url, "kcat-e2e-1")
+    after = mock_slot(dt.datetime.now(dt.UTC))
     assert status["status"] == "completed"
-    assert sorted(c["channel"] for c in status["channels"]) == ["google_ads", "tiktok"]
-    assert status["counts"]["inserted"] == 2 * SIZE == len(await table(database_url))
+    outcomes = {c["channel"]: channel_outcome(c) for c in status["channels"]}
+    assert sorted(outcomes) == ["google_ads", "tiktok"]
+    # The message names no requested_at: each ingestor took its own clock, in the slot before or after.
+    for name, outcome in outcomes.items():
+        candidates = {
+            first_sync_channel(expected_channel(Channel(name), s, SIZE, LOOKBACK_DAYS))
+            for s in {before, after}
+        }
+        assert outcome in candidates, (name, outcome, candidates)
+    inserted = sum(outcome[5] for outcome in outcomes.values())
+    assert status["counts"]["inserted"] == inserted == len(await campaigns_table(database_url))
 
 
 async def test_scheduled_sync_fires_on_a_short_cron(pipeline: Pipeline) -> None:
@@ -208,7 +200,9 @@ async def test_scheduled_sync_fires_on_a_short_cron(pipeline: Pipeline) -> None:
     )
     assert sync["sync_id"].startswith("sched-")
     assert sync["trigger"] == "schedule"
-    assert sync["counts"]["loaded"] == 4 * SIZE
+    expected = expected_sync(ALL_CHANNELS, sync_as_of(sync), SIZE, LOOKBACK_DAYS)  # as of its cron slot
+    assert sync["counts"]["loaded"] == sum(channel.messages for channel in expected.values())
+    assert sync["counts"]["rows_loaded"] == sum(channel.rows for channel in expected.values())
 
 
 async def test_three_loaders_produce_exactly_the_table_and_counts_of_one(
@@ -216,15 +210,9 @@ async def test_three_loaders_produce_exactly_the_table_and_counts_of_one(
 ) -> None:
     size = 2000
     api = start_pipeline(pipeline, size=size, loaders=3)
-    slot = mock_slot(dt.datetime.now(dt.UTC))
 
-    status = await wait_finished(api, await request_sync(api), timeout=240)
+    status = await wait_finished(api.url, await request_sync(api.url, API_KEY), timeout=240)
 
-    assert status["status"] == "completed", status
-    counts = status["counts"]
-    assert (counts["fetched"], counts["loaded"], counts["inserted"]) == (4 * size, 4 * size, 4 * size)
-    assert counts["updated"] == counts["unchanged"] == counts["rejected"] == 0
-    rows = await table(database_url)
-    assert len(rows) == 4 * size
-    if mock_slot(dt.datetime.now(dt.UTC)) == slot:
-        assert rows == expected_table(slot, size)
+    expected = expected_sync(ALL_CHANNELS, sync_as_of(status), size, LOOKBACK_DAYS)
+    assert_first_sync(status, expected)
+    assert await campaigns_table(database_url) == expected_table(expected)

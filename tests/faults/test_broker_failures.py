@@ -1,63 +1,58 @@
-"""A broker or the KRaft controller dies in the middle of a 4 x 25,000 sync: nothing is lost or doubled.
+"""A broker or the KRaft controller dies in the middle of a 4 x ~25,500 campaign sync: nothing is lost or
+doubled.
 
 Each test runs the services as processes on a private 3-node cluster (conftest.py), kills a node with
-SIGKILL while campaigns flow, restarts it later, and then checks the whole result: every channel fetched
-and loaded exactly its 25,000 campaigns once, the campaigns table holds exactly the 100,000 of them, no
+SIGKILL while campaigns flow, restarts it later, and then checks the whole result against the mock's public
+API for the sync's as-of (tests/mock_expectations.py): every channel fetched and loaded exactly the
+campaigns that ran in its window once (25,000 run at any moment, a few hundred more over a one-day
+lookback), with exactly their daily rows and nothing restated, the campaigns table holds exactly them, no
 consumer group is left behind and the dead-letter topic is empty.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 
 from demetra_common.contracts import ALL_CHANNELS
 from demetra_common.db import plain_dsn
-from demetra_common.security import API_KEY_HEADER
 from demetra_common.topics import Topics
 from demetra_testkit import ServiceProcess, eventually
+from demetra_testkit.syncs import finished_status, request_sync, sync_as_of, sync_status
 from tests.faults.conftest import API_KEY, Cluster, Pipeline, end_offsets, lag, partitions, until
+from tests.mock_expectations import expected_messages, expected_sync
 
 pytestmark = pytest.mark.slow
 logger = logging.getLogger(__name__)
 
-SIZE = 25_000  # campaigns per channel
-TOTAL = SIZE * len(ALL_CHANNELS)
+SIZE = 25_000  # campaigns running per channel at any moment
+TOTAL = SIZE * len(ALL_CHANNELS)  # a little less than a sync's messages: the milestones to kill at
+LOOKBACK_DAYS = 1  # yesterday and today so far: ~25,500 messages a channel, at most two days each
 SYNC_TIMEOUT_S = 150.0
 
 
 def start_pipeline(pipeline: Pipeline, size: int = SIZE, **ingestor_env: str) -> ServiceProcess:
-    """A loader, one ingestor for all four channels (``size`` campaigns each) and the query API."""
+    """A loader, one ingestor for all four channels (``size`` campaigns each, a one-day lookback) and the
+    query API."""
     pipeline.start("demetra_loader", "loader")
     pipeline.start(
-        "demetra_ingestor", "ingestor", CHANNEL="all", MOCK_CAMPAIGNS_PER_CHANNEL=str(size), **ingestor_env
+        "demetra_ingestor",
+        "ingestor",
+        CHANNEL="all",
+        MOCK_CAMPAIGNS_PER_CHANNEL=str(size),
+        SYNC_LOOKBACK_DAYS=str(LOOKBACK_DAYS),
+        **ingestor_env,
     )
     return pipeline.start("demetra_query_api", "query-api", SYNC_RATE_LIMIT="100/minute")
 
 
-async def request_sync(api: ServiceProcess) -> str:
-    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
-        response = await client.post("/api/syncs", json={}, headers={API_KEY_HEADER: API_KEY})
-    assert response.status_code == 202, response.text
-    return str(response.json()["sync_id"])
-
-
-async def sync_status(api: ServiceProcess, sync_id: str) -> dict[str, Any] | None:
-    async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
-        response = await client.get(f"/api/syncs/{sync_id}")
-    if response.status_code == 404:
-        return None
-    response.raise_for_status()
-    return dict(response.json())
-
-
 async def loaded(api: ServiceProcess, sync_id: str) -> int:
-    status = await sync_status(api, sync_id)
+    status = await sync_status(api.url, sync_id)
     return int(status["counts"]["loaded"]) if status else 0
 
 
@@ -75,11 +70,11 @@ async def leaders(cluster: Cluster, topic: str) -> Counter[int]:
 
 
 async def wait_finished(api: ServiceProcess, sync_id: str) -> dict[str, Any]:
-    async def finished() -> dict[str, Any] | None:
-        status = await sync_status(api, sync_id)
-        return status if status and status["status"] != "running" else None
-
-    return dict(await until(finished, timeout=SYNC_TIMEOUT_S, what=f"sync {sync_id} finished"))
+    return dict(
+        await until(
+            lambda: finished_status(api.url, sync_id), timeout=SYNC_TIMEOUT_S, what=f"sync {sync_id} finished"
+        )
+    )
 
 
 async def campaigns_per_channel(database_url: str) -> dict[str, tuple[int, int]]:
@@ -119,36 +114,55 @@ async def assert_exactly_once(
     *,
     republished: bool = False,
 ) -> None:
-    """The sync completed with every channel fetched, loaded and inserted exactly ``size`` times, the
-    table holds exactly those campaigns, every consumer group caught up and nothing was dead-lettered.
+    """The sync completed with every channel fetched, loaded and inserted exactly the campaigns the mock
+    says ran in its window at its as-of, with exactly their daily rows and nothing restated; the table holds
+    exactly those campaigns, every consumer group caught up and nothing was dead-lettered.
 
     ``republished``: the ingestor re-ran a fetch whose produce failed, so campaigns acknowledged before the
     failure were published twice; the loader counts the second copies as ``unchanged`` (at-least-once
-    counting: see the last test), and nothing else may differ.
+    counting: see the last test) and their days in ``rows_loaded``, and nothing else may differ.
     """
-    total = size * len(ALL_CHANNELS)
     status = await wait_finished(api, sync_id)
     logger.info("sync %s finished: %s", sync_id, status["counts"])
     assert status["status"] == "completed", status
+    expected = await asyncio.to_thread(expected_sync, ALL_CHANNELS, sync_as_of(status), size, LOOKBACK_DAYS)
     per_channel = {
-        c["channel"]: (c["status"], c["fetched"], c["loaded"] - c["unchanged"], c["inserted"])
+        c["channel"]: (
+            c["status"],
+            c["fetched"],
+            c["loaded"] - c["unchanged"],
+            c["inserted"],
+            c["rows_fetched"],
+            c["restated"],
+        )
         for c in status["channels"]
     }
-    assert per_channel == {ch.value: ("completed", size, size, size) for ch in ALL_CHANNELS}
+    assert per_channel == {
+        name: ("completed", e.messages, e.messages, e.messages, e.rows, 0) for name, e in expected.items()
+    }
+    rows_loaded = {c["channel"]: c["rows_loaded"] for c in status["channels"]}
+    if republished:  # the second copies' days are loaded (unchanged) again
+        assert all(rows_loaded[name] >= e.rows for name, e in expected.items()), rows_loaded
+    else:
+        assert rows_loaded == {name: e.rows for name, e in expected.items()}
+    total = sum(e.messages for e in expected.values())
     counts = status["counts"]
     assert (counts["fetched"], counts["loaded"] - counts["unchanged"], counts["inserted"]) == (
         total,
         total,
         total,
     ), counts
-    assert counts["updated"] == counts["rejected"] == 0, counts
+    assert counts["updated"] == counts["rejected"] == counts["restated"] == 0, counts
+    assert counts["rows_fetched"] == sum(e.rows for e in expected.values()), counts
     if not republished:
         assert counts["unchanged"] == 0, counts
 
-    assert await campaigns_per_channel(database_url) == {ch.value: (size, size) for ch in ALL_CHANNELS}
+    assert await campaigns_per_channel(database_url) == {
+        name: (e.messages, e.messages) for name, e in expected.items()
+    }
     events = await fetch_events(database_url, sync_id)
     completed = sorted((channel, count) for channel, kind, count in events if kind == "fetch.completed")
-    assert completed == sorted((ch.value, size) for ch in ALL_CHANNELS), events
+    assert completed == sorted((name, e.messages) for name, e in expected.items()), events
     assert not [event for event in events if event[1] == "fetch.failed"], events
 
     assert sum((await end_offsets(cluster.bootstrap, topics.campaign_fetched_dlq)).values()) == 0
@@ -171,7 +185,7 @@ async def test_sigkill_of_a_campaign_fetched_leader_mid_sync_loads_every_campaig
     led = await leaders(kafka_cluster, cluster_topics.campaign_fetched)
     # A leader that is not also the controller: this test is about a broker, the next about the controller.
     victim = max((node for node in led if node != controller), key=lambda node: led[node])
-    sync_id = await request_sync(api)
+    sync_id = await request_sync(api.url, API_KEY)
 
     at_kill = await loaded_at_least(api, sync_id, TOTAL // 10, "a tenth of the sync loaded")
     kafka_cluster.kill(victim)
@@ -193,7 +207,7 @@ async def test_sigkill_of_the_active_controller_mid_sync_loads_every_campaign_on
     kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
 ) -> None:
     api = start_pipeline(pipeline)
-    sync_id = await request_sync(api)
+    sync_id = await request_sync(api.url, API_KEY)
 
     at_kill = await loaded_at_least(api, sync_id, TOTAL // 10, "a tenth of the sync loaded")
     victim = kafka_cluster.active_controller()
@@ -228,7 +242,7 @@ async def test_a_produce_short_of_min_insync_replicas_fails_loudly_and_never_com
     size = 5_000  # slow pages keep the fetch running long enough to lose the brokers in its middle
     api = start_pipeline(pipeline, size, MOCK_PAGE_SIZE="250", MOCK_LATENCY_MS="250")
     ingestor_log = pipeline.log_dir / "ingestor.log"
-    sync_id = await request_sync(api)
+    sync_id = await request_sync(api.url, API_KEY)
 
     at_kill = await loaded_at_least(api, sync_id, 1_000, "the first campaigns loaded")
     survivor = kafka_cluster.nodes[0].node_id
@@ -241,8 +255,11 @@ async def test_a_produce_short_of_min_insync_replicas_fails_loudly_and_never_com
         return "fetch not published; will retry" in ingestor_log.read_text(errors="replace")
 
     await eventually(failed_loudly, timeout=90, interval=0.5, what="the ingestor saying the produce failed")
+    started = await sync_status(api.url, sync_id)
+    assert started is not None
+    messages = expected_messages(sync_as_of(started), size, LOOKBACK_DAYS)
     events = await fetch_events(database_url, sync_id)
-    assert not [e for e in events if e[1] == "fetch.completed" and e[2] != size], events
+    assert not [e for e in events if e[1] == "fetch.completed" and e[2] != messages], events
     for victim in victims:
         kafka_cluster.start(victim)
     logger.info("restarted nodes %s; %d loaded", victims, await loaded(api, sync_id))

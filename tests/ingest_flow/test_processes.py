@@ -16,13 +16,16 @@ import httpx
 import pytest
 from aiokafka import ConsumerRecord
 
-from demetra_common.contracts import ALL_CHANNELS, SyncEvent, SyncEventType
+from demetra_common.contracts import ALL_CHANNELS, Channel, SyncEvent, SyncEventType, SyncRequested
 from demetra_common.topics import Topics
 from demetra_testkit import eventually, read_topic
+from tests.mock_expectations import expected_channel
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 
 API_KEY = "ingest-flow-key"
+SIZE = 25  # campaigns running per channel at any moment
+LOOKBACK_DAYS = 1  # yesterday and today so far: one chunk of days, so one fetch.progress per channel
 
 
 def free_port() -> int:
@@ -74,7 +77,12 @@ async def test_scheduled_and_manual_syncs_flow_from_scheduler_through_the_ingest
 ) -> None:
     at = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=12)).replace(microsecond=0)
     scheduler_env = {**service_env, "SYNC_CRON": f"{at.second} {at.minute} {at.hour} * * *"}
-    ingestor_env = {**service_env, "CHANNEL": "all", "MOCK_CAMPAIGNS_PER_CHANNEL": "25"}
+    ingestor_env = {
+        **service_env,
+        "CHANNEL": "all",
+        "MOCK_CAMPAIGNS_PER_CHANNEL": str(SIZE),
+        "SYNC_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
+    }
     scheduled_id = at.strftime("sched-%Y%m%dT%H%M%SZ")
 
     with (
@@ -91,18 +99,35 @@ async def test_scheduled_and_manual_syncs_flow_from_scheduler_through_the_ingest
             assert accepted.status_code == 202
             manual_id = accepted.json()["sync_id"]
 
-            # 8 events per sync (started + completed for each channel), the manual one and the scheduled one.
-            records = await read_topic(kafka_bootstrap, topics.sync_events, count=16, timeout=90)
+            # 12 events per sync (started, progress and completed for each channel), the manual one and the
+            # scheduled one; the requests tell each sync's as-of (the manual one's request time, the slot).
+            records = await read_topic(kafka_bootstrap, topics.sync_events, count=24, timeout=90)
+            requests = await read_topic(kafka_bootstrap, topics.sync_requested, count=2, timeout=30)
             metrics = (await client.get(f"{ingestor}/metrics")).text
 
+    as_of = {
+        r.sync_id: r.as_of() for r in (SyncRequested.model_validate_json(x.value or b"") for x in requests)
+    }
+    published = 0
     for sync_id in (manual_id, scheduled_id):
         events = events_of(records, sync_id)
-        completed = {e.channel: e.count for e in events if e.type is SyncEventType.FETCH_COMPLETED}
-        assert completed == {channel: 25 for channel in ALL_CHANNELS}, sync_id
+        expected = {
+            channel: expected_channel(channel, as_of[sync_id], SIZE, LOOKBACK_DAYS)
+            for channel in ALL_CHANNELS
+        }
+        started = {
+            e.channel: (e.date_from, e.date_to) for e in events if e.type is SyncEventType.FETCH_STARTED
+        }
+        assert started == {channel: (e.date_from, e.date_to) for channel, e in expected.items()}, sync_id
+        progress = {e.channel: (e.through, e.rows) for e in events if e.type is SyncEventType.FETCH_PROGRESS}
+        assert progress == {channel: (e.date_to, e.rows) for channel, e in expected.items()}, sync_id
+        completed = {e.channel: (e.count, e.rows) for e in events if e.type is SyncEventType.FETCH_COMPLETED}
+        assert completed == {channel: (e.messages, e.rows) for channel, e in expected.items()}, sync_id
+        published += expected[Channel.FACEBOOK].messages
     assert (
-        'demetra_ingestor_messages_published_total{channel="facebook",topic="campaign.fetched"} 50.0'
-        in metrics
-    )
+        'demetra_ingestor_messages_published_total{channel="facebook",topic="campaign.fetched"} '
+        f"{float(published)}" in metrics
+    ), metrics
 
 
 async def test_a_stopped_scheduler_process_is_still_stopped_after_a_restart(

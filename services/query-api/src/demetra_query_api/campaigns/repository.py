@@ -13,8 +13,10 @@ from typing import Any
 import asyncpg
 from sqlalchemy import BigInteger, ColumnElement, Date, Double, Numeric, Text, bindparam, cast, select, tuple_
 
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_COLUMNS, CampaignDayRow, CampaignRow
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, CampaignDayRow, CampaignRow
 from demetra_query_api.cursors import SortField, SortKey, SortOrder
+from demetra_query_api.metrics.kpis import ADDITIVE, ALL_METRICS
+from demetra_query_api.metrics.repository import metric_columns
 from demetra_query_api.statements import (
     Compare,
     FilterTable,
@@ -128,9 +130,19 @@ async def campaign_by_id(connection: asyncpg.Connection, campaign_id: str) -> as
     return await _CAMPAIGN_BY_ID.fetchrow(connection, campaign_id=campaign_id)
 
 
-# A campaign's days in a range (public for EXPLAIN in tests).
+# A day's fields in a campaign's history, in order: the date, every metric (the rates in SQL from the
+# kpis declaration: metrics.repository.metric_columns), the version; the channel after them.
+HISTORY_DAY_FIELDS: tuple[str, ...] = (
+    "date",
+    *(metric.value for metric in ALL_METRICS),
+    "fetched_at",
+    "sync_id",
+)
+_DAY_METRICS = metric_columns(ALL_METRICS, {metric.value: days[metric.value] for metric in ADDITIVE})
+
+# A campaign's days in a range (public for EXPLAIN in tests): HISTORY_DAY_FIELDS, then the channel.
 CAMPAIGN_DAYS = compile_statement(
-    select(*_selected(days, DAILY_COLUMNS))
+    select(days.date, *_DAY_METRICS, days.fetched_at, days.sync_id, days.channel)
     .where(
         days.campaign_id == bindparam("campaign_id", type_=Text),
         days.date >= bindparam("date_from", type_=Date),
@@ -143,6 +155,6 @@ CAMPAIGN_DAYS = compile_statement(
 async def campaign_days(
     connection: asyncpg.Connection, campaign_id: str, first: dt.date, last: dt.date
 ) -> list[asyncpg.Record]:
-    """The campaign's daily rows from ``first`` to ``last``, oldest first (columns of DAILY_COLUMNS): the
-    primary key (campaign_id, date) of only the partitions of that range serves it."""
+    """The campaign's daily rows from ``first`` to ``last``, oldest first (HISTORY_DAY_FIELDS, then the
+    channel): the primary key (campaign_id, date) of only the partitions of that range serves it."""
     return await CAMPAIGN_DAYS.fetch(connection, campaign_id=campaign_id, date_from=first, date_to=last)

@@ -13,7 +13,6 @@ import asyncpg
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 from demetra_query_api.campaigns import repository
 from demetra_query_api.cursors import CampaignCursor, SortField, SortKey, SortOrder
-from demetra_query_api.metrics.kpis import ALL_METRICS, Totals
 from demetra_query_api.ranges import DateRange
 
 
@@ -59,28 +58,11 @@ async def campaign(connection: asyncpg.Connection, campaign_id: str) -> dict[str
     return dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=True)) if record else None
 
 
-def _day(record: asyncpg.Record) -> dict[str, Any]:
-    totals = Totals(
-        campaigns=1,
-        impressions=record["impressions"],
-        clicks=record["clicks"],
-        engagement=record["engagement"],
-        cost=record["cost"],
-        conversions=record["conversions"],
-        revenue=record["revenue"],
-    )
-    return {
-        "date": record["date"],
-        **totals.values(ALL_METRICS),
-        "fetched_at": record["fetched_at"],
-        "sync_id": record["sync_id"],
-    }
-
-
 async def campaign_history(
     connection: asyncpg.Connection, campaign_id: str, span: DateRange
 ) -> dict[str, Any] | None:
-    """The campaign's days within ``span``, oldest first, with their rates; None for an unknown campaign."""
+    """The campaign's days within ``span``, oldest first, with their rates (computed in SQL, from the kpis
+    declaration); None for an unknown campaign."""
     records = await repository.campaign_days(connection, campaign_id, span.first, span.last)
     if records:
         channel = records[0]["channel"]
@@ -94,5 +76,6 @@ async def campaign_history(
         "channel": channel,
         "date_from": span.first,
         "date_to": span.last,
-        "days": [_day(record) for record in records],
+        # zip stops at the shorter side: the trailing channel stays out of the day.
+        "days": [dict(zip(repository.HISTORY_DAY_FIELDS, record, strict=False)) for record in records],
     }

@@ -52,8 +52,46 @@ SUMMARY_METRICS: tuple[Metric, ...] = (
 )
 
 
-def _ratio(numerator: float, denominator: float, scale: float = 1.0) -> float | None:
-    return scale * numerator / denominator if denominator else None
+# Every additive metric, in Metric's order: the sums a group keeps.
+ADDITIVE: tuple[Metric, ...] = (
+    Metric.IMPRESSIONS,
+    Metric.CLICKS,
+    Metric.ENGAGEMENT,
+    Metric.COST,
+    Metric.CONVERSIONS,
+    Metric.REVENUE,
+)
+# The additive metrics counted in whole numbers (integers; the others are doubles).
+COUNTS: frozenset[Metric] = frozenset({Metric.IMPRESSIONS, Metric.CLICKS, Metric.ENGAGEMENT})
+# Metrics reported rounded to this many decimals (cost to cents, as it is stored).
+ROUNDED: dict[Metric, int] = {Metric.COST: 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """``scale x numerator / denominator`` of two sums (attributes of Totals); None when the denominator is
+    zero. The one declaration of a KPI: Totals computes it in Python (``of``), the repositories turn the same
+    declaration into SQL (metrics.repository.metric_columns), with the same operations in the same order, so
+    both give the same double."""
+
+    numerator: str
+    denominator: str
+    scale: float = 1.0
+
+    def of(self, numerator: float, denominator: float) -> float | None:
+        return self.scale * numerator / denominator if denominator else None
+
+
+# The KPIs, by name (the rates of Metric, and ROI, which only the summary reports).
+RATES: dict[str, Rate] = {
+    Metric.CTR.value: Rate("clicks", "impressions"),
+    Metric.CPC.value: Rate("cost", "clicks"),
+    Metric.CPM.value: Rate("cost", "impressions", 1000.0),
+    Metric.CPA.value: Rate("cost", "conversions"),
+    Metric.CONVERSION_RATE.value: Rate("conversions", "clicks"),
+    Metric.ROAS.value: Rate("revenue", "cost"),
+    "roi": Rate("net_return", "cost"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,38 +127,46 @@ class Totals:
 
     @property
     def ctr(self) -> float | None:
-        return _ratio(self.clicks, self.impressions)
+        return self.rate("ctr")
 
     @property
     def cpc(self) -> float | None:
-        return _ratio(self.cost, self.clicks)
+        return self.rate("cpc")
 
     @property
     def cpm(self) -> float | None:
-        return _ratio(self.cost, self.impressions, 1000.0)
+        return self.rate("cpm")
 
     @property
     def cpa(self) -> float | None:
-        return _ratio(self.cost, self.conversions)
+        return self.rate("cpa")
 
     @property
     def conversion_rate(self) -> float | None:
-        return _ratio(self.conversions, self.clicks)
+        return self.rate("conversion_rate")
 
     @property
     def roas(self) -> float | None:
-        return _ratio(self.revenue, self.cost)
+        return self.rate("roas")
 
     @property
     def roi(self) -> float | None:
-        return _ratio(self.net_return, self.cost)
+        return self.rate("roi")
+
+    def rate(self, name: str) -> float | None:
+        """The KPI ``name`` of RATES over these sums."""
+        rate = RATES[name]
+        return rate.of(getattr(self, rate.numerator), getattr(self, rate.denominator))
+
+    def value(self, metric: Metric) -> int | float | None:
+        if metric in RATES:
+            return self.rate(metric.value)
+        value: int | float = getattr(self, metric.value)
+        return round(value, ROUNDED[metric]) if metric in ROUNDED else value
 
     def values(self, metrics: Iterable[Metric]) -> dict[str, int | float | None]:
         """``metrics`` by name (cost rounded to cents, as it is stored)."""
-        return {
-            metric.value: round(self.cost, 2) if metric is Metric.COST else getattr(self, metric.value)
-            for metric in metrics
-        }
+        return {metric.value: self.value(metric) for metric in metrics}
 
     def as_dict(self) -> dict[str, int | float | None]:
         """The summary's figures."""

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Date, DateTime, Text, cast, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Date,
+    DateTime,
+    Double,
+    Text,
+    cast,
+    func,
+    literal_column,
+    select,
+)
 
 from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_CHANGE_MARKER
-from demetra_query_api.metrics.kpis import Totals
+from demetra_query_api.metrics.kpis import ADDITIVE, ALL_METRICS, COUNTS, RATES, ROUNDED, Metric, Totals
 from demetra_query_api.metrics.timeseries import Granularity
 from demetra_query_api.statements import (
     Compare,
@@ -56,6 +67,38 @@ _SUMS = (
 )
 
 
+def metric_columns(
+    metrics: Sequence[Metric], sums: Mapping[str, ColumnElement[Any]]
+) -> list[ColumnElement[Any]]:
+    """``metrics`` as SQL, labelled by name, over ``sums`` (the SQL of each additive metric of a group:
+    sums, or a day's columns; cost exact numeric): the additive ones as they are (integers as bigint, cost
+    rounded as kpis.ROUNDED says, in numeric where it is exact), the rates from kpis.RATES, the declaration
+    Totals computes in Python, as doubles with the same operations in the same order (``scale x numerator /
+    denominator``, NULL when the denominator is 0), so the two give the same double."""
+
+    def number(name: str) -> ColumnElement[Any]:
+        return cast(sums[name], Double())
+
+    columns: list[ColumnElement[Any]] = []
+    for metric in metrics:
+        rate = RATES.get(metric.value)
+        if rate is not None:
+            numerator = number(rate.numerator)
+            if rate.scale != 1.0:  # 1.0 x n is n exactly: left out
+                numerator = cast(literal_column(repr(float(rate.scale))), Double()) * numerator
+            denominator: ColumnElement[float] = func.nullif(number(rate.denominator), literal_column("0"), type_=Double())
+            column = numerator / denominator
+        elif metric in ROUNDED:
+            digits: ColumnElement[int] = literal_column(str(ROUNDED[metric]))
+            column = cast(func.round(sums[metric.value], digits), Double())
+        elif metric in COUNTS:
+            column = cast(sums[metric.value], BigInteger())
+        else:
+            column = number(metric.value)
+        columns.append(column.label(metric.value))
+    return columns
+
+
 def _totals(record: asyncpg.Record) -> Totals:
     return Totals(
         campaigns=int(record["campaigns"]),
@@ -95,17 +138,27 @@ def _period(granularity: Granularity) -> ColumnElement[Any]:
     return cast(func.date_trunc(unit, cast(daily.c.date, DateTime())), Date()).label("period")
 
 
-@lru_cache(maxsize=64)
-def _period_statement(filters: Shape, granularity: Granularity) -> Statement:
+# The sums of each additive metric over a group of the view's rows (per channel and day).
+_METRIC_SUMS: dict[str, ColumnElement[Any]] = {
+    metric.value: func.sum(daily.c[metric.value]) for metric in ADDITIVE
+}
+
+
+@lru_cache(maxsize=256)
+def _period_statement(filters: Shape, granularity: Granularity, metrics: tuple[Metric, ...]) -> Statement:
     period = _period(granularity)
-    statement = filtered(select(daily.c.channel, period, *_SUMS), DAILY_FILTERS, filters)
+    columns = metric_columns(metrics, _METRIC_SUMS) if metrics else list(_SUMS)
+    statement = filtered(select(daily.c.channel, period, *columns), DAILY_FILTERS, filters)
     return compile_statement(statement.group_by(daily.c.channel, period).order_by(daily.c.channel, period))
 
 
-def period_statement(filters: Mapping[str, Any], granularity: Granularity) -> tuple[Statement, list[Any]]:
-    """The timeseries statement and its arguments (exposed for EXPLAIN in tests)."""
+def period_statement(
+    filters: Mapping[str, Any], granularity: Granularity, metrics: Sequence[Metric] = ALL_METRICS
+) -> tuple[Statement, list[Any]]:
+    """The timeseries statement and its arguments (exposed for EXPLAIN in tests): per channel and period,
+    ``metrics`` (kpis, computed in SQL by ``metric_columns``), or the sums of a Totals when none."""
     values: dict[str, Any] = {}
-    statement = _period_statement(bind_filters(DAILY_FILTERS, filters, values), granularity)
+    statement = _period_statement(bind_filters(DAILY_FILTERS, filters, values), granularity, tuple(metrics))
     return statement, statement.args(values)
 
 
@@ -120,9 +173,22 @@ async def period_totals(
     connection: asyncpg.Connection, filters: Mapping[str, Any], granularity: Granularity
 ) -> list[PeriodTotals]:
     """Totals per channel and period of the days ``filters`` select (DAILY_FILTERS), by channel and period."""
-    statement, args = period_statement(filters, granularity)
+    statement, args = period_statement(filters, granularity, ())
     records = await connection.fetch(statement.sql, *args)
     return [PeriodTotals(r["channel"], r["period"], _totals(r)) for r in records]
+
+
+async def period_metrics(
+    connection: asyncpg.Connection,
+    filters: Mapping[str, Any],
+    granularity: Granularity,
+    metrics: Sequence[Metric],
+) -> list[asyncpg.Record]:
+    """Per channel and period of the days ``filters`` select (DAILY_FILTERS), by channel and period:
+    records (channel, period, *metrics), the metrics as the response reports them (``metric_columns``)."""
+    statement, args = period_statement(filters, granularity, metrics)
+    records: list[asyncpg.Record] = await connection.fetch(statement.sql, *args)
+    return records
 
 
 _FRESHNESS = compile_statement(

@@ -16,7 +16,7 @@ from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.metrics import repository
 from demetra_query_api.metrics.kpis import Metric, Totals
-from demetra_query_api.metrics.timeseries import Granularity, periods
+from demetra_query_api.metrics.timeseries import Granularity, cached_periods, periods
 from demetra_query_api.ranges import DateRange
 
 logger = logging.getLogger(__name__)
@@ -69,10 +69,56 @@ async def timeseries(
     total: bool,
 ) -> dict[str, Any]:
     """``metrics`` per period of ``span`` for each of ``channels`` (all when empty): one point per period,
-    zeros (and null rates) where a channel has no data; rates from each period's sums."""
+    zeros (and null rates) where a channel has no data; rates from each period's sums.
+
+    The channels' points come from PostgreSQL as the response reports them (the KPIs of kpis.RATES in SQL,
+    ``repository.metric_columns``): a point is one dict built from a record, no per-metric work in Python.
+    With ``total`` the channels are added up here (Totals), as the total series always was."""
     wanted = list(dict.fromkeys(channels or ALL_CHANNELS))
-    asked = list(dict.fromkeys(metrics))
+    asked = tuple(dict.fromkeys(metrics))
     filters = {"channel": wanted, "date_from": span.first, "date_to": span.last}
+    points = cached_periods(span, granularity)
+    if total:
+        return await _timeseries_and_total(connection, wanted, asked, granularity, span, filters)
+    keys = ("period", "date_from", "date_to", *(metric.value for metric in asked))
+    zero = tuple(Totals().values(asked).values())
+    found = {
+        (record[0], record[1]): record[2:]
+        for record in await repository.period_metrics(connection, filters, granularity, asked)
+    }
+    series = []
+    for channel in wanted:
+        name = channel.value
+        series.append(
+            {
+                "channel": channel,
+                "points": [
+                    dict(
+                        zip(keys, (p.start, p.first, p.last, *found.get((name, p.start), zero)), strict=True)
+                    )
+                    for p in points
+                ],
+            }
+        )
+    return {
+        "date_from": span.first,
+        "date_to": span.last,
+        "granularity": granularity,
+        "metrics": list(asked),
+        "series": series,
+        "total": None,
+    }
+
+
+async def _timeseries_and_total(
+    connection: asyncpg.Connection,
+    wanted: list[Channel],
+    asked: tuple[Metric, ...],
+    granularity: Granularity,
+    span: DateRange,
+    filters: Mapping[str, Any],
+) -> dict[str, Any]:
+    """``timeseries`` with the total series: the sums per channel and period as Totals, KPIs from them."""
     found = {
         (row.channel, row.period): row.totals
         for row in await repository.period_totals(connection, filters, granularity)
@@ -95,11 +141,11 @@ async def timeseries(
         "date_from": span.first,
         "date_to": span.last,
         "granularity": granularity,
-        "metrics": asked,
+        "metrics": list(asked),
         "series": [
             {"channel": channel, "points": series(partial(channel_totals, channel))} for channel in wanted
         ],
-        "total": {"points": series(all_totals)} if total else None,
+        "total": {"points": series(all_totals)},
     }
 
 

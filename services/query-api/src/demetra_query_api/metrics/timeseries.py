@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from demetra_common.tables import MonthlyPartitions
 from demetra_query_api.ranges import DateRange
@@ -53,3 +54,9 @@ def periods(span: DateRange, granularity: Granularity) -> list[Period]:
         result.append(Period(start, max(start, span.first), last))
         start = following
     return result
+
+
+@lru_cache(maxsize=1024)
+def cached_periods(span: DateRange, granularity: Granularity) -> tuple[Period, ...]:
+    """``periods``, kept for the ranges asked lately (the same ones come back: "the last 90 days")."""
+    return tuple(periods(span, granularity))

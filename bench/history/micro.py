@@ -1,0 +1,171 @@
+"""The query API's CPU per request on the two history reads, in process (no HTTP, no network client).
+
+    uv run python bench/history/micro.py [--campaigns 300] [--requests 2000] [--database NAME] [--drop]
+                                         [--save FILE | --compare FILE]
+
+A private database is seeded as bench/history/run.py seeds its year (the mock's history, COPYed, campaigns
+derived, the summary view refreshed), then the app (``create_app``, its lifespan run in process) is called
+as an ASGI app, one request after another, with the URL lists of run.py: **series** (a channel's 90 daily
+points, every metric) and **history** (a campaign's 90-day range). Prints the process CPU time (µs/request,
+which leaves out PostgreSQL's, a process of its own) and the wall time per request.
+
+``--database NAME`` keeps the seeded database under that name (reused by the next run with the same name, so
+the same rows answer before and after a change; ``--drop`` drops it at the end); ``--save FILE`` writes the
+response bodies, ``--compare FILE`` checks that every body is byte-for-byte the one saved.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib.util
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from demetra_common.db import plain_dsn
+from demetra_query_api.app import create_app
+from demetra_query_api.settings import QueryApiSettings
+from demetra_testkit import create_database, database_url_named, drop_database
+
+
+def _run_module() -> Any:
+    path = Path(__file__).resolve().parent / "run.py"
+    spec = importlib.util.spec_from_file_location("bench_history_run", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+run = _run_module()
+
+
+async def database(name: str, campaigns: int, days: int) -> tuple[str, Any]:
+    """The seeded database ``name`` (seeded now unless it exists) and its Seeded (from its rows)."""
+    server = run.SERVER_URL
+    connection = await asyncpg.connect(plain_dsn(server))
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    finally:
+        await connection.close()
+    if not exists:
+        url = await create_database(server, name, migrate=True)
+        await run.seed_year(url, campaigns, days)
+    else:
+        url = database_url_named(server, name)
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        bounds = await connection.fetchrow(f"SELECT min(date) AS first, max(date) AS last FROM {run.DAILY}")
+        spans = await connection.fetch(
+            f"SELECT campaign_id, min(date), max(date) FROM {run.DAILY} GROUP BY campaign_id ORDER BY 1"
+        )
+        rows = int(await connection.fetchval(f"SELECT count(*) FROM {run.DAILY}"))
+    finally:
+        await connection.close()
+    seeded = run.Seeded(bounds["first"], bounds["last"], rows, [tuple(s) for s in spans])
+    return url, seeded
+
+
+async def call(app: Any, path: str) -> tuple[int, bytes]:
+    """One GET through the ASGI app, as a server would call it."""
+    parts = urlsplit(path)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": parts.path,
+        "raw_path": parts.path.encode(),
+        "root_path": "",
+        "query_string": parts.query.encode(),
+        "headers": [(b"host", b"bench")],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    status = 0
+    body = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        else:
+            body.extend(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, bytes(body)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--campaigns", type=int, default=300, help="campaigns per channel")
+    parser.add_argument("--days", type=int, default=365)
+    parser.add_argument("--requests", type=int, default=2_000, help="per URL list")
+    parser.add_argument("--database", default=f"bench_history_micro_{os.getpid()}")
+    parser.add_argument("--drop", action="store_true", help="drop --database at the end")
+    parser.add_argument("--save", type=Path)
+    parser.add_argument("--compare", type=Path)
+    args = parser.parse_args()
+    keep = "--database" in sys.argv
+    url, seeded = await database(args.database, args.campaigns, args.days)
+    try:
+        os.environ.update(
+            DATABASE_URL=url,
+            KAFKA_TOPIC_PREFIX=f"bench-history-micro-{os.getpid()}.",
+            RESPONSE_CACHE_TTL_S="0",
+            DB_POOL_SIZE="1",
+            DB_MAX_OVERFLOW="0",
+            LOG_LEVEL="WARNING",
+            SUMMARY_REFRESH_INTERVAL_S="3600",
+        )
+        app = create_app(QueryApiSettings())
+        lists = {name: urls[: args.requests] for name, urls in run.url_lists(seeded).items()}
+        bodies: dict[str, list[str]] = {}
+        async with app.router.lifespan_context(app):
+            for name, urls in lists.items():
+                for path in urls[:50]:  # warm: statements prepared, caches filled
+                    await call(app, path)
+                gc.collect()
+                wall, cpu = time.perf_counter(), time.process_time()
+                answered = [await call(app, path) for path in urls]
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                assert all(status == 200 for status, _ in answered), name
+                bodies[name] = [body.decode() for _, body in answered]
+                print(
+                    f"{name:8} {len(urls)} requests: {1e6 * cpu / len(urls):7.0f} µs CPU/request, "
+                    f"{1e6 * wall / len(urls):7.0f} µs wall/request",
+                    flush=True,
+                )
+        if args.save:
+            args.save.write_text(json.dumps(bodies))
+        if args.compare:
+            saved = json.loads(args.compare.read_text())
+            for name, answers in bodies.items():
+                differ = [i for i, (a, b) in enumerate(zip(answers, saved[name], strict=True)) if a != b]
+                print(
+                    f"{name:8} {len(answers) - len(differ)}/{len(answers)} bodies identical to {args.compare}"
+                )
+                if differ:
+                    print("  first difference:", lists[name][differ[0]])
+                    print("  now:  ", answers[differ[0]][:600])
+                    print("  saved:", saved[name][differ[0]][:600])
+    finally:
+        if args.drop or not keep:
+            await drop_database(run.SERVER_URL, args.database)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
