@@ -30,6 +30,9 @@ DAYS_SCHEMA_VERSION: Literal[2] = 2
 # The most days one CampaignDaysFetched may carry (a long backfill is split over several messages).
 MAX_DAYS_PER_MESSAGE = 100
 
+# What a sync id or a campaign id may look like: safe in a URL path, a Kafka key and a log line.
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+
 # Namespace for deterministic event ids: the same logical event always gets the same id, so
 # redelivery and replays are recognised downstream.
 EVENT_NAMESPACE = uuid.UUID("6f1c3d0e-5a1b-4e7f-9a39-2d8c5b7e4f10")
@@ -98,7 +101,7 @@ SyncId = Annotated[
     Field(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        pattern=ID_PATTERN,
         description="Identifies one sync across every message it causes.",
         examples=["sched-20261125T1400Z", "api-7f3b9c2e4d1a"],
     ),
@@ -183,9 +186,7 @@ class Campaign(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
-    campaign_id: str = Field(
-        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", examples=["fb_000123"]
-    )
+    campaign_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN, examples=["fb_000123"])
     channel: Channel
     name: str = Field(min_length=1, max_length=255, examples=["Black Friday Retargeting"])
     date: dt.date = Field(description="Reporting date of the metrics.")
@@ -265,9 +266,7 @@ class CampaignDaysFetched(BaseModel):
     fetched_at: AwareDatetime = Field(
         description="When the platform reported these metrics; the version the loader compares per day."
     )
-    campaign_id: str = Field(
-        min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$", examples=["fb_000123"]
-    )
+    campaign_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN, examples=["fb_000123"])
     name: str = Field(min_length=1, max_length=255, examples=["Black Friday Retargeting"])
     days: list[CampaignDay] = Field(
         min_length=1,

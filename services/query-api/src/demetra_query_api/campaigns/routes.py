@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
-from demetra_common.contracts import utcnow
+from demetra_common.contracts import ID_PATTERN, utcnow
 from demetra_query_api.campaigns import service
 from demetra_query_api.campaigns.schemas import (
     CampaignHistory,
@@ -37,7 +37,7 @@ CampaignId = Annotated[
     Path(
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        pattern=ID_PATTERN,
         description="The platform's campaign id.",
         examples=["fb_00000123"],
     ),

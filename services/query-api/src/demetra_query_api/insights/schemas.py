@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from demetra_common.contracts import Channel, InsightKind, InsightStatus, Severity
+from demetra_common.contracts import ID_PATTERN, Channel, InsightKind, InsightStatus, Severity
 from demetra_query_api.cursors import InsightSort
 from demetra_query_api.schemas import Day, OrderedDates, PageLinks, cursor_parameter
 
@@ -57,7 +57,7 @@ class InsightQuery(OrderedDates):
         default=None,
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        pattern=ID_PATTERN,
         description="Only this campaign's insights.",
     )
     kind: list[InsightKind] = Field(

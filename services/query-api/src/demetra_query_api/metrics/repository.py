@@ -86,7 +86,9 @@ def metric_columns(
             numerator = number(rate.numerator)
             if rate.scale != 1.0:  # 1.0 x n is n exactly: left out
                 numerator = cast(literal_column(repr(float(rate.scale))), Double()) * numerator
-            denominator: ColumnElement[float] = func.nullif(number(rate.denominator), literal_column("0"), type_=Double())
+            denominator: ColumnElement[float] = func.nullif(
+                number(rate.denominator), literal_column("0"), type_=Double()
+            )
             column = numerator / denominator
         elif metric in ROUNDED:
             digits: ColumnElement[int] = literal_column(str(ROUNDED[metric]))

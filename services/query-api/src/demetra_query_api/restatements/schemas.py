@@ -7,7 +7,7 @@ import uuid
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from demetra_common.contracts import Channel, DailyMetric
+from demetra_common.contracts import ID_PATTERN, Channel, DailyMetric
 from demetra_query_api.schemas import Day, OrderedDates, PageLinks, cursor_parameter
 
 
@@ -47,7 +47,7 @@ class RestatementQuery(OrderedDates):
         default=None,
         min_length=1,
         max_length=128,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        pattern=ID_PATTERN,
         description="Only this campaign's restatements.",
     )
     date_from: Day | None = Field(default=None, description="Restated day on or after (YYYY-MM-DD).")

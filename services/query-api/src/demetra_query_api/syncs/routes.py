@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
 
-from demetra_common.contracts import utcnow
+from demetra_common.contracts import ID_PATTERN, utcnow
 from demetra_query_api.cursors import SyncCursor
 from demetra_query_api.deps import AppContext, ContextDep
 from demetra_query_api.http import (
@@ -34,7 +34,7 @@ SyncIdPath = Annotated[
     Path(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$",
+        pattern=ID_PATTERN,
         description="The sync's id.",
         examples=["sched-20261125T1400Z"],
     ),
