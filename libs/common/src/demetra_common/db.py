@@ -4,7 +4,9 @@ first use."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from sqlalchemy.engine import make_url
@@ -39,3 +41,60 @@ async def make_pool(database_url: str, *, max_size: int, timeout_s: float, **opt
         reset=_keep_session,
         **options,
     )
+
+
+R = TypeVar("R")
+
+
+class TransactionalPool(Generic[R]):
+    """An asyncpg pool (``make_pool``: connects lazily, so a service starts while PostgreSQL is down) that
+    lends each transaction to a repository: ``repository(connection)`` is what the block receives.
+    ``pool_options`` go to ``make_pool`` (init, command_timeout, ...)."""
+
+    def __init__(
+        self,
+        database_url: str,
+        repository: Callable[[asyncpg.Connection], R],
+        *,
+        max_size: int,
+        connect_timeout_s: float,
+        **pool_options: Any,
+    ) -> None:
+        self._database_url = database_url
+        self._repository = repository
+        self._max_size = max_size
+        self._connect_timeout_s = connect_timeout_s
+        self._pool_options = pool_options
+        self._pool: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        self._pool = await make_pool(
+            self._database_url,
+            max_size=self._max_size,
+            timeout_s=self._connect_timeout_s,
+            **self._pool_options,
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{type(self).__name__}.open() was not called")
+        return self._pool
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[R]:
+        """One transaction: committed when the block ends normally, rolled back on any exception."""
+        async with self.pool.acquire() as connection, connection.transaction():
+            yield self._repository(connection)
+
+    async def ping(self) -> bool:
+        """PostgreSQL answers; false before ``open`` and after ``close``."""
+        if self._pool is None:
+            return False
+        async with self._pool.acquire() as connection:
+            return bool(await connection.fetchval("SELECT 1") == 1)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any, Final
 
 import asyncpg
 import pandas as pd
 
 from demetra_common.contracts import Channel, InsightKind, InsightStatus, Severity
-from demetra_common.db import make_pool
+from demetra_common.db import TransactionalPool
 from demetra_common.tables import CampaignDayRow, InsightRow
 from demetra_insights.core import Insight, InsightKey
 from demetra_insights.core.panel import METRICS
@@ -156,34 +155,10 @@ class PostgresRepository:
         )
 
 
-class PostgresDatabase:
-    """A small asyncpg pool; connects lazily (min_size 0), so the service starts while PostgreSQL is down."""
+class PostgresDatabase(TransactionalPool[PostgresRepository]):
+    """The insights service's pool (connects lazily: the service starts while PostgreSQL is down)."""
 
     def __init__(self, database_url: str, *, max_size: int, connect_timeout_s: float) -> None:
-        self._database_url = database_url
-        self._max_size = max_size
-        self._connect_timeout_s = connect_timeout_s
-        self._pool: asyncpg.Pool | None = None
-
-    async def open(self) -> None:
-        self._pool = await make_pool(
-            self._database_url, max_size=self._max_size, timeout_s=self._connect_timeout_s
+        super().__init__(
+            database_url, PostgresRepository, max_size=max_size, connect_timeout_s=connect_timeout_s
         )
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresRepository]:
-        if self._pool is None:
-            raise RuntimeError("PostgresDatabase.open() was not called")
-        async with self._pool.acquire() as connection, connection.transaction():
-            yield PostgresRepository(connection)
-
-    async def ping(self) -> bool:
-        if self._pool is None:
-            return False
-        async with self._pool.acquire() as connection:
-            return bool(await connection.fetchval("SELECT 1") == 1)

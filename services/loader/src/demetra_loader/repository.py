@@ -16,7 +16,7 @@ import asyncpg
 import orjson
 
 from demetra_common.contracts import EventType
-from demetra_common.db import make_pool
+from demetra_common.db import TransactionalPool
 from demetra_common.tables import (
     CAMPAIGN_DATA_COLUMNS,
     DAILY_COLUMNS,
@@ -516,47 +516,18 @@ def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return columns
 
 
-class PostgresDatabase:
-    """A small asyncpg pool. Connects lazily (min_size 0), so the loader starts while PostgreSQL is down."""
+class PostgresDatabase(TransactionalPool[PostgresRepository]):
+    """The loader's pool: each connection keeps its staging tables (created once, at connect)."""
 
     def __init__(self, database_url: str, *, max_size: int, connect_timeout_s: float) -> None:
-        self._database_url = database_url
-        self._max_size = max_size
-        self._connect_timeout_s = connect_timeout_s
-        self._pool: asyncpg.Pool | None = None
-
-    async def open(self) -> None:
-        self._pool = await make_pool(
-            self._database_url,
-            max_size=self._max_size,
-            timeout_s=self._connect_timeout_s,
+        super().__init__(
+            database_url,
+            PostgresRepository,
+            max_size=max_size,
+            connect_timeout_s=connect_timeout_s,
             command_timeout=300,
             init=_prepare_connection,
         )
-
-    async def close(self) -> None:
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
-
-    @property
-    def pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise RuntimeError("PostgresDatabase.open() was not called")
-        return self._pool
-
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[PostgresRepository]:
-        """One transaction: committed when the block ends normally, rolled back on any exception."""
-        async with self.pool.acquire() as connection, connection.transaction():
-            yield PostgresRepository(connection)
-
-    async def ping(self) -> bool:
-        """PostgreSQL answers; false before ``open`` and after ``close``."""
-        if self._pool is None:
-            return False
-        async with self._pool.acquire() as connection:
-            return bool(await connection.fetchval("SELECT 1") == 1)
 
 
 async def _prepare_connection(connection: Any) -> None:
