@@ -130,6 +130,7 @@ async def main() -> None:
             DB_MAX_OVERFLOW="0",
             LOG_LEVEL="WARNING",
             SUMMARY_REFRESH_INTERVAL_S="3600",
+            SUMMARY_MAX_AGE_S="86400",  # the view as seeded: a refresh could change its sums in the last bit
         )
         app = create_app(QueryApiSettings())
         lists = {name: urls[: args.requests] for name, urls in run.url_lists(seeded).items()}

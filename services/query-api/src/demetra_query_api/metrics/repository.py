@@ -140,25 +140,30 @@ def _period(granularity: Granularity) -> ColumnElement[Any]:
     return cast(func.date_trunc(unit, cast(daily.c.date, DateTime())), Date()).label("period")
 
 
-# The sums of each additive metric over a group of the view's rows (per channel and day).
-_METRIC_SUMS: dict[str, ColumnElement[Any]] = {
-    metric.value: func.sum(daily.c[metric.value]) for metric in ADDITIVE
-}
+# A day's: the view has one row per (channel, date) (its unique index), whose values are the day's sums.
+_DAY_VALUES: dict[str, ColumnElement[Any]] = {metric.value: daily.c[metric.value] for metric in ADDITIVE}
 
 
 @lru_cache(maxsize=256)
 def _period_statement(filters: Shape, granularity: Granularity, metrics: tuple[Metric, ...]) -> Statement:
     period = _period(granularity)
-    columns = metric_columns(metrics, _METRIC_SUMS) if metrics else list(_SUMS)
-    statement = filtered(select(daily.c.channel, period, *columns), DAILY_FILTERS, filters)
+    if metrics:  # days only: a day is one row of the view (its unique index), nothing to add up
+        assert granularity is Granularity.DAY, "metrics per week or month: sum them (no metrics)"
+        columns = metric_columns(metrics, _DAY_VALUES)
+        statement = filtered(select(daily.c.channel, period, *columns), DAILY_FILTERS, filters)
+        return compile_statement(statement.order_by(daily.c.channel, daily.c.date))
+    statement = filtered(select(daily.c.channel, period, *_SUMS), DAILY_FILTERS, filters)
     return compile_statement(statement.group_by(daily.c.channel, period).order_by(daily.c.channel, period))
 
 
 def period_statement(
-    filters: Mapping[str, Any], granularity: Granularity, metrics: Sequence[Metric] = ALL_METRICS
+    filters: Mapping[str, Any], granularity: Granularity, metrics: Sequence[Metric] | None = None
 ) -> tuple[Statement, list[Any]]:
     """The timeseries statement and its arguments (exposed for EXPLAIN in tests): per channel and period,
-    ``metrics`` (kpis, computed in SQL by ``metric_columns``), or the sums of a Totals when none."""
+    the sums of a Totals (``metrics`` empty; weeks and months) or, per day, ``metrics`` as the response
+    reports them (computed in SQL by ``metric_columns``); None: what the service reads for ``granularity``."""
+    if metrics is None:
+        metrics = ALL_METRICS if granularity is Granularity.DAY else ()
     values: dict[str, Any] = {}
     statement = _period_statement(bind_filters(DAILY_FILTERS, filters, values), granularity, tuple(metrics))
     return statement, statement.args(values)
@@ -180,15 +185,12 @@ async def period_totals(
     return [PeriodTotals(r["channel"], r["period"], _totals(r)) for r in records]
 
 
-async def period_metrics(
-    connection: asyncpg.Connection,
-    filters: Mapping[str, Any],
-    granularity: Granularity,
-    metrics: Sequence[Metric],
+async def day_metrics(
+    connection: asyncpg.Connection, filters: Mapping[str, Any], metrics: Sequence[Metric]
 ) -> list[asyncpg.Record]:
-    """Per channel and period of the days ``filters`` select (DAILY_FILTERS), by channel and period:
-    records (channel, period, *metrics), the metrics as the response reports them (``metric_columns``)."""
-    statement, args = period_statement(filters, granularity, metrics)
+    """Per channel and day of the days ``filters`` select (DAILY_FILTERS), by channel and day: records
+    (channel, day, *metrics), the metrics as the response reports them (``metric_columns``)."""
+    statement, args = period_statement(filters, Granularity.DAY, metrics)
     records: list[asyncpg.Record] = await connection.fetch(statement.sql, *args)
     return records
 

@@ -71,20 +71,23 @@ async def timeseries(
     """``metrics`` per period of ``span`` for each of ``channels`` (all when empty): one point per period,
     zeros (and null rates) where a channel has no data; rates from each period's sums.
 
-    The channels' points come from PostgreSQL as the response reports them (the KPIs of kpis.RATES in SQL,
-    ``repository.metric_columns``): a point is one dict built from a record, no per-metric work in Python.
-    With ``total`` the channels are added up here (Totals), as the total series always was."""
+    Daily points come from PostgreSQL as the response reports them (the KPIs of kpis.RATES in SQL,
+    ``repository.metric_columns``, over the view's one row per channel and day): a point is one dict built
+    from a record, no per-metric work in Python. Weeks and months, and the total series, are added up from
+    PostgreSQL's sums per channel and period into Totals here, as they always were: PostgreSQL adds doubles
+    (conversions, revenue) in the order its plan reads the rows, so another statement could differ from
+    this one in the last bit."""
     wanted = list(dict.fromkeys(channels or ALL_CHANNELS))
     asked = tuple(dict.fromkeys(metrics))
     filters = {"channel": wanted, "date_from": span.first, "date_to": span.last}
     points = cached_periods(span, granularity)
-    if total:
-        return await _timeseries_and_total(connection, wanted, asked, granularity, span, filters)
+    if total or granularity is not Granularity.DAY:
+        return await _timeseries_from_totals(connection, wanted, asked, granularity, span, filters, total)
     keys = ("period", "date_from", "date_to", *(metric.value for metric in asked))
     zero = tuple(Totals().values(asked).values())
     found = {
         (record[0], record[1]): record[2:]
-        for record in await repository.period_metrics(connection, filters, granularity, asked)
+        for record in await repository.day_metrics(connection, filters, asked)
     }
     series = []
     for channel in wanted:
@@ -94,7 +97,7 @@ async def timeseries(
                 "channel": channel,
                 "points": [
                     dict(
-                        zip(keys, (p.start, p.first, p.last, *found.get((name, p.start), zero)), strict=True)
+                        zip(keys, (p.start, p.first, p.last, *found.get((name, p.start), zero)), strict=False)
                     )
                     for p in points
                 ],
@@ -110,15 +113,16 @@ async def timeseries(
     }
 
 
-async def _timeseries_and_total(
+async def _timeseries_from_totals(
     connection: asyncpg.Connection,
     wanted: list[Channel],
     asked: tuple[Metric, ...],
     granularity: Granularity,
     span: DateRange,
     filters: Mapping[str, Any],
+    total: bool,
 ) -> dict[str, Any]:
-    """``timeseries`` with the total series: the sums per channel and period as Totals, KPIs from them."""
+    """``timeseries`` from the sums per channel and period as Totals, the KPIs from them (kpis.RATES)."""
     found = {
         (row.channel, row.period): row.totals
         for row in await repository.period_totals(connection, filters, granularity)
@@ -145,7 +149,7 @@ async def _timeseries_and_total(
         "series": [
             {"channel": channel, "points": series(partial(channel_totals, channel))} for channel in wanted
         ],
-        "total": {"points": series(all_totals)},
+        "total": {"points": series(all_totals)} if total else None,
     }
 
 
