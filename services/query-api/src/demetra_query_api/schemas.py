@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from demetra_common.contracts import Channel
+from demetra_common.contracts import ID_PATTERN, Channel
 from demetra_query_api.cursors import MAX_CURSOR_LENGTH
 from demetra_query_api.ranges import DEFAULT_REPORT_DAYS, EARLIEST_DAY, LATEST_DAY, MAX_REPORT_DAYS
 
@@ -90,12 +90,18 @@ class OrderedDates(BaseModel):
         return value
 
 
+# Filters several resources offer: a repeatable channel, and one campaign (described by each use).
+ChannelFilter = Annotated[
+    list[Channel],
+    Field(default_factory=list, description="Only these channels; repeat for several (channel=a&channel=b)."),
+]
+CampaignIdFilter = Annotated[str | None, Field(min_length=1, max_length=128, pattern=ID_PATTERN)]
+
+
 class ChannelsAndDates(OrderedDates):
     """Channel and reporting-date filters shared by the campaign list and the summary."""
 
-    channel: list[Channel] = Field(
-        default_factory=list, description="Only these channels; repeat for several (channel=a&channel=b)."
-    )
+    channel: ChannelFilter
     date_from: dt.date | None = Field(default=None, description="Reporting date on or after (YYYY-MM-DD).")
     date_to: dt.date | None = Field(default=None, description="Reporting date on or before (YYYY-MM-DD).")
 

@@ -7,9 +7,16 @@ import uuid
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from demetra_common.contracts import ID_PATTERN, Channel, InsightKind, InsightStatus, Severity
+from demetra_common.contracts import Channel, InsightKind, InsightStatus, Severity
 from demetra_query_api.cursors import InsightSort
-from demetra_query_api.schemas import Day, OrderedDates, PageLinks, cursor_parameter
+from demetra_query_api.schemas import (
+    CampaignIdFilter,
+    ChannelFilter,
+    Day,
+    OrderedDates,
+    PageLinks,
+    cursor_parameter,
+)
 
 
 class InsightOut(BaseModel):
@@ -50,16 +57,8 @@ class InsightQuery(OrderedDates):
     Each filter here has its row, under the same name, in the repository's INSIGHT_FILTERS.
     """
 
-    channel: list[Channel] = Field(
-        default_factory=list, description="Only these channels; repeat for several (channel=a&channel=b)."
-    )
-    campaign_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=128,
-        pattern=ID_PATTERN,
-        description="Only this campaign's insights.",
-    )
+    channel: ChannelFilter
+    campaign_id: CampaignIdFilter = Field(default=None, description="Only this campaign's insights.")
     kind: list[InsightKind] = Field(
         default_factory=list, description="Only these kinds; repeat for several (kind=a&kind=b)."
     )

@@ -7,8 +7,15 @@ import uuid
 
 from pydantic import AwareDatetime, BaseModel, Field
 
-from demetra_common.contracts import ID_PATTERN, Channel, DailyMetric
-from demetra_query_api.schemas import Day, OrderedDates, PageLinks, cursor_parameter
+from demetra_common.contracts import Channel, DailyMetric
+from demetra_query_api.schemas import (
+    CampaignIdFilter,
+    ChannelFilter,
+    Day,
+    OrderedDates,
+    PageLinks,
+    cursor_parameter,
+)
 
 
 class RestatementOut(BaseModel):
@@ -40,16 +47,8 @@ class RestatementQuery(OrderedDates):
     Each filter here has its row, under the same name, in the repository's RESTATEMENT_FILTERS.
     """
 
-    channel: list[Channel] = Field(
-        default_factory=list, description="Only these channels; repeat for several (channel=a&channel=b)."
-    )
-    campaign_id: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=128,
-        pattern=ID_PATTERN,
-        description="Only this campaign's restatements.",
-    )
+    channel: ChannelFilter
+    campaign_id: CampaignIdFilter = Field(default=None, description="Only this campaign's restatements.")
     date_from: Day | None = Field(default=None, description="Restated day on or after (YYYY-MM-DD).")
     date_to: Day | None = Field(default=None, description="Restated day on or before (YYYY-MM-DD).")
     metric: list[DailyMetric] = Field(
