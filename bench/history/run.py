@@ -57,7 +57,6 @@ import httpx
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_common.security import API_KEY_HEADER
 from demetra_common.tables import (
     CAMPAIGN_DAILY_METRICS,
     CAMPAIGN_DATA_COLUMNS,
@@ -68,7 +67,8 @@ from demetra_common.tables import (
     CampaignRow,
 )
 from demetra_mock import mock_campaign_days
-from demetra_testkit import ServiceProcess, eventually, private_database, private_topics
+from demetra_testkit import ServiceProcess, eventually, pipeline_env, private_database, private_topics
+from demetra_testkit.syncs import TimedSync, timed_sync
 
 API_KEY = "bench-history-key"
 SERVER_URL = asyncpg_url(
@@ -115,36 +115,6 @@ def say(message: str = "") -> None:
 
 
 # ------------------------------------------------------------------------------------------ 1. backfill
-
-
-@dataclass(frozen=True)
-class Sync:
-    sync_id: str
-    seconds: float
-    body: dict[str, Any]
-
-
-async def run_sync(api: ServiceProcess, request: dict[str, Any], deadline_s: float = 240) -> Sync:
-    """POST /api/syncs and poll its status (every 50 ms) until it is no longer running."""
-    async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
-        began = time.perf_counter()
-        response = await client.post("/api/syncs", json=request, headers={API_KEY_HEADER: API_KEY})
-        response.raise_for_status()
-        sync_id = response.json()["sync_id"]
-
-        async def finished() -> dict[str, Any]:  # empty while running
-            status = await client.get(f"/api/syncs/{sync_id}")
-            if status.status_code == 200 and status.json()["status"] != "running":
-                return dict(status.json())
-            return {}
-
-        body: dict[str, Any] = await eventually(
-            finished, timeout=deadline_s, interval=0.05, what=f"sync {sync_id} finished"
-        )
-        elapsed = time.perf_counter() - began
-        if body["status"] != "completed":
-            raise SystemExit(f"sync {sync_id} ended {body['status']}: {body}")
-        return Sync(sync_id, elapsed, body)
 
 
 @dataclass(frozen=True)
@@ -307,8 +277,8 @@ def cpu_seconds(service: ServiceProcess) -> float:
 
 @dataclass(frozen=True)
 class Backfill:
-    first: Sync
-    again: Sync
+    first: TimedSync
+    again: TimedSync
     rows: int
     rates: Rates
     replay: Replay
@@ -334,16 +304,7 @@ async def backfill(campaigns: int, days: int) -> Backfill:
         private_topics(BOOTSTRAP, prefix="benchh") as topics,
         private_database(SERVER_URL, prefix="bench_history") as url,
     ):
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": BOOTSTRAP,
-            "DATABASE_URL": url,
-            "KAFKA_TOPIC_PREFIX": topics.prefix,
-            "API_KEY": API_KEY,
-            "SYNC_RATE_LIMIT": "1000/minute",
-            "RESPONSE_CACHE_TTL_S": "0",
-            "LOG_LEVEL": "WARNING",
-            "MOCK_CAMPAIGNS_PER_CHANNEL": str(campaigns),
-        }
+        env = pipeline_env(BOOTSTRAP, url, topics, api_key=API_KEY, MOCK_CAMPAIGNS_PER_CHANNEL=str(campaigns))
         logs = Path(tempfile.mkdtemp(prefix="bench-history-"))
         say(f"services' logs: {logs}")
         services = [ServiceProcess("loader", "demetra_loader", env, logs)]
@@ -363,12 +324,12 @@ async def backfill(campaigns: int, days: int) -> Backfill:
             }
             say(f"backfill {request['date_from']}..{request['date_to']}, {len(ALL_CHANNELS)} x {campaigns}")
             before = [cpu_seconds(service) for service in services]
-            first = await run_sync(api, request)
+            first = await timed_sync(api.url, API_KEY, request)
             cpu_s: dict[str, float] = {}
             for service, was in zip(services, before, strict=True):
                 kind = service.name.split("-")[0]
                 cpu_s[kind] = cpu_s.get(kind, 0.0) + cpu_seconds(service) - was
-            counts = first.body["counts"]
+            counts = first.status["counts"]
             say(f"  completed in {first.seconds:.2f}s: {counts}")
             connection = await asyncpg.connect(plain_dsn(url))
             try:
@@ -388,8 +349,8 @@ async def backfill(campaigns: int, days: int) -> Backfill:
                 f"(COPY ceiling {replayed.copy_rows_s:,.0f} rows/s)"
             )
             await asyncio.gather(*(asyncio.to_thread(service.start) for service in workers))
-            again = await run_sync(api, request)
-            say(f"  again: completed in {again.seconds:.2f}s: {again.body['counts']}")
+            again = await timed_sync(api.url, API_KEY, request)
+            say(f"  again: completed in {again.seconds:.2f}s: {again.status['counts']}")
         finally:
             for service in services:
                 service.stop()
@@ -685,7 +646,7 @@ async def main() -> None:
     filled = await backfill(args.campaigns, args.backfill_days)
     read = await reads(args)
 
-    rates, again = filled.rates, filled.again.body["counts"]
+    rates, again = filled.rates, filled.again.status["counts"]
     unchanged = again["inserted"] + again["updated"] == 0 and again["restated"] == 0
     series, history = read.results["series"], read.results["history"]
     say(f"\nhistory benchmark ({time.perf_counter() - began:.0f}s in all):")
@@ -694,7 +655,7 @@ async def main() -> None:
             [
                 ("backfill: request -> completed", f"{filled.first.seconds:.2f} s", "<= 30 s"),
                 ("backfill: daily rows (loaded = fetched = stored)", f"{filled.rows:,}", "~720,000"),
-                ("backfill: messages", f"{filled.first.body['counts']['fetched']:,}", ""),
+                ("backfill: messages", f"{filled.first.status['counts']['fetched']:,}", ""),
                 ("ingestors: fetch span (first start..last end)", f"{rates.fetch_s:.2f} s", ""),
                 ("ingestors: messages/s", f"{rates.ingestor_msgs_s:,.0f}", ""),
                 ("ingestors: daily rows/s", f"{rates.ingestor_rows_s:,.0f}", ""),

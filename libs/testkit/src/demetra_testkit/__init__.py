@@ -231,6 +231,23 @@ async def private_topics(bootstrap: str, *, prefix: str = "t") -> AsyncIterator[
             await admin.close()
 
 
+def pipeline_env(
+    bootstrap: str, database_url: str, topics: Topics, *, api_key: str, **settings: str
+) -> dict[str, str]:
+    """The environment every service of one private pipeline shares (its cluster, database, topic set and
+    API key), uncached and quiet as a benchmark wants it; ``settings`` add or override variables."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "DATABASE_URL": database_url,
+        "KAFKA_TOPIC_PREFIX": topics.prefix,
+        "API_KEY": api_key,
+        "SYNC_RATE_LIMIT": "1000/minute",
+        "RESPONSE_CACHE_TTL_S": "0",
+        "LOG_LEVEL": "WARNING",
+        **settings,
+    }
+
+
 def make_engine(settings: CommonSettings, **options: object) -> AsyncEngine:
     """A SQLAlchemy engine for ORM work over ``tables.py``, as the original backend worked. No service runs
     on it (they use ``demetra_common.db.make_pool``): the ORM round-trip tests and the loader benchmark's

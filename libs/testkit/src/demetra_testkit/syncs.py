@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import Any
 
 from demetra_common.security import API_KEY_HEADER
@@ -62,16 +64,37 @@ async def finished_status(api_url: str, sync_id: str) -> dict[str, Any] | None:
     return status if status and status["status"] != "running" else None
 
 
-async def wait_finished(api_url: str, sync_id: str, *, timeout: float = 120.0) -> dict[str, Any]:
-    """Poll until the sync completed, partially completed or failed; its status."""
+async def wait_finished(
+    api_url: str, sync_id: str, *, timeout: float = 120.0, interval: float = 0.5
+) -> dict[str, Any]:
+    """Poll every ``interval`` seconds until the sync completed, partially completed or failed; its status."""
     status = await eventually(
         lambda: finished_status(api_url, sync_id),
         timeout=timeout,
-        interval=0.5,
+        interval=interval,
         what=f"sync {sync_id} finished",
     )
     assert status is not None  # eventually returns only what is truthy
     return status
+
+
+@dataclass(frozen=True, slots=True)
+class TimedSync:
+    sync_id: str
+    seconds: float  # from the request to the status no longer running
+    status: dict[str, Any]
+
+
+async def timed_sync(
+    api_url: str, api_key: str, body: dict[str, Any] | None = None, *, timeout: float = 240.0
+) -> TimedSync:
+    """A benchmark's sync: request it, poll every 50 ms until it ends, and fail unless it completed."""
+    began = time.perf_counter()
+    sync_id = await request_sync(api_url, api_key, body)
+    status = await wait_finished(api_url, sync_id, timeout=timeout, interval=0.05)
+    seconds = time.perf_counter() - began
+    assert status["status"] == "completed", f"sync {sync_id} ended {status['status']}: {status}"
+    return TimedSync(sync_id, seconds, status)
 
 
 def sync_as_of(status: dict[str, Any]) -> dt.datetime:
