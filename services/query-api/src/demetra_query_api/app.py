@@ -24,11 +24,11 @@ from demetra_common.kafka import make_broker
 from demetra_common.logging import configure_logging
 from demetra_common.ops import ops_router
 from demetra_common.security import API_KEY_HEADER, api_key_guard
-from demetra_query_api.cache import ResponseCache
+from demetra_query_api.cache import Rendered, ResponseCache
 from demetra_query_api.campaigns import routes as campaigns
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.deps import AppContext
-from demetra_query_api.http import OrjsonResponse, json_response
+from demetra_query_api.http import OrjsonResponse, install_compression, json_response
 from demetra_query_api.insights import routes as insights
 from demetra_query_api.metrics import routes as metrics
 from demetra_query_api.metrics.service import refresh_summary_periodically
@@ -123,7 +123,7 @@ def build_context(settings: QueryApiSettings) -> AppContext:
         database=Database(settings),
         publisher=_sync_request_publisher(settings),
         rate_limiter=SyncRateLimiter(settings.sync_rate_limit, settings.rate_limit_storage_uri),
-        cache=ResponseCache(settings.response_cache_ttl_s),
+        cache=ResponseCache[Rendered](settings.response_cache_ttl_s),
     )
 
 
@@ -166,10 +166,11 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
         allow_origins=["*"] if any_origin else settings.cors_origins,
         allow_credentials=not any_origin,  # browsers refuse credentials with a wildcard origin anyway
         allow_methods=["GET", "POST", "OPTIONS"],
-        allow_headers=[API_KEY_HEADER, "Content-Type"],
-        expose_headers=["Location", "Retry-After"],
+        allow_headers=[API_KEY_HEADER, "Content-Type", "If-None-Match"],
+        expose_headers=["Location", "Retry-After", "ETag"],
         max_age=600,
     )
+    install_compression(app)
     _install_error_handlers(app)
 
     app.include_router(ops_router(context.readiness_checks()))

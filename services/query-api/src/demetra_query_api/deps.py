@@ -10,7 +10,7 @@ import asyncpg
 from fastapi import Depends, Request
 
 from demetra_common.ops import ReadinessCheck
-from demetra_query_api.cache import ResponseCache
+from demetra_query_api.cache import Rendered, ResponseCache
 from demetra_query_api.db import Database
 from demetra_query_api.publisher import SyncRequestPublisher
 from demetra_query_api.ratelimit import SyncRateLimiter
@@ -28,7 +28,7 @@ class AppContext:
     database: Database
     publisher: SyncRequestPublisher
     rate_limiter: SyncRateLimiter
-    cache: ResponseCache
+    cache: ResponseCache[Rendered]
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"database": self.database.ping, "kafka": self.publisher.ping}

@@ -1,18 +1,32 @@
-"""HTTP helpers shared by the routes: the cached read path, orjson responses, `next` links, 422s that name
-the field."""
+"""HTTP helpers shared by the routes: the cached read path (with its ETag, 304 and Cache-Control), response
+compression, orjson responses, `next` links, 422s that name the field.
+
+HTTP caching, for browsers, CDNs and proxies:
+
+* every 200 of a read route carries a weak ``ETag`` derived from its body (``cache.Rendered``), so equal
+  bodies have equal tags on every worker; a GET whose ``If-None-Match`` names it (weak comparison, or
+  ``*``) answers ``304 Not Modified`` with no body, even when the data was read again to know;
+* every read route declares its ``Cache-Control`` once, as the ``Freshness`` it passes to ``cached_read``;
+* bodies of ``COMPRESS_MIN_BYTES`` or more are compressed (brotli when the client accepts ``br``, else
+  gzip) by ``brotli-asgi``'s middleware; streamed bodies are compressed chunk by chunk (each flushed, so a
+  stream still streams) and small ones are left as they are.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any, ParamSpec, TypeVar, get_origin
 
 import orjson
-from fastapi import Request
+from brotli_asgi import BrotliMiddleware
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ValidationError
 
+from demetra_query_api.cache import Rendered
 from demetra_query_api.cursors import InvalidCursor
 from demetra_query_api.deps import AppContext, context_of
 from demetra_query_api.ranges import InvalidRange
@@ -37,20 +51,58 @@ def json_response(content: Any, status_code: int = 200, headers: Mapping[str, st
     )
 
 
-async def cached_read(request: Request, content: Callable[[AppContext], Awaitable[Any]]) -> Response:
-    """The read routes' fast path: a 200 JSON response of ``content(context)``, served from the response
-    micro-cache when the same URL was computed lately (then ``content`` does not run: no parsing, no query).
+class Freshness(StrEnum):
+    """How long a read route's response may be reused without asking again: its ``Cache-Control``."""
+
+    # What syncs load (campaigns, daily rows, the summary, restatements, insights): it changes when a sync
+    # loads, hourly by default, and the summary lags the rows by seconds anyway. 10 s of reuse, then a
+    # conditional GET that is mostly a 304.
+    LOADED = "max-age=10"
+    # Sync status, which moves every second while a sync runs: stored, but revalidated on every use.
+    LIVE = "no-cache"
+
+
+COMPRESS_MIN_BYTES = 1024  # below about a packet, compression saves nothing worth its CPU
+
+
+def install_compression(app: FastAPI) -> None:
+    """brotli (``Accept-Encoding: br``) or gzip for bodies of COMPRESS_MIN_BYTES or more."""
+    app.add_middleware(BrotliMiddleware, quality=4, minimum_size=COMPRESS_MIN_BYTES, gzip_fallback=True)
+
+
+def _matches(if_none_match: str, etag: str) -> bool:
+    """RFC 9110's weak comparison of ``etag`` with an If-None-Match list (``*`` matches any)."""
+    opaque = etag.removeprefix("W/")
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == opaque:
+            return True
+    return False
+
+
+async def cached_read(
+    request: Request, content: Callable[[AppContext], Awaitable[Any]], freshness: Freshness
+) -> Response:
+    """The read routes' fast path: a 200 JSON response of ``content(context)`` with its ETag and
+    ``freshness`` as Cache-Control, or a 304 when the request's If-None-Match names that ETag. Served from
+    the response micro-cache when the same URL was computed lately (then ``content`` does not run: no
+    parsing, no query, no hashing).
 
     Hot routes take no FastAPI dependencies (resolving them cost more CPU than the query itself) and skip
     response-model validation: ``content`` parses the request itself and orjson renders what it returns.
     """
     context = context_of(request)
 
-    async def body() -> bytes:
-        return orjson.dumps(await content(context), option=JSON_OPTIONS)
+    async def render() -> Rendered:
+        return Rendered.of(orjson.dumps(await content(context), option=JSON_OPTIONS))
 
     key = request.scope["path"].encode() + b"?" + request.scope["query_string"]
-    return Response(await context.cache.get(key, body), media_type="application/json")
+    rendered = await context.cache.get(key, render)
+    headers = {"ETag": rendered.etag, "Cache-Control": freshness.value}
+    if_none_match = request.headers.get("if-none-match")
+    if if_none_match is not None and _matches(if_none_match, rendered.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(rendered.body, headers=headers, media_type="application/json")
 
 
 def next_link(request: Request, cursor: str | None) -> str | None:

@@ -19,6 +19,7 @@ from demetra_query_api.campaigns.schemas import (
 from demetra_query_api.cursors import CampaignCursor
 from demetra_query_api.deps import AppContext
 from demetra_query_api.http import (
+    Freshness,
     cached_read,
     checked_range,
     decode_cursor,
@@ -75,7 +76,7 @@ async def list_campaigns(request: Request) -> Response:
         )
         return page_content(request, page.items, query.limit, page.next_cursor)
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -91,7 +92,7 @@ async def get_campaign(request: Request, campaign_id: CampaignId) -> Response:
             raise _not_found(campaign_id)
         return found
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)
 
 
 def _not_found(campaign_id: str) -> HTTPException:
@@ -120,4 +121,4 @@ async def campaign_history(request: Request, campaign_id: CampaignId) -> Respons
             raise _not_found(campaign_id)
         return found
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)

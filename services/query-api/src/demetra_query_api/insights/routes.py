@@ -9,7 +9,14 @@ from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 
 from demetra_query_api.cursors import InsightCursor
 from demetra_query_api.deps import AppContext
-from demetra_query_api.http import cached_read, decode_cursor, page_content, parse_query, query_parameters
+from demetra_query_api.http import (
+    Freshness,
+    cached_read,
+    decode_cursor,
+    page_content,
+    parse_query,
+    query_parameters,
+)
 from demetra_query_api.insights import service
 from demetra_query_api.insights.schemas import InsightOut, InsightPage, InsightQuery
 from demetra_query_api.schemas import INVALID_QUERY, Problem
@@ -41,7 +48,7 @@ async def list_insights(request: Request) -> Response:
         )
         return page_content(request, page.items, query.limit, page.next_cursor)
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)
 
 
 InsightId = Annotated[uuid.UUID, Path(description="The insight's id.")]
@@ -58,4 +65,4 @@ async def get_insight(request: Request, insight_id: InsightId) -> Response:
             raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"insight {insight_id} not found")
         return found
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)

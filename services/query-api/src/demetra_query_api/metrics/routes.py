@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from demetra_common.contracts import utcnow
 from demetra_query_api.deps import AppContext
-from demetra_query_api.http import cached_read, checked_range, parse_query, query_parameters
+from demetra_query_api.http import Freshness, cached_read, checked_range, parse_query, query_parameters
 from demetra_query_api.metrics import service
 from demetra_query_api.metrics.schemas import MetricsSummary, SummaryQuery, Timeseries, TimeseriesQuery
 from demetra_query_api.ranges import DEFAULT_REPORT_DAYS, MAX_REPORT_DAYS, report_range
@@ -39,7 +39,7 @@ async def metrics_summary(request: Request) -> Response:
         query = parse_query(SummaryQuery, request)
         return await context.read(service.metrics_summary, vars(query), per_day=query.per_day)
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)
 
 
 @router.get(
@@ -73,4 +73,4 @@ async def metrics_timeseries(request: Request) -> Response:
             total=query.total,
         )
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)

@@ -8,7 +8,14 @@ from fastapi import APIRouter, Request, Response
 
 from demetra_query_api.cursors import RestatementCursor
 from demetra_query_api.deps import AppContext
-from demetra_query_api.http import cached_read, decode_cursor, page_content, parse_query, query_parameters
+from demetra_query_api.http import (
+    Freshness,
+    cached_read,
+    decode_cursor,
+    page_content,
+    parse_query,
+    query_parameters,
+)
 from demetra_query_api.restatements import service
 from demetra_query_api.restatements.schemas import RestatementPage, RestatementQuery
 from demetra_query_api.schemas import INVALID_QUERY
@@ -37,4 +44,4 @@ async def list_restatements(request: Request) -> Response:
         page = await context.read(service.restatement_page, vars(query), cursor=cursor, limit=query.limit)
         return page_content(request, page.items, query.limit, page.next_cursor)
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LOADED)

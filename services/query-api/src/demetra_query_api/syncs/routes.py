@@ -11,6 +11,7 @@ from demetra_common.contracts import ID_PATTERN, utcnow
 from demetra_query_api.cursors import SyncCursor
 from demetra_query_api.deps import AppContext, ContextDep
 from demetra_query_api.http import (
+    Freshness,
     cached_read,
     checked_range,
     decode_cursor,
@@ -89,7 +90,7 @@ async def list_syncs(request: Request) -> Response:
         )
         return page_content(request, page.items, query.limit, page.next_cursor)
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LIVE)
 
 
 @router.get(
@@ -105,7 +106,7 @@ async def get_sync(request: Request, sync_id: SyncIdPath) -> Response:
             )
         return found
 
-    return await cached_read(request, content)
+    return await cached_read(request, content, Freshness.LIVE)
 
 
 async def create_sync(request: Request, context: AppContext, body: SyncCreate | None) -> Response:
