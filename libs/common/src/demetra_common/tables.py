@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -25,13 +26,16 @@ from sqlalchemy import (
     Numeric,
     TableClause,
     Text,
+    cast,
     column,
     func,
+    literal_column,
     table,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import TypeEngine
 
 from demetra_common.contracts import Channel, DailyMetric, InsightKind, InsightStatus, Severity
@@ -78,12 +82,7 @@ class CampaignRow(Base):
         CheckConstraint(
             "impressions >= 0 AND clicks >= 0 AND engagement >= 0 AND cost >= 0", name="non_negative"
         ),
-        # Filters and keyset pagination of the query API: every sort key ends in id, the tie-breaker.
-        Index(None, "channel", "date", "id"),
-        Index(None, "date", "id"),
-        Index(None, "roi", "id"),
-        Index(None, "cost", "id"),
-        Index(None, "fetched_at"),
+        # The query API's sort indexes (one per CampaignSort) are declared below, after the sort keys.
     )
 
 
@@ -101,6 +100,78 @@ CAMPAIGN_DATA_COLUMNS: tuple[str, ...] = (
     "roi",
     "fetched_at",
     "sync_id",
+)
+
+
+class CampaignSort(StrEnum):
+    """Every order of the campaign list (GET /api/campaigns ``sort``): the one list of sort keys, read by the
+    API (route, OpenAPI, cursors), its repository, the indexes below and the benchmarks."""
+
+    IMPRESSIONS = "impressions"
+    CLICKS = "clicks"
+    ENGAGEMENT = "engagement"
+    COST = "cost"
+    CONVERSION_RATE = "conversion_rate"
+    ROI = "roi"
+    CTR = "ctr"
+    CPC = "cpc"
+    CPM = "cpm"
+    DATE = "date"
+    FETCHED_AT = "fetched_at"
+    CAMPAIGN_ID = "campaign_id"
+    NAME = "name"
+
+
+_campaigns = CampaignRow.__table__.c
+
+
+def _rate(numerator: Any, denominator: Any, scale: float = 1.0) -> ColumnElement[float]:
+    """``scale x numerator / denominator`` as a double, NULL when the denominator is 0 (the kpis.RATES
+    arithmetic of the query API, in the same order)."""
+    top: ColumnElement[float] = cast(numerator, Double())
+    if scale != 1.0:
+        top = cast(literal_column(repr(float(scale))), Double()) * top
+    bottom: ColumnElement[float] = func.nullif(
+        cast(denominator, Double()), literal_column("0"), type_=Double()
+    )
+    return top / bottom
+
+
+# The rates a campaign's row implies (NULL when the denominator is 0), as its API responses carry them.
+CAMPAIGN_RATES: dict[str, ColumnElement[float]] = {
+    "ctr": _rate(_campaigns.clicks, _campaigns.impressions),
+    "cpc": _rate(_campaigns.cost, _campaigns.clicks),
+    "cpm": _rate(_campaigns.cost, _campaigns.impressions, 1000.0),
+}
+# A rate with no denominator sorts as this value: below every real rate (rates are >= 0: the counts and the
+# cost are non-negative), so first in ascending order and last in descending.
+NO_RATE = -1.0
+
+
+def _sort_key(sort: CampaignSort) -> ColumnElement[Any]:
+    rate = CAMPAIGN_RATES.get(sort.value)
+    if rate is None:
+        key: ColumnElement[Any] = _campaigns[sort.value]
+        return key
+    return func.coalesce(rate, literal_column(repr(NO_RATE)), type_=Double())
+
+
+# Each sort's key, never NULL: a column, or a rate with NO_RATE for "no denominator". The index of a sort is
+# (channel, key, id): a page of one channel is a range of it; several channels (or none) read one range per
+# channel and merge them (the query API's repository). campaign_id is unique: its index needs no id.
+CAMPAIGN_SORT_KEYS: dict[CampaignSort, ColumnElement[Any]] = {sort: _sort_key(sort) for sort in CampaignSort}
+CAMPAIGN_SORT_INDEXES: dict[CampaignSort, Index] = {
+    sort: Index(
+        f"ix_campaigns_channel_{sort.value}" + ("" if sort is CampaignSort.CAMPAIGN_ID else "_id"),
+        _campaigns.channel,
+        key,
+        *(() if sort is CampaignSort.CAMPAIGN_ID else (_campaigns.id,)),
+    )
+    for sort, key in CAMPAIGN_SORT_KEYS.items()
+}
+# Name search (case-insensitive substring, ILIKE): a trigram index (extension pg_trgm).
+CAMPAIGN_NAME_SEARCH_INDEX = Index(
+    "ix_campaigns_name_trgm", _campaigns.name, postgresql_using="gin", postgresql_ops={"name": "gin_trgm_ops"}
 )
 
 

@@ -18,24 +18,22 @@ from enum import StrEnum
 from typing import Any
 
 import orjson
+from sqlalchemy import BigInteger, Date, DateTime, Float, Numeric, Text
+
+from demetra_common.tables import CAMPAIGN_SORT_KEYS, CampaignSort
 
 VERSION = 1
 MAX_ID = 2**63 - 1
-MAX_CURSOR_LENGTH = 512
+# Room for the longest sort key: a campaign name (at most 255 characters, up to 4 bytes each in UTF-8).
+MAX_CURSOR_LENGTH = 2048
 
 
 class InvalidCursor(ValueError):
     """The cursor was not made by this API for this kind of request."""
 
 
-class SortField(StrEnum):
-    """Sortable campaign fields: each has an index ending in id, so every page is an index range scan."""
-
-    DATE = "date"
-    ROI = "roi"
-    COST = "cost"
-    CAMPAIGN_ID = "campaign_id"
-    FETCHED_AT = "fetched_at"
+# The campaign list's sort keys (declared once, with their indexes, in demetra_common.tables).
+SortField = CampaignSort
 
 
 class InsightSort(StrEnum):
@@ -50,7 +48,7 @@ class SortOrder(StrEnum):
     DESC = "desc"
 
 
-SortKey = dt.date | dt.datetime | float | Decimal | str
+SortKey = dt.date | dt.datetime | int | float | Decimal | str
 
 
 def _encode(payload: list[Any]) -> str:
@@ -104,30 +102,33 @@ class CampaignCursor:
 
 
 def _parse_key(sort: SortField, raw: Any) -> SortKey:
+    """The sort key ``raw`` as the type of its column (CAMPAIGN_SORT_KEYS); anything else is refused."""
     try:
-        if sort is SortField.DATE and isinstance(raw, str):
-            return dt.date.fromisoformat(raw)
-        if sort is SortField.FETCHED_AT and isinstance(raw, str):
-            moment = dt.datetime.fromisoformat(raw)
-            if moment.tzinfo is not None:
-                return moment
-        number = isinstance(raw, int | float) and not isinstance(raw, bool)
-        if sort is SortField.ROI and number and math.isfinite(raw):
-            return float(raw)
-        if sort is SortField.COST and isinstance(raw, str):
-            cost = Decimal(raw)
-            if cost.is_finite() and abs(cost) < Decimal("1e15"):
-                return cost
-        if (
-            sort is SortField.CAMPAIGN_ID
-            and isinstance(raw, str)
-            and 0 < len(raw) <= 128
-            and "\x00" not in raw
-        ):
-            return raw
+        key = _key_of(CAMPAIGN_SORT_KEYS[sort].type, raw)
     except (ValueError, InvalidOperation) as exc:
         raise InvalidCursor("cursor is not one this API issued") from exc
-    raise InvalidCursor("cursor is not one this API issued")
+    if key is None:
+        raise InvalidCursor("cursor is not one this API issued")
+    return key
+
+
+def _key_of(kind: Any, raw: Any) -> SortKey | None:
+    number = isinstance(raw, int | float) and not isinstance(raw, bool)
+    if isinstance(kind, DateTime):
+        moment = dt.datetime.fromisoformat(raw) if isinstance(raw, str) else None
+        return moment if moment is not None and moment.tzinfo is not None else None
+    if isinstance(kind, Date):
+        return dt.date.fromisoformat(raw) if isinstance(raw, str) else None
+    if isinstance(kind, Float):  # doubles: roi, conversion rate, the rates
+        return float(raw) if number and math.isfinite(raw) else None
+    if isinstance(kind, Numeric):  # cost: exact decimal text
+        cost = Decimal(raw) if isinstance(raw, str) else None
+        return cost if cost is not None and cost.is_finite() and abs(cost) < Decimal("1e15") else None
+    if isinstance(kind, BigInteger):
+        return raw if number and isinstance(raw, int) and abs(raw) <= MAX_ID else None
+    if isinstance(kind, Text):  # campaign_id, name
+        return raw if isinstance(raw, str) and 0 < len(raw) <= 255 and "\x00" not in raw else None
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -58,9 +58,21 @@ def like_prefix(prefix: str) -> str:
     return escaped + "%"
 
 
+def like_substring(text: str) -> str:
+    """A LIKE pattern (escape character ``\\``) matching text that contains ``text`` literally."""
+    return "%" + like_prefix(text)
+
+
 def starts_with(column: Any, pattern: Any) -> ColumnElement[bool]:
     """``column LIKE pattern`` with ``\\`` as the escape character (the pattern from ``like_prefix``)."""
     result: ColumnElement[bool] = column.like(pattern, escape="\\")
+    return result
+
+
+def contains_ignoring_case(column: Any, pattern: Any) -> ColumnElement[bool]:
+    """``column ILIKE pattern`` with ``\\`` as the escape character (the pattern from ``like_substring``):
+    a trigram index (pg_trgm, gin_trgm_ops) serves it."""
+    result: ColumnElement[bool] = column.ilike(pattern, escape="\\")
     return result
 
 

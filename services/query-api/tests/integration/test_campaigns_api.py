@@ -9,10 +9,13 @@ from typing import Any
 import httpx
 import pytest
 
+from demetra_common.tables import NO_RATE
 from demetra_query_api.cursors import SortField
 
 CHANNELS = ["facebook", "instagram", "google_ads", "tiktok"]
 PREFIX = {"facebook": "fb", "instagram": "ig", "google_ads": "gads", "tiktok": "tt"}
+# Names that order the same in every collation (lowercase letters only), with ties.
+NAMES = ["alpha", "bravo", "charlie", "delta", "echo"]
 
 
 def _rows(seed: Any, count: int, *, start: int = 0, rng_seed: int = 7) -> list[Any]:
@@ -28,7 +31,10 @@ def _rows(seed: Any, count: int, *, start: int = 0, rng_seed: int = 7) -> list[A
                 channel=channel,
                 date=dt.date(2026, 11, 1) + dt.timedelta(days=rng.randint(0, 9)),
                 impressions=impressions,
-                clicks=rng.randint(0, impressions // 10),
+                clicks=rng.choice([0, rng.randint(0, impressions // 10)]),  # CPC without clicks: none
+                engagement=rng.randint(0, 5),
+                conversion_rate=rng.choice([0.0, 0.05, 0.1]),
+                name=rng.choice(NAMES),
                 cost=rng.choice([5.0, 10.25, 99.99, 1234.5]),
                 roi=rng.choice([-1.0, 0.0, 0.5, 2.25]),
                 fetched_at=dt.datetime(2026, 11, 25, rng.randint(0, 3), tzinfo=dt.UTC),
@@ -97,6 +103,9 @@ async def test_a_campaign_is_served_with_every_field(client: httpx.AsyncClient, 
         "roi": 1.75,
         "fetched_at": "2026-11-25T14:00:00+00:00",
         "sync_id": "api-abc",
+        "ctr": 678 / 12_345,
+        "cpc": 1234.56 / 678,
+        "cpm": 1000.0 * 1234.56 / 12_345,
     }
 
 
@@ -118,6 +127,15 @@ async def test_a_malformed_campaign_id_is_a_422(client: httpx.AsyncClient) -> No
     [
         ("channel=tiktok", lambda r: r.channel == "tiktok"),
         ("channel=tiktok&channel=instagram", lambda r: r.channel in ("tiktok", "instagram")),
+        (
+            "channel=tiktok&channel=instagram&channel=facebook&sort=clicks",
+            lambda r: r.channel != "google_ads",
+        ),
+        ("name=HARL", lambda r: r.name == "charlie"),
+        (
+            "name=a&channel=google_ads&sort=name&order=asc",
+            lambda r: "a" in r.name and r.channel == "google_ads",
+        ),
         ("date_from=2026-11-04", lambda r: r.date >= dt.date(2026, 11, 4)),
         ("date_to=2026-11-04", lambda r: r.date <= dt.date(2026, 11, 4)),
         (
@@ -145,6 +163,25 @@ async def test_filters_return_exactly_the_matching_campaigns(
     assert sorted(_ids(items)) == sorted(expected)
 
 
+async def test_name_search_ignores_case_and_takes_wildcards_literally(
+    client: httpx.AsyncClient, seed: Any
+) -> None:
+    names = ["Summer SALE 50% off", "summer sale 50x off", "Winter_Sale", "WinterXSale", "Ünïcode Sale"]
+    # (Case is folded by the database's LC_CTYPE: with C, as here, in ASCII only; exact text always matches.)
+    await seed.campaigns([seed.row(f"fb_{i}", name=name) for i, name in enumerate(names)])
+
+    async def found(text: str) -> set[str]:
+        response = await client.get("/api/campaigns", params={"name": text})
+        assert response.status_code == 200, response.text
+        return {item["name"] for item in response.json()["items"]}
+
+    assert await found("sale 50%") == {"Summer SALE 50% off"}
+    assert await found("r_s") == {"Winter_Sale"}
+    assert await found("SUMMER") == {"Summer SALE 50% off", "summer sale 50x off"}
+    assert await found("Ünï") == {"Ünïcode Sale"}
+    assert await found("autumn") == set()
+
+
 async def test_prefix_is_literal_so_underscore_and_percent_are_not_wildcards(
     client: httpx.AsyncClient, seed: Any
 ) -> None:
@@ -160,8 +197,30 @@ async def test_every_sort_pages_through_all_rows_in_order_without_gaps_or_repeat
     items = await _all_pages(client, f"/api/campaigns?sort={sort.value}&order={order}&limit=20")
     assert len(items) == len(seeded)
     assert len(set(_ids(items))) == len(seeded)
-    keys = [item[sort.value] for item in items]
+    keys = [_sort_key(item, sort) for item in items]
     assert keys == sorted(keys, reverse=order == "desc")
+
+
+def _sort_key(item: dict[str, Any], sort: SortField) -> Any:
+    """The item's sort key: a rate without a denominator (null) sorts below every rate."""
+    value = item[sort.value]
+    return NO_RATE if value is None else value
+
+
+async def test_a_rate_without_a_denominator_is_null_and_sorts_last_descending(
+    client: httpx.AsyncClient, seed: Any
+) -> None:
+    await seed.campaigns(
+        [
+            seed.row("fb_1", impressions=0, clicks=0, cost=0.0),
+            seed.row("fb_2", impressions=100, clicks=0, cost=5.0),
+            seed.row("fb_3", impressions=100, clicks=10, cost=5.0),
+        ]
+    )
+    items = (await client.get("/api/campaigns?sort=cpc&order=desc")).json()["items"]
+    assert [(i["campaign_id"], i["cpc"]) for i in items] == [("fb_3", 0.5), ("fb_2", None), ("fb_1", None)]
+    paged = await _all_pages(client, "/api/campaigns?sort=ctr&order=asc&limit=1")
+    assert [(i["campaign_id"], i["ctr"]) for i in paged] == [("fb_1", None), ("fb_2", 0.0), ("fb_3", 0.1)]
 
 
 async def test_pages_follow_the_next_link_with_the_same_filters(
@@ -210,7 +269,11 @@ async def test_limit_defaults_to_50_and_allows_500(client: httpx.AsyncClient, se
         ("limit=0", "limit"),
         ("limit=501", "limit"),
         ("limit=ten", "limit"),
-        ("sort=name", "sort"),
+        ("sort=budget", "sort"),
+        ("name=", "name"),
+        ("name=" + "x" * 256, "name"),
+        ("name=a%00b", "name"),
+        ("channel=facebook&channel=myspace", "channel"),
         ("sort=id;DROP TABLE campaigns", "sort"),
         ("order=up", "order"),
         ("channel=myspace", "channel"),

@@ -15,7 +15,19 @@ ROUND_TRIPS = [
     (SortField.COST, Decimal("123456789012.34")),
     (SortField.CAMPAIGN_ID, "fb_0000_x:1"),
     (SortField.FETCHED_AT, dt.datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=dt.UTC)),
+    (SortField.IMPRESSIONS, 2**62),
+    (SortField.CLICKS, 0),
+    (SortField.ENGAGEMENT, 17),
+    (SortField.CONVERSION_RATE, 0.1 + 0.2),
+    (SortField.CTR, 1 / 3),
+    (SortField.CPC, -1.0),  # a rate without a denominator
+    (SortField.CPM, 12345.678901234567),
+    (SortField.NAME, "Black Friday | Ünïcødé 🎯 " * 10),  # a long name in UTF-8
 ]
+
+
+def test_every_sort_round_trips() -> None:
+    assert {sort for sort, _ in ROUND_TRIPS} == set(SortField)
 
 
 @pytest.mark.parametrize(("sort", "key"), ROUND_TRIPS)
@@ -68,6 +80,11 @@ def test_anything_not_issued_is_an_invalid_cursor(text: str) -> None:
         (SortField.COST, 12.5),
         (SortField.CAMPAIGN_ID, "a\x00b"),
         (SortField.ROI, "1.0"),
+        (SortField.CLICKS, 1.5),
+        (SortField.IMPRESSIONS, True),
+        (SortField.CTR, None),
+        (SortField.NAME, ""),
+        (SortField.NAME, 3),
     ],
 )
 def test_keys_of_the_wrong_type_are_refused(sort: SortField, key: object) -> None:

@@ -33,6 +33,14 @@ class CampaignOut(BaseModel):
     roi: float = Field(description="(revenue - cost) / cost; -1 means nothing came back.")
     fetched_at: AwareDatetime = Field(description="When the platform reported these metrics.")
     sync_id: str = Field(description="The sync that brought these metrics.")
+    ctr: float | None = Field(
+        ge=0, description="Click-through rate: clicks / impressions; null without impressions."
+    )
+    cpc: float | None = Field(ge=0, description="Cost per click: cost / clicks; null without clicks.")
+    cpm: float | None = Field(
+        ge=0,
+        description="Cost per thousand impressions: 1000 x cost / impressions; null without impressions.",
+    )
 
 
 class CampaignPage(PageLinks):
@@ -64,7 +72,18 @@ class CampaignQuery(ChannelsAndDates):
         pattern=r"^[A-Za-z0-9._:-]+$",
         description="Only campaign ids starting with this text (e.g. `fb_` for Facebook).",
     )
-    sort: SortField = Field(default=SortField.DATE, description="Sort field (whitelist).")
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        pattern=r"^[^\x00]+$",
+        description="Only campaigns whose name contains this text, ignoring case (`%` and `_` are literal).",
+    )
+    sort: SortField = Field(
+        default=SortField.DATE,
+        description="Sort field. A rate without a denominator (CTR, CPM without impressions, CPC without "
+        "clicks) sorts below every rate: first ascending, last descending.",
+    )
     order: SortOrder = Field(default=SortOrder.DESC, description="asc or desc; ties are broken by row id.")
     limit: int = Field(default=50, ge=1, le=500, description="Page size, 1..500.")
     cursor: str | None = cursor_parameter("`next_cursor` of the previous page, with the same sort and order.")

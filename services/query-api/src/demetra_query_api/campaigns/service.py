@@ -5,14 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
 from demetra_query_api.campaigns import repository
-from demetra_query_api.cursors import CampaignCursor, SortField, SortKey, SortOrder
+from demetra_query_api.cursors import CampaignCursor, SortField, SortOrder
 from demetra_query_api.ranges import DateRange
 
 
@@ -20,12 +18,6 @@ from demetra_query_api.ranges import DateRange
 class CampaignPage:
     items: list[dict[str, Any]]
     next_cursor: str | None
-
-
-def _sort_key(item: dict[str, Any], sort: SortField) -> SortKey:
-    value = item[sort.value]
-    # cost is numeric(14,2) in the table and a double in the response: its shortest repr is the exact decimal.
-    return Decimal(repr(value)) if sort is SortField.COST else value
 
 
 async def campaign_page(
@@ -44,18 +36,18 @@ async def campaign_page(
     """
     after = (cursor.key, cursor.id) if cursor else None
     records = await repository.campaign_page(connection, filters, sort, order, after, limit + 1)
-    # zip stops at the shorter side: the trailing row id stays out of the item.
-    items = [dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=False)) for record in records[:limit]]
+    # zip stops at the shorter side: the trailing sort key and row id stay out of the item.
+    items = [dict(zip(repository.CAMPAIGN_FIELDS, record, strict=False)) for record in records[:limit]]
     next_cursor = None
     if len(records) > limit:
         last = records[limit - 1]
-        next_cursor = CampaignCursor(sort, order, _sort_key(items[-1], sort), last["id"]).encode()
+        next_cursor = CampaignCursor(sort, order, last["sort_key"], last["id"]).encode()
     return CampaignPage(items, next_cursor)
 
 
 async def campaign(connection: asyncpg.Connection, campaign_id: str) -> dict[str, Any] | None:
     record = await repository.campaign_by_id(connection, campaign_id)
-    return dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=True)) if record else None
+    return dict(zip(repository.CAMPAIGN_FIELDS, record, strict=True)) if record else None
 
 
 async def campaign_history(
