@@ -52,12 +52,12 @@ CampaignId = Annotated[
     responses=INVALID_QUERY,
     summary="List campaigns",
     description=(
-        "Campaigns filtered by channels (repeat `channel`), reporting date, ROI, cost, campaign id prefix "
-        "and name (case-insensitive substring), sorted by any metric, rate, date, version, id or name (ties "
-        "broken by row id) and paginated by keyset: pass `next_cursor` (or follow `next`) for the next page. "
-        "Pages stay exact while campaigns are inserted or updated: every row whose sort field does not change "
-        "while you page is served exactly once. (A row whose sort field changes, e.g. its ROI after a sync, "
-        "can move across the page boundary: served twice or not at all.)"
+        "Campaigns filtered by channels (repeat `channel`), reporting date, ROI, cost, campaign id "
+        "prefix and name (case-insensitive substring), sorted by any metric, rate, date, version, id or "
+        "name (ties broken by row id) and paginated by keyset: pass `next_cursor` (or follow `next`) for "
+        "the next page. Pages stay exact while campaigns are inserted or updated: every row whose sort "
+        "field does not change while you page is served exactly once. (A row whose sort field changes, "
+        "e.g. its ROI after a sync, can move across the page boundary: served twice or not at all.)"
     ),
 )
 async def list_campaigns(request: Request) -> Response:
