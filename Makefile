@@ -11,7 +11,7 @@ MEMBER_SOURCES := $(wildcard libs/*/src services/*/src)
 # Scripts outside the members (benchmarks, the AsyncAPI generator): checked one by one (several are run.py)
 SCRIPTS := $(wildcard bench/*/*.py docs/*.py)
 
-.PHONY: install up down status logs test bench lint docs
+.PHONY: install browser up down status logs test bench lint docs
 
 install: ## uv (from PyPI if missing) and the whole workspace from uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -19,6 +19,12 @@ install: ## uv (from PyPI if missing) and the whole workspace from uv.lock
 	@test -f .env || cp .env.example .env
 	@command -v kustomize >/dev/null 2>&1 || command -v kubectl >/dev/null 2>&1 || \
 		GOBIN=$(HOME)/.local/bin go install sigs.k8s.io/kustomize/kustomize/v5@$(KUSTOMIZE_VERSION)
+
+browser: ## Debian's Chromium and its chromedriver, for the browser tests (apt-get, as root, when missing)
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] || { echo "the browser tests need: apt-get install -y chromium chromium-driver (as root)"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			chromium chromium-driver >/dev/null; }
 
 up: install ## Kafka + PostgreSQL + migrations + every service, in the background
 	@$(STACK) up
@@ -32,7 +38,7 @@ status:
 logs:
 	@$(STACK) logs $(NAME)
 
-test: install lint ## lint, then every test against real Kafka and PostgreSQL (started if not running)
+test: install browser lint ## lint, then every test against real Kafka and PostgreSQL (started if not running)
 	@$(STACK) up --infra
 	@$(UV) run --frozen pytest
 

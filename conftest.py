@@ -5,6 +5,8 @@ Where they come from, in order:
 2. testcontainers, when a Docker engine answers;
 3. the local stack (``deploy/local/stack.py up --infra``), started if it is not running.
 
+A browser: ``chromium_browser`` is one headless Chromium (Debian's, through Selenium) for the whole session.
+
 Isolation: each test that asks for ``topics`` gets its own prefixed set of topics, and each test that asks
 for ``database_url`` gets its own database cloned from a migrated template, so tests never see each
 other's messages or rows.
@@ -22,10 +24,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from selenium.webdriver import Chrome
 
 from demetra_common.db import asyncpg_url
 from demetra_common.topics import Topics
 from demetra_testkit import create_database, drop_database, private_topics
+from demetra_testkit.browser import headless_chromium
 
 REPO = Path(__file__).resolve().parent
 # One template per test session: concurrent sessions on a shared server (and branches with different
@@ -137,3 +141,11 @@ def service_env(
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return env
+
+
+@pytest.fixture(scope="session")
+def chromium_browser() -> Iterator[Chrome]:
+    """Headless Chromium shared by every browser test of the session (a start costs seconds); each test opens
+    its own pages. ``demetra_testkit.browser.TerminalScreen`` reads pages that draw a terminal."""
+    with headless_chromium() as driver:
+        yield driver

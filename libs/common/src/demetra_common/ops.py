@@ -1,5 +1,5 @@
 """Operational HTTP: the endpoints of services whose real work is consuming Kafka (/health, /ready, /metrics),
-and ``serve``, how every service runs its ASGI app."""
+``service_app``, the FastAPI app every service builds, and ``serve``, how every service runs it."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import uvicorn
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from demetra_common.settings import CommonSettings
@@ -18,6 +19,13 @@ from demetra_common.settings import CommonSettings
 logger = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def service_app(**options: Any) -> FastAPI:
+    """A FastAPI app (``options`` as FastAPI's) whose /docs (Swagger UI) and /redoc (ReDoc) load their scripts
+    and styles from the app itself, under /static-offline-docs (the copies the fastapi-offline wheel ships),
+    instead of from a CDN: the API's own pages render air-gapped and behind strict proxies."""
+    return FastAPIOffline(**options)
 
 
 def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float = 2.0) -> APIRouter:

@@ -12,7 +12,7 @@ from faststream.kafka import KafkaBroker
 
 from demetra_common.contracts import Channel
 from demetra_common.kafka import broker_ready, make_broker
-from demetra_common.ops import ReadinessCheck, ops_router
+from demetra_common.ops import ReadinessCheck, ops_router, service_app
 from demetra_ingestor.handlers import register_subscribers, skip_invalid_requests
 from demetra_ingestor.publishing import KafkaSyncSink, declare_publishers
 from demetra_ingestor.service import Ingestor, RetryPolicy, WindowPolicy
@@ -98,7 +98,7 @@ def create_app(settings: IngestorSettings) -> FastAPI:
         finally:
             await parts.broker.stop()
 
-    app = FastAPI(
+    app = service_app(
         title=f"Demetra ingestor ({settings.channel})",
         description="Consumes sync.requested, publishes campaign.fetched (campaigns' days) and sync.events.",
         lifespan=lifespan,

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
 from demetra_common.kafka import make_broker
-from demetra_common.ops import ReadinessCheck, ops_router
+from demetra_common.ops import ReadinessCheck, ops_router, service_app
 from demetra_insights.handlers import declare_publishers, register_handlers
 from demetra_insights.repository import PostgresDatabase
 from demetra_insights.service import InsightsService
@@ -92,6 +92,6 @@ def create_app(settings: InsightsSettings) -> FastAPI:
             await parts.database.close()
             logger.info("insights stopped")
 
-    app = FastAPI(title="Demetra insights", version="0.1.0", lifespan=lifespan)
+    app = service_app(title="Demetra insights", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(parts.readiness_checks()))
     return app

@@ -13,7 +13,7 @@ from faststream.kafka import KafkaBroker
 
 from demetra_common.contracts import ChannelLoaded, MetricRestated
 from demetra_common.kafka import make_broker
-from demetra_common.ops import ReadinessCheck, ops_router
+from demetra_common.ops import ReadinessCheck, ops_router, service_app
 from demetra_loader.core.announcements import ChannelAnnouncer
 from demetra_loader.core.events import EventRecorder
 from demetra_loader.core.loading import CampaignLoader
@@ -145,6 +145,6 @@ def create_app(settings: LoaderSettings) -> FastAPI:
             await parts.database.close()
             logger.info("loader stopped")
 
-    app = FastAPI(title="Demetra loader", version="0.1.0", lifespan=lifespan)
+    app = service_app(title="Demetra loader", version="0.1.0", lifespan=lifespan)
     app.include_router(ops_router(parts.readiness_checks()))
     return app

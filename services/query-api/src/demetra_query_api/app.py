@@ -22,7 +22,7 @@ from faststream.kafka import KafkaBroker
 
 from demetra_common.kafka import make_broker
 from demetra_common.logging import configure_logging
-from demetra_common.ops import ops_router
+from demetra_common.ops import ops_router, service_app
 from demetra_common.security import API_KEY_HEADER, api_key_guard
 from demetra_query_api.cache import Rendered, ResponseCache
 from demetra_query_api.campaigns import routes as campaigns
@@ -151,7 +151,7 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
             await context.publisher.stop()
             await context.database.close()
 
-    app = FastAPI(
+    app = service_app(
         title="Demetra query API",
         version=VERSION,
         description=DESCRIPTION,

@@ -14,7 +14,7 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 
 from demetra_common.contracts import SyncRequested
 from demetra_common.kafka import broker_ready, make_broker
-from demetra_common.ops import ReadinessCheck, ops_router
+from demetra_common.ops import ReadinessCheck, ops_router, service_app
 from demetra_common.security import api_key_guard
 from demetra_common.topics import SYNC_REQUESTED
 from demetra_scheduler.routes import scheduler_router
@@ -93,7 +93,7 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
             await store.close()
             await broker.stop()
 
-    app = FastAPI(
+    app = service_app(
         title="Demetra scheduler",
         description="Requests a sync of every channel on a cron schedule; start, stop, sync-now on demand.",
         lifespan=lifespan,
