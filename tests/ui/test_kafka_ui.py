@@ -106,10 +106,9 @@ def test_the_overview_shows_every_demetra_topic_with_groups_and_lag(
 def _filter_topics(screen: TerminalScreen, prefix: str, *, timeout: float = 30.0) -> None:
     """Open kaskade's topic filter and apply ``prefix``. Keys typed while the filter's input is still
     taking focus are lost, so the input is read back (and typed again) before the filter is applied."""
-    screen.type("/")
+    screen.press_until("/", "Filter Topics")
     deadline = time.monotonic() + timeout
     while True:
-        screen.wait_for("Filter Topics")
         screen.type(prefix)
         try:
             screen.wait_until(lambda text: _filter_input(text) == prefix, timeout=3)
@@ -150,22 +149,8 @@ async def test_the_dead_letter_view_shows_a_rejected_record_and_its_reason(
 
     screen = TerminalScreen(chromium_browser).open(dead_letters.url)
     screen.wait_for(ui_topics.campaign_fetched_dlq, "fb_ui_1")
-    screen.type(Keys.ENTER)  # the selected record's details: tabs Key, Value, Headers [n], Export
+    # The selected record's details: tabs Key, Value, Headers [n], Export.
+    screen.press_until(Keys.ENTER, "Headers [")
     headers = letter.headers()
-    screen.wait_for("Headers [")
-    _next_tab_until(screen, *headers)  # the Headers tab lists every header by name
-    _next_tab_until(screen, headers["reason"][:60])  # the Export tab: the record as JSON, header values too
-
-
-def _next_tab_until(screen: TerminalScreen, *needles: str, timeout: float = 30.0) -> None:
-    """Move to the next tab until the screen shows ``needles``; a key typed while the tabs are still taking
-    focus is lost, so each move is checked before the next."""
-    deadline = time.monotonic() + timeout
-    while True:
-        screen.type(Keys.ARROW_RIGHT)
-        try:
-            screen.wait_for(*needles, timeout=2)
-            return
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
+    screen.press_until(Keys.ARROW_RIGHT, *headers)  # the Headers tab lists every header by name
+    screen.press_until(Keys.ARROW_RIGHT, headers["reason"][:60])  # Export: the record as JSON, values too

@@ -131,6 +131,18 @@ class TerminalScreen:
                 raise AssertionError(f"the terminal did not show it within {timeout:.0f}s; it shows:\n{text}")
             time.sleep(0.2)
 
+    def press_until(self, keys: str, *needles: str, timeout: float = 30.0, each: float = 2.0) -> str:
+        """Type ``keys`` until the screen shows ``needles``, waiting ``each`` seconds after every try: keys
+        typed while a terminal app is still moving its focus (a screen just opened) are lost."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.type(keys)
+            try:
+                return self.wait_for(*needles, timeout=min(each, max(deadline - time.monotonic(), 0.0)))
+            except AssertionError:
+                if time.monotonic() >= deadline:
+                    raise
+
     def type(self, keys: str) -> None:
         """Type into the terminal (xterm.js listens on its hidden textarea)."""
         self.driver.find_element(By.CSS_SELECTOR, ".xterm-helper-textarea").send_keys(keys)
