@@ -86,6 +86,12 @@ COPY services/query-api services/query-api
 RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --frozen --no-dev --no-editable --package demetra-query-api
 
+# The console's browser assets (chart library), from npm with its lockfile: served by the query API.
+FROM node:20.19.5-bookworm-slim AS console-vendor
+WORKDIR /src
+COPY services/query-api/console/package.json services/query-api/console/package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+
 # ------------------------------------------------------------------------------------------- runtime
 
 FROM python AS runtime
@@ -143,6 +149,8 @@ CMD ["python", "-m", "demetra_insights"]
 
 FROM runtime AS query-api
 COPY --from=build-query-api /app/.venv /app/.venv
+COPY --from=console-vendor /src/node_modules /app/console/node_modules
+ENV CONSOLE_VENDOR_DIR=/app/console/node_modules
 ENV HTTP_PORT=8000
 EXPOSE 8000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \

@@ -11,9 +11,12 @@ MEMBER_SOURCES := $(wildcard libs/*/src services/*/src)
 # Scripts outside the members (benchmarks, the AsyncAPI generator): checked one by one (several are run.py)
 SCRIPTS := $(wildcard bench/*/*.py docs/*.py)
 
+# The console's npm assets (services/query-api/console): installed from the lockfile when it changes
+CONSOLE_VENDOR := services/query-api/console/node_modules/.package-lock.json
+
 .PHONY: install browser up down status logs test bench lint docs
 
-install: ## uv (from PyPI if missing) and the whole workspace from uv.lock
+install: $(CONSOLE_VENDOR) ## uv (from PyPI if missing), the whole workspace from uv.lock, the console's npm assets
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@$(UV) sync --frozen --all-packages
 	@test -f .env || cp .env.example .env
@@ -25,6 +28,10 @@ browser: ## Debian's Chromium and its chromedriver, for the browser tests (apt-g
 		[ "$$(id -u)" = 0 ] || { echo "the browser tests need: apt-get install -y chromium chromium-driver (as root)"; exit 1; }; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 			chromium chromium-driver >/dev/null; }
+
+$(CONSOLE_VENDOR): services/query-api/console/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "npm is missing: the console's chart library comes from npm (apt-get install nodejs npm)"; exit 1; }
+	@npm ci --prefix services/query-api/console --ignore-scripts --no-audit --no-fund --silent
 
 up: install ## Kafka + PostgreSQL + migrations + every service, in the background
 	@$(STACK) up

@@ -26,6 +26,7 @@ from demetra_common.ops import ops_router, service_app
 from demetra_common.security import API_KEY_HEADER, api_key_guard
 from demetra_query_api.cache import Rendered, ResponseCache
 from demetra_query_api.campaigns import routes as campaigns
+from demetra_query_api.console.routes import mount_console, redirect_to_console, wants_html
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.deps import AppContext
 from demetra_query_api.http import OrjsonResponse, install_compression, json_response
@@ -175,13 +176,23 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
 
     app.include_router(ops_router(context.readiness_checks()))
 
-    @app.get("/", response_model=ServiceInfo, tags=["ops"], summary="What this service is, and links")
-    async def root() -> ServiceInfo:
+    @app.get(
+        "/",
+        response_model=ServiceInfo,
+        tags=["ops"],
+        summary="What this service is, and links",
+        description="Browsers (`Accept: text/html` before any JSON) are redirected to the console.",
+        responses={307: {"description": "To /console/, for a browser."}},
+    )
+    async def root(request: Request) -> ServiceInfo | Response:
+        if wants_html(request):
+            return redirect_to_console()
         return ServiceInfo(
             name=SERVICE,
             version=VERSION,
             description="Campaigns, KPIs and sync status of Demetra; ad-hoc syncs.",
             links={
+                "console": "/console/",
                 "docs": "/docs",
                 "redoc": "/redoc",
                 "openapi": "/openapi.json",
@@ -205,6 +216,7 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
     app.include_router(syncs.writes, dependencies=require_api_key)
     app.include_router(seed.router)
     app.include_router(seed.writes, dependencies=require_api_key)
+    mount_console(app, settings.console_vendor_dir)
     return app
 
 

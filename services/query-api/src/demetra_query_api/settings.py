@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from limits import parse
 from pydantic import Field, field_validator
 
 from demetra_common.settings import CommaSeparated, CommonSettings
 
+# services/query-api/console/node_modules, when running from the source tree (images set the variable)
+CONSOLE_VENDOR_DIR = Path(__file__).resolve().parents[2] / "console" / "node_modules"
 DEFAULT_CORS_ORIGINS = ["http://localhost:3000", "http://localhost:5173"]
 
 
@@ -59,6 +63,11 @@ class QueryApiSettings(CommonSettings):
     )
     db_statement_timeout_ms: int = Field(
         default=5000, ge=100, le=600_000, description="PostgreSQL statement_timeout of API queries."
+    )
+    console_vendor_dir: Path = Field(
+        default=CONSOLE_VENDOR_DIR,
+        description="Where the console's npm assets are (node_modules of services/query-api/console, "
+        "installed by `make install`); served under /console/vendor.",
     )
     publish_timeout_s: float = Field(
         default=10.0, gt=0, description="How long POST /api/syncs waits for Kafka to acknowledge."

@@ -60,6 +60,9 @@ async def test_kpis_per_channel_match_the_hand_computed_values(
     assert facebook["cpm"] == pytest.approx(1000 * 250 / 5000)
     assert facebook["conversion_rate"] == pytest.approx(20 / 150)  # from the sums: not (0.1 + 0.2) / 2
     assert facebook["roi"] == pytest.approx((425 - 250) / 250)  # 0.7 from the sums: not (1.0 - 0.5) / 2
+    assert facebook["revenue"] == pytest.approx(425.0)
+    assert facebook["roas"] == pytest.approx(425 / 250)
+    assert facebook["cpa"] == pytest.approx(250 / 20)
     assert facebook["as_of"] == "2026-11-25T12:00:00Z" or facebook["as_of"].startswith("2026-11-25T12:00:00")
 
     instagram = channels["instagram"]
@@ -80,6 +83,8 @@ async def test_kpis_per_channel_match_the_hand_computed_values(
     )
     assert totals["roi"] == pytest.approx((465 - 260) / 260)
     assert totals["conversion_rate"] == pytest.approx(21 / 175)
+    assert (totals["revenue"], totals["roas"]) == (pytest.approx(465.0), pytest.approx(465 / 260))
+    assert totals["cpa"] == pytest.approx(260 / 21)
     assert body["computed_at"] is not None
 
 

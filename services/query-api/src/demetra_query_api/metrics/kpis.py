@@ -38,18 +38,8 @@ class Metric(StrEnum):
 
 
 ALL_METRICS: tuple[Metric, ...] = tuple(Metric)
-# The metrics of the summary's response (which predates the daily history: no revenue, cpa, roas there).
-SUMMARY_METRICS: tuple[Metric, ...] = (
-    Metric.IMPRESSIONS,
-    Metric.CLICKS,
-    Metric.ENGAGEMENT,
-    Metric.COST,
-    Metric.CONVERSIONS,
-    Metric.CTR,
-    Metric.CPC,
-    Metric.CPM,
-    Metric.CONVERSION_RATE,
-)
+# The metrics of the summary's response: every metric (plus campaigns and ROI, see Totals.as_dict).
+SUMMARY_METRICS: tuple[Metric, ...] = tuple(Metric)
 
 
 # Every additive metric, in Metric's order: the sums a group keeps.

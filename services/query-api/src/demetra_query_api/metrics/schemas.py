@@ -23,12 +23,15 @@ class Metrics(BaseModel):
     engagement: int
     cost: float = Field(description="Total spend.")
     conversions: float = Field(description="Conversions attributed to the days so far.")
+    revenue: float = Field(description="Conversion value attributed to the days so far.")
     ctr: float | None = Field(description="Click-through rate: clicks / impressions.")
     cpc: float | None = Field(description="Cost per click: cost / clicks.")
     cpm: float | None = Field(description="Cost per thousand impressions: 1000 x cost / impressions.")
+    cpa: float | None = Field(description="Cost per acquisition: cost / conversions.")
     conversion_rate: float | None = Field(
         description="conversions / clicks (the rate of the campaign days taken together)."
     )
+    roas: float | None = Field(description="Return on ad spend: revenue / cost.")
     roi: float | None = Field(description="(revenue - cost) / cost over the campaign days taken together.")
 
 
