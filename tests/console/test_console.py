@@ -52,10 +52,20 @@ def rendered(browser: Chrome, selector: str, what: str, timeout: float = 20) -> 
 
 
 def screenshot(browser: Chrome, name: str) -> None:
+    """The whole page (the window grown to its height for the picture, then put back)."""
     folder = os.environ.get("CONSOLE_SCREENSHOT_DIR")
-    if folder:
-        Path(folder).mkdir(parents=True, exist_ok=True)
+    if not folder:
+        return
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    size = browser.get_window_size()
+    height = int(browser.execute_script("return document.documentElement.scrollHeight"))
+    browser.set_window_size(size["width"], min(height + 120, 2400))
+    try:
+        # two frames: the resize is laid out and the charts have redrawn at their new size
+        browser.execute_async_script("requestAnimationFrame(() => requestAnimationFrame(arguments[0]))")
         browser.save_screenshot(str(Path(folder) / f"console-{name}.png"))
+    finally:
+        browser.set_window_size(size["width"], size["height"])
 
 
 def table_ids(browser: Chrome) -> list[str]:

@@ -8,9 +8,7 @@ import { hashFor, navigate } from "./router.js";
 const PATH = "/api/campaigns";
 // Filters the form offers, each shown only when the API takes that parameter.
 const TEXT_FILTERS = [
-  ["q", "Name contains", { type: "search" }],
   ["name", "Name contains", { type: "search" }],
-  ["search", "Name contains", { type: "search" }],
   ["campaign_id_prefix", "Campaign id starts with", {}],
   ["date_from", "Date from", { type: "date" }],
   ["date_to", "Date to", { type: "date" }],
