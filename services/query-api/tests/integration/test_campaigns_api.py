@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import random
 from typing import Any
 
@@ -10,6 +12,8 @@ import httpx
 import pytest
 
 from demetra_common.tables import NO_RATE
+from demetra_query_api.campaigns import export
+from demetra_query_api.campaigns.schemas import CampaignOut
 from demetra_query_api.cursors import SortField
 
 CHANNELS = ["facebook", "instagram", "google_ads", "tiktok"]
@@ -306,3 +310,63 @@ async def test_a_cursor_from_another_sort_is_a_422_that_says_so(
     response = await client.get(f"/api/campaigns?sort=cost&cursor={cursor}")
     assert response.status_code == 422
     assert "sort=roi&order=desc" in response.json()["detail"][0]["msg"]
+
+
+def _same_as_json(row: dict[str, str], item: dict[str, Any]) -> bool:
+    """A CSV row (text) holds the JSON item's values: null as empty, numbers exactly, the rest as text."""
+    return list(row) == list(item) and all(
+        text == ""
+        if value is None
+        else float(text) == value
+        if isinstance(value, int | float)
+        else text == value
+        for text, value in zip(row.values(), item.values(), strict=True)
+    )
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "channel=facebook&channel=tiktok&sort=cpc&order=desc",
+        "sort=name&order=asc&min_roi=0",
+        "sort=fetched_at&order=asc&name=ALPHA",
+    ],
+)
+async def test_the_csv_export_is_every_json_page_in_the_same_order(
+    client: httpx.AsyncClient, seeded: list[Any], query: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(export, "BATCH", 7)  # many database reads, to walk the keyset across them
+    items = await _all_pages(client, f"/api/campaigns?{query}&limit=20")
+    response = await client.get(f"/api/campaigns?{query}&format=csv")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"].startswith('attachment; filename="campaigns-')
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    assert items, "the query should match something"
+    assert len(rows) == len(items)
+    assert all(_same_as_json(row, item) for row, item in zip(rows, items, strict=True))
+
+
+async def test_accept_text_csv_asks_for_the_export_and_format_json_overrides_it(
+    client: httpx.AsyncClient, seeded: list[Any]
+) -> None:
+    wanted = await client.get("/api/campaigns?channel=instagram", headers={"Accept": "text/csv"})
+    assert wanted.headers["content-type"] == "text/csv; charset=utf-8"
+    header, *lines = wanted.text.splitlines()
+    assert header.split(",") == list(CampaignOut.model_fields)
+    assert len(lines) == sum(r.channel == "instagram" for r in seeded)
+    explicit = await client.get("/api/campaigns?format=json", headers={"Accept": "text/csv"})
+    assert explicit.headers["content-type"] == "application/json"
+    browser = await client.get("/api/campaigns", headers={"Accept": "application/json, text/csv;q=0.5"})
+    assert browser.headers["content-type"] == "application/json"
+
+
+async def test_an_empty_export_is_the_header_alone_and_a_bad_format_is_a_422(
+    client: httpx.AsyncClient,
+) -> None:
+    empty = await client.get("/api/campaigns?format=csv")
+    assert empty.status_code == 200
+    assert empty.text == ",".join(CampaignOut.model_fields) + "\r\n"
+    bad = await client.get("/api/campaigns?format=xml")
+    assert bad.status_code == 422
+    assert [e["loc"] for e in bad.json()["detail"]] == [["query", "format"]]

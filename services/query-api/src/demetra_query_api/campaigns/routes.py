@@ -6,18 +6,20 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
+from fastapi.responses import StreamingResponse
 
 from demetra_common.contracts import ID_PATTERN, utcnow
-from demetra_query_api.campaigns import service
+from demetra_query_api.campaigns import export, service
 from demetra_query_api.campaigns.schemas import (
     CampaignHistory,
     CampaignOut,
     CampaignPage,
     CampaignQuery,
     HistoryQuery,
+    ListFormat,
 )
 from demetra_query_api.cursors import CampaignCursor
-from demetra_query_api.deps import AppContext
+from demetra_query_api.deps import AppContext, context_of
 from demetra_query_api.http import (
     Freshness,
     cached_read,
@@ -49,7 +51,14 @@ CampaignId = Annotated[
     "",
     response_model=CampaignPage,
     openapi_extra=query_parameters(CampaignQuery),
-    responses=INVALID_QUERY,
+    responses={
+        200: {
+            "description": "A page of campaigns (JSON), or the whole list as CSV (`format=csv` or "
+            "`Accept: text/csv`): a header line of the item fields, one line per campaign.",
+            "content": {export.MEDIA_TYPE.split(";")[0]: {"schema": {"type": "string"}}},
+        },
+        **INVALID_QUERY,
+    },
     summary="List campaigns",
     description=(
         "Campaigns filtered by channels (repeat `channel`), reporting date, ROI, cost, campaign id "
@@ -61,11 +70,14 @@ CampaignId = Annotated[
     ),
 )
 async def list_campaigns(request: Request) -> Response:
+    if _may_want_csv(request):
+        query = parse_query(CampaignQuery, request)
+        if _wants_csv(request, query):
+            return await _csv_export(request, query)
+
     async def content(context: AppContext) -> dict[str, Any]:
         query = parse_query(CampaignQuery, request)
-        cursor = decode_cursor(
-            lambda text: CampaignCursor.decode(text, query.sort, query.order), query.cursor
-        )
+        cursor = _cursor(query)
         # The parameters by name: vars() is the model's own field dict (dict(query) copies it, at ~5 us).
         page = await context.read(
             service.campaign_page,
@@ -78,6 +90,45 @@ async def list_campaigns(request: Request) -> Response:
         return page_content(request, page.items, query.limit, page.next_cursor)
 
     return await cached_read(request, content, Freshness.LOADED)
+
+
+def _cursor(query: CampaignQuery) -> CampaignCursor | None:
+    return decode_cursor(lambda text: CampaignCursor.decode(text, query.sort, query.order), query.cursor)
+
+
+def _may_want_csv(request: Request) -> bool:
+    """Cheap test before the JSON fast path (which parses nothing on a cache hit)."""
+    return b"format=" in request.scope["query_string"] or "text/csv" in request.headers.get("accept", "")
+
+
+def _wants_csv(request: Request, query: CampaignQuery) -> bool:
+    if query.format is not None:
+        return query.format is ListFormat.CSV
+    accept = request.headers.get("accept", "")
+    return "text/csv" in accept and "application/json" not in accept
+
+
+async def _csv_export(request: Request, query: CampaignQuery) -> Response:
+    context = context_of(request)
+    batches = service.campaign_walk(
+        context.database.connection,
+        vars(query),
+        sort=query.sort,
+        order=query.order,
+        cursor=_cursor(query),
+        batch=export.BATCH,
+    )
+    first: list[dict[str, Any]] = await anext(
+        batches, []
+    )  # before the response starts: an error here is still an HTTP error
+    return StreamingResponse(
+        export.csv_stream(batches, first),
+        media_type=export.MEDIA_TYPE,
+        headers={
+            "Content-Disposition": f'attachment; filename="campaigns-{utcnow():%Y%m%dT%H%M%SZ}.csv"',
+            "Cache-Control": Freshness.LOADED.value,
+        },
+    )
 
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {

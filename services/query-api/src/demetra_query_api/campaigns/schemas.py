@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, Field, ValidationInfo, field_validator
 
@@ -55,6 +56,11 @@ class CampaignPage(PageLinks):
     )
 
 
+class ListFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
 class CampaignQuery(ChannelsAndDates):
     """Filters, sort and position of GET /api/campaigns. Unknown parameters are refused (422).
 
@@ -85,7 +91,13 @@ class CampaignQuery(ChannelsAndDates):
         "clicks) sorts below every rate: first ascending, last descending.",
     )
     order: SortOrder = Field(default=SortOrder.DESC, description="asc or desc; ties are broken by row id.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size, 1..500.")
+    limit: int = Field(default=50, ge=1, le=500, description="Page size, 1..500 (JSON only).")
+    format: ListFormat | None = Field(
+        default=None,
+        description="`csv`: every matching campaign from `cursor` on, as one streamed CSV file (same "
+        "filters and sort; columns as the JSON items). Default: JSON pages, or CSV when `Accept` names "
+        "`text/csv` and not `application/json`.",
+    )
     cursor: str | None = cursor_parameter("`next_cursor` of the previous page, with the same sort and order.")
 
     @field_validator("max_roi", "max_cost")

@@ -3,7 +3,8 @@ campaign's daily history."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,11 @@ from demetra_query_api.ranges import DateRange
 @dataclass(frozen=True, slots=True)
 class CampaignPage:
     items: list[dict[str, Any]]
-    next_cursor: str | None
+    next: CampaignCursor | None  # where the next page starts; None on the last page
+
+    @property
+    def next_cursor(self) -> str | None:
+        return self.next.encode() if self.next else None
 
 
 async def campaign_page(
@@ -38,11 +43,35 @@ async def campaign_page(
     records = await repository.campaign_page(connection, filters, sort, order, after, limit + 1)
     # zip stops at the shorter side: the trailing sort key and row id stay out of the item.
     items = [dict(zip(repository.CAMPAIGN_FIELDS, record, strict=False)) for record in records[:limit]]
-    next_cursor = None
+    following = None
     if len(records) > limit:
         last = records[limit - 1]
-        next_cursor = CampaignCursor(sort, order, last["sort_key"], last["id"]).encode()
-    return CampaignPage(items, next_cursor)
+        following = CampaignCursor(sort, order, last["sort_key"], last["id"])
+    return CampaignPage(items, following)
+
+
+async def campaign_walk(
+    connect: Callable[[], AbstractAsyncContextManager[asyncpg.Connection]],
+    filters: Mapping[str, Any],
+    *,
+    sort: SortField,
+    order: SortOrder,
+    cursor: CampaignCursor | None,
+    batch: int,
+) -> AsyncIterator[list[dict[str, Any]]]:
+    """Every campaign after ``cursor`` in (sort key, id) order, ``batch`` at a time: the pages of
+    ``campaign_page``, each read on a connection of its own (none is held while the caller consumes a
+    batch), with the pages' guarantee: a row whose sort key does not change meanwhile comes exactly once."""
+    while True:
+        async with connect() as connection:
+            page = await campaign_page(
+                connection, filters, sort=sort, order=order, cursor=cursor, limit=batch
+            )
+        if page.items:
+            yield page.items
+        if page.next is None:
+            return
+        cursor = page.next
 
 
 async def campaign(connection: asyncpg.Connection, campaign_id: str) -> dict[str, Any] | None:
