@@ -19,6 +19,7 @@ from demetra_loader.core.records import (
     campaign_days,
     campaign_values,
     check_campaign_record,
+    checked_fast,
 )
 from demetra_loader.repository import CAMPAIGN_ID, FETCHED_AT, CampaignValues, DailyValues, Partition
 
@@ -98,6 +99,9 @@ def first_offsets(records: Sequence[SourceRecord]) -> dict[Partition, int]:
 
 
 def _check(record: SourceRecord) -> CheckedRecord:
+    fast = checked_fast(record.value)
+    if fast is not None:
+        return fast
     verdict = check_campaign_record(record.value)
     if isinstance(verdict, Rejection):
         return verdict
