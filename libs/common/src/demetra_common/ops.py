@@ -5,27 +5,64 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import uvicorn
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from demetra_common.settings import CommonSettings
+from demetra_common.telemetry import tracing_enabled
 
 logger = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
+# The ops endpoints: probed and scraped all the time, so left out of HTTP metrics and traces.
+OPS_PATHS = ("/health", "/ready", "/metrics")
+REQUEST_ID_HEADER = "X-Request-ID"
+# An incoming request id is kept when it looks like one (a proxy's, a client's UUID); anything else, e.g. a
+# header stuffed with text or control characters meant for the logs, is replaced by a fresh one.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:=+/-]{0,127}")
+
+
+def http_telemetry() -> TelemetryConfig:
+    """``FastAPI(telemetry=...)`` of every service: FastAPI's native OpenTelemetry gives one server span per
+    request (a sync-creating request's carries the sync_id, and its publishes continue its trace), only when
+    tracing is on, and none for the ops endpoints; no operation sub-spans, no OpenTelemetry metrics or logs
+    (Prometheus and the JSON logs have them)."""
+    return {
+        "tracing": tracing_enabled(),
+        "metrics": False,
+        "logs": False,
+        "operation_spans": False,
+        "exclude": lambda scope: scope.get("path") in OPS_PATHS,
+    }
+
+
+def is_sane_request_id(value: str) -> bool:
+    return _SANE_REQUEST_ID.fullmatch(value) is not None
+
+
+def add_request_ids(app: FastAPI) -> None:
+    """Every request gets an id: a sane incoming ``X-Request-ID``, else a new UUID (hex). It is answered in
+    the response's ``X-Request-ID`` and is in every log line written while serving the request. Added last,
+    it is the outermost middleware, so error responses carry it too."""
+    app.add_middleware(CorrelationIdMiddleware, header_name=REQUEST_ID_HEADER, validator=is_sane_request_id)
+
 
 def service_app(**options: Any) -> FastAPI:
     """A FastAPI app (``options`` as FastAPI's) whose /docs (Swagger UI) and /redoc (ReDoc) load their scripts
     and styles from the app itself, under /static-offline-docs (the copies the fastapi-offline wheel ships),
-    instead of from a CDN: the API's own pages render air-gapped and behind strict proxies."""
-    return FastAPIOffline(**options)
+    instead of from a CDN: the API's own pages render air-gapped and behind strict proxies. Its HTTP
+    telemetry is ``http_telemetry()``."""
+    return FastAPIOffline(telemetry=http_telemetry(), **options)
 
 
 def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float = 2.0) -> APIRouter:

@@ -52,6 +52,25 @@ class CommonSettings(BaseSettings):
     log_level: str = Field(default="INFO", description="Python logging level.")
     log_format: str = Field(default="json", pattern="^(json|text)$", description="json or text logs.")
 
+    # Tracing (demetra_common.telemetry): the standard OpenTelemetry variables; off when none is set.
+    otel_sdk_disabled: bool = Field(default=False, description="true: no tracing, whatever else is set.")
+    otel_traces_exporter: str = Field(
+        default="none",
+        description="otlp, console or none (comma-separated). Unlike the SDK's default (otlp), tracing is "
+        "off unless this or an OTLP endpoint is set.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None, description="OTLP collector base URL; setting it turns tracing on (exporter otlp)."
+    )
+    otel_exporter_otlp_traces_endpoint: str | None = Field(
+        default=None, description="OTLP traces URL (overrides the base endpoint for traces)."
+    )
+    traces_file: str | None = Field(
+        default=None,
+        description="Append every finished span as one JSON line to this file (tests, debugging); turns "
+        "tracing on.",
+    )
+
     http_host: str = Field(
         default="127.0.0.1", description="Address the HTTP port binds to (0.0.0.0 in containers)."
     )

@@ -10,6 +10,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.middlewares import AckPolicy, ExceptionMiddleware
 
 from demetra_common.contracts import Channel, SyncRequested
+from demetra_common.logging import sync_context
 from demetra_common.topics import Topics
 from demetra_ingestor import metrics
 from demetra_ingestor.service import Ingestor
@@ -76,7 +77,8 @@ def _on_sync_requested(
 ) -> Callable[[SyncRequested], Awaitable[None]]:
     async def on_sync_requested(request: SyncRequested) -> None:
         try:
-            await ingestor.ingest(request, channel)
+            with sync_context(request.sync_id):  # the consumer's span and log lines name the sync
+                await ingestor.ingest(request, channel)
         except Exception as exc:
             # Not published (Kafka trouble): do not commit, read the request again after a pause.
             logger.exception("sync %s: %s fetch not published; will retry", request.sync_id, channel.value)

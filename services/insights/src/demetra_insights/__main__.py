@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from demetra_common.logging import configure_logging
 from demetra_common.ops import serve
+from demetra_common.telemetry import configure_tracing
 from demetra_insights.app import create_app
 from demetra_insights.settings import InsightsSettings
 
@@ -11,6 +12,7 @@ from demetra_insights.settings import InsightsSettings
 def main() -> None:
     settings = InsightsSettings()
     configure_logging("insights", settings.log_level, settings.log_format)
+    configure_tracing("insights", settings)
     serve(create_app(settings), settings, graceful_shutdown_s=30)
 
 

@@ -6,6 +6,7 @@ import gc
 
 from demetra_common.logging import configure_logging
 from demetra_common.ops import serve
+from demetra_common.telemetry import configure_tracing
 from demetra_loader.app import create_app
 from demetra_loader.settings import LoaderSettings
 
@@ -13,6 +14,7 @@ from demetra_loader.settings import LoaderSettings
 def main() -> None:
     settings = LoaderSettings()
     configure_logging("loader", settings.log_level, settings.log_format)
+    configure_tracing("loader", settings)
     app = create_app(settings)
     # Validating a batch allocates a few objects per field of every message, nearly all freed by reference
     # counting. With the default thresholds the cyclic collector runs every 700 net allocations and keeps

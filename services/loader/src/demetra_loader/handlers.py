@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
@@ -22,7 +23,7 @@ from faststream.middlewares import AckPolicy
 from faststream.params import NoCast
 
 from demetra_common.contracts import ChannelLoaded, MetricRestated
-from demetra_loader import metrics
+from demetra_common.telemetry import BatchTraces, batch_traces, tracing_enabled
 from demetra_loader.core.announcements import ChannelAnnouncer
 from demetra_loader.core.batch import check_batch_in_turns, first_offsets, next_offsets
 from demetra_loader.core.dead_letters import DeadLetter
@@ -96,6 +97,9 @@ def register_handlers(
     announcer: ChannelAnnouncer,
 ) -> None:
     topics = settings.topics
+    # Off, no per-record work: one check per batch. On, each batch adds a span to the trace of every sync it
+    # carries (see BatchTraces), ended once the batch committed.
+    traced = tracing_enabled()
 
     @broker.subscriber(
         topics.campaign_fetched,
@@ -116,9 +120,10 @@ def register_handlers(
     )
     async def load_campaigns(records: Records, message: KafkaMessage) -> None:
         consumer: AIOKafkaConsumer = message.consumer
+        traces = batch_traces("load campaigns", records, time.time_ns()) if traced else None
         try:
             batch = await check_batch_in_turns(records)
-            queued = await pipeline.submit(batch, partial(_after_commit, consumer))
+            queued = await pipeline.submit(batch, partial(_after_commit, consumer, traces))
         except BaseException:
             _rewind(consumer, records)
             raise
@@ -141,12 +146,15 @@ def register_handlers(
     )
     async def record_sync_events(records: Records, message: KafkaMessage) -> None:
         consumer: AIOKafkaConsumer = message.consumer
+        traces = batch_traces("record sync events", records, time.time_ns()) if traced else None
         try:
             await recorder.record(records)
         except BaseException:
             _rewind(consumer, records)
             raise
         await _commit(consumer, next_offsets(records))
+        if traces is not None:
+            traces.end()
         completed = recorder.completed_pairs(records)
         if completed:
             try:
@@ -155,14 +163,14 @@ def register_handlers(
                 logger.exception("announcing %d loaded channel(s) failed", len(completed))
 
 
-async def _after_commit(consumer: AIOKafkaConsumer, outcome: BatchOutcome) -> None:
-    """After the batch's transaction committed: commit its offsets to Kafka and publish the lag."""
-    offsets = await _commit(consumer, outcome.next_offsets)
-    for partition, offset in offsets.items():
-        highwater = consumer.highwater(partition)
-        if highwater is not None:
-            metrics.LAG.labels(partition.topic, str(partition.partition)).set(max(highwater - offset, 0))
+async def _after_commit(
+    consumer: AIOKafkaConsumer, traces: BatchTraces | None, outcome: BatchOutcome
+) -> None:
+    """After the batch's transaction committed: commit its offsets to Kafka, end its syncs' spans."""
+    await _commit(consumer, outcome.next_offsets)
     totals = outcome.totals
+    if traces is not None:
+        traces.end()
     logger.info(
         "batch committed in %.3fs: inserted=%d updated=%d unchanged=%d rejected=%d skipped=%d rows=%d "
         "restated=%d",

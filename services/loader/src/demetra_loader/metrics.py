@@ -1,11 +1,13 @@
 """Prometheus metrics of the loader (served by demetra_common.ops at /metrics).
 
-Declared once per process, as prometheus_client expects; declaring a metric connects to nothing.
+Declared once per process, as prometheus_client expects; declaring a metric connects to nothing. The lag of
+the loader's groups is measured outside the loader (the scheduler's ``demetra_consumer_lag``), so it is still
+reported while the loader stalls.
 """
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Histogram
 
 from demetra_common.contracts import LoadCounts
 
@@ -35,11 +37,6 @@ BATCH_SECONDS = Histogram(
     "demetra_loader_batch_seconds",
     "Time to commit one batch, retries included.",
     buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
-)
-LAG = Gauge(
-    "demetra_loader_consumer_lag",
-    "Messages behind the end of each partition after the last committed batch.",
-    ["topic", "partition"],
 )
 RETRIES = Counter(
     "demetra_loader_retries_total", "Failed attempts that were retried, by operation.", ["operation"]

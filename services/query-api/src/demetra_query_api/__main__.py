@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from demetra_common.logging import configure_logging
 from demetra_common.ops import serve
+from demetra_common.telemetry import configure_tracing
 from demetra_query_api.app import SERVICE, app_from_environment, create_app
 from demetra_query_api.settings import QueryApiSettings
 
@@ -17,6 +18,7 @@ def main() -> None:
         target = f"{app_from_environment.__module__}:{app_from_environment.__name__}"
         serve(target, settings, factory=True, workers=settings.http_workers, **options)
     else:
+        configure_tracing(SERVICE, settings)  # in the process that serves (workers: app_from_environment)
         serve(create_app(settings), settings, **options)
 
 

@@ -22,8 +22,9 @@ from faststream.kafka import KafkaBroker
 
 from demetra_common.kafka import make_broker
 from demetra_common.logging import configure_logging
-from demetra_common.ops import ops_router, service_app
+from demetra_common.ops import REQUEST_ID_HEADER, add_request_ids, ops_router, service_app
 from demetra_common.security import API_KEY_HEADER, api_key_guard
+from demetra_common.telemetry import configure_tracing
 from demetra_query_api.cache import Rendered, ResponseCache
 from demetra_query_api.campaigns import routes as campaigns
 from demetra_query_api.console.routes import mount_console, redirect_to_console, wants_html
@@ -33,6 +34,7 @@ from demetra_query_api.http import OrjsonResponse, install_compression, json_res
 from demetra_query_api.insights import routes as insights
 from demetra_query_api.metrics import routes as metrics
 from demetra_query_api.metrics.service import refresh_summary_periodically
+from demetra_query_api.observability import export_sync_outcomes_periodically, instrument
 from demetra_query_api.publisher import BrokerUnavailable, SyncRequestPublisher
 from demetra_query_api.ratelimit import RateLimited, SyncRateLimiter
 from demetra_query_api.restatements import routes as restatements
@@ -143,12 +145,23 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
             ),
             name="summary-refresher",
         )
+        background = [refresher]
+        if settings.sync_metrics_interval_s > 0:
+            outcomes = export_sync_outcomes_periodically(
+                context.database,
+                interval=dt.timedelta(seconds=settings.sync_metrics_interval_s),
+                window=dt.timedelta(seconds=settings.sync_metrics_window_s),
+                timeout=dt.timedelta(seconds=settings.sync_timeout),
+            )
+            background.append(asyncio.create_task(outcomes, name="sync-outcomes"))
         try:
             yield
         finally:
-            refresher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refresher
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await context.publisher.stop()
             await context.database.close()
 
@@ -168,10 +181,12 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
         allow_credentials=not any_origin,  # browsers refuse credentials with a wildcard origin anyway
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=[API_KEY_HEADER, "Content-Type", "If-None-Match"],
-        expose_headers=["Location", "Retry-After", "ETag"],
+        expose_headers=["Location", "Retry-After", "ETag", REQUEST_ID_HEADER],
         max_age=600,
     )
     install_compression(app)
+    instrument(app)
+    add_request_ids(app)  # the outermost: every response carries X-Request-ID, errors included
     _install_error_handlers(app)
 
     app.include_router(ops_router(context.readiness_checks()))
@@ -224,6 +239,7 @@ def app_from_environment() -> FastAPI:
     """uvicorn factory (``--factory``): each worker process reads its settings and configures logging."""
     settings = QueryApiSettings()
     configure_logging(SERVICE, settings.log_level, settings.log_format)
+    configure_tracing(SERVICE, settings)
     return create_app(settings)
 
 

@@ -12,6 +12,7 @@ import logging
 from faststream.kafka import KafkaBroker
 
 from demetra_common.contracts import SyncRequested
+from demetra_common.logging import sync_context
 
 logger = logging.getLogger(__name__)
 
@@ -56,15 +57,21 @@ class SyncRequestPublisher:
             return True
 
     async def publish(self, request: SyncRequested) -> None:
-        if not await self.start():
-            raise BrokerUnavailable("Kafka is unreachable")
-        try:
-            await asyncio.wait_for(
-                self._publisher.publish(request, key=request.sync_id.encode()), self._timeout_s
-            )
-        except Exception as exc:
-            logger.warning("publishing %s failed: %s", request.sync_id, exc)
-            raise BrokerUnavailable(f"Kafka did not acknowledge within {self._timeout_s:g} s") from exc
+        """Publish ``request`` keyed by its sync_id, with the sync_id as correlation id (the messages, logs
+        and spans of one sync carry the same id), inside the current trace: the HTTP request's."""
+        with sync_context(request.sync_id):
+            if not await self.start():
+                raise BrokerUnavailable("Kafka is unreachable")
+            try:
+                await asyncio.wait_for(
+                    self._publisher.publish(
+                        request, key=request.sync_id.encode(), correlation_id=request.sync_id
+                    ),
+                    self._timeout_s,
+                )
+            except Exception as exc:
+                logger.warning("publishing %s failed: %s", request.sync_id, exc)
+                raise BrokerUnavailable(f"Kafka did not acknowledge within {self._timeout_s:g} s") from exc
 
     async def ping(self, timeout_s: float = 1.0) -> bool:
         """Whether Kafka answers; while disconnected, starts one reconnection attempt in the background."""

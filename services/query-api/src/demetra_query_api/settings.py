@@ -44,6 +44,16 @@ class QueryApiSettings(CommonSettings):
         default=500, ge=1, le=100_000, description="Campaigns per channel served by /api/test/mock-data."
     )
 
+    sync_metrics_interval_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How often demetra_syncs_recent counts the recent syncs by outcome; 0 turns it off.",
+    )
+    sync_metrics_window_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="demetra_syncs_recent counts the syncs started this recently.",
+    )
     summary_refresh_interval_s: float = Field(
         default=5.0,
         gt=0,

@@ -14,9 +14,12 @@ from faststream.kafka.publisher.usecase import DefaultPublisher
 
 from demetra_common.contracts import SyncRequested
 from demetra_common.kafka import broker_ready, make_broker
+from demetra_common.logging import sync_context
 from demetra_common.ops import ReadinessCheck, ops_router, service_app
 from demetra_common.security import api_key_guard
+from demetra_common.telemetry import span
 from demetra_common.topics import SYNC_REQUESTED
+from demetra_scheduler.lag import LagMonitor
 from demetra_scheduler.routes import scheduler_router
 from demetra_scheduler.service import SchedulerService
 from demetra_scheduler.settings import SchedulerSettings
@@ -40,6 +43,7 @@ class SchedulerParts:
     broker: KafkaBroker
     store: KafkaStateStore
     service: SchedulerService
+    lag: LagMonitor
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"kafka": broker_ready(self.broker)}
@@ -61,7 +65,9 @@ def build_scheduler(settings: SchedulerSettings) -> SchedulerParts:
     )
 
     async def publish(request: SyncRequested) -> None:
-        await requests.publish(request, key=request.sync_id.encode(), correlation_id=request.sync_id)
+        # The root of the sync's trace when tracing is on (a cron slot has no caller to continue from).
+        with span("request sync", trigger=request.trigger.value), sync_context(request.sync_id):
+            await requests.publish(request, key=request.sync_id.encode(), correlation_id=request.sync_id)
 
     service = SchedulerService(
         cron=settings.sync_cron,
@@ -71,7 +77,8 @@ def build_scheduler(settings: SchedulerSettings) -> SchedulerParts:
         state=store,
         history=settings.scheduler_history,
     )
-    return SchedulerParts(broker, store, service)
+    lag = LagMonitor(settings.kafka_bootstrap_servers, topics, interval_s=settings.consumer_lag_interval_s)
+    return SchedulerParts(broker, store, service, lag)
 
 
 def create_app(settings: SchedulerSettings) -> FastAPI:
@@ -86,9 +93,11 @@ def create_app(settings: SchedulerSettings) -> FastAPI:
                 service.apply_paused, service.apply_last_slot, timeout_s=settings.scheduler_state_timeout_s
             )
             await service.start()
+            parts.lag.start()
             app.state.scheduler = service
             yield
         finally:
+            await parts.lag.stop()
             service.shutdown()
             await store.close()
             await broker.stop()

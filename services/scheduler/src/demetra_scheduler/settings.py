@@ -30,6 +30,12 @@ class SchedulerSettings(CommonSettings):
         default=30.0, gt=0, description="Reading the durable paused/running state at startup must end within."
     )
     scheduler_history: int = Field(default=20, ge=1, le=1000, description="Recent triggers shown by status.")
+    consumer_lag_interval_s: float = Field(
+        default=15.0,
+        ge=0,
+        description="Every this many seconds the scheduler measures every Demetra consumer group's lag "
+        "(demetra_consumer_lag); 0 turns it off.",
+    )
 
     @field_validator("sync_cron")
     @classmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -73,6 +74,26 @@ async def sync_history(
             return SyncPage(items, None)
         if scanned >= max_scanned and position is not None:
             return SyncPage(items, SyncCursor(*position).encode())
+
+
+async def recent_outcomes(
+    connection: asyncpg.Connection, *, since: dt.datetime, now: dt.datetime, timeout: dt.timedelta
+) -> Counter[tuple[SyncState, bool]]:
+    """The syncs started since ``since`` (newest first, at most ``MAX_SYNCS_SCANNED``), counted by
+    (derived status, timed out)."""
+    counts: Counter[tuple[SyncState, bool]] = Counter()
+    cursor: SyncCursor | None = None
+    while True:
+        page = await sync_history(
+            connection, status=None, trigger=None, cursor=cursor, limit=200, now=now, timeout=timeout
+        )
+        for item in page.items:
+            if item.started_at < since:
+                return counts
+            counts[item.status, item.timed_out] += 1
+        if page.next_cursor is None or counts.total() >= MAX_SYNCS_SCANNED:
+            return counts
+        cursor = SyncCursor.decode(page.next_cursor)
 
 
 Publish = Callable[[SyncRequested], Awaitable[None]]
