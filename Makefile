@@ -14,7 +14,7 @@ SCRIPTS := $(wildcard bench/*/*.py docs/*.py)
 # The console's npm assets (services/query-api/console): installed from the lockfile when it changes
 CONSOLE_VENDOR := services/query-api/console/node_modules/.package-lock.json
 
-.PHONY: install browser up down status logs test bench lint docs
+.PHONY: install browser promtool up down status logs test bench lint docs
 
 install: $(CONSOLE_VENDOR) ## uv (from PyPI if missing), the whole workspace from uv.lock, the console's npm assets
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -45,7 +45,13 @@ status:
 logs:
 	@$(STACK) logs $(NAME)
 
-test: install browser lint ## lint, then every test against real Kafka and PostgreSQL (started if not running)
+promtool: ## Debian's prometheus package, for the alert rule tests' promtool (apt-get, as root, when missing)
+	@command -v promtool >/dev/null 2>&1 || { \
+		[ "$$(id -u)" = 0 ] || { echo "the alert rule tests need: apt-get install -y prometheus (as root)"; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			prometheus >/dev/null; }
+
+test: install browser promtool lint ## lint, then every test against real Kafka and PostgreSQL (started if not running)
 	@$(STACK) up --infra
 	@$(UV) run --frozen pytest
 
