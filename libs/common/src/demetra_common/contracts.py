@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -46,6 +47,18 @@ class Channel(StrEnum):
 
 
 ALL_CHANNELS: tuple[Channel, ...] = tuple(Channel)
+
+
+def _each_once(channels: list[Channel]) -> list[Channel]:
+    if len(set(channels)) != len(channels):
+        raise ValueError("channels must not repeat")
+    return channels
+
+
+# A list of channels in a request body (the HTTP APIs'): each channel at most once, and the schema says so.
+DistinctChannels = Annotated[
+    list[Channel], AfterValidator(_each_once), Field(json_schema_extra={"uniqueItems": True})
+]
 
 
 class Trigger(StrEnum):

@@ -12,6 +12,18 @@ from dataclasses import dataclass
 
 EARLIEST_DAY = dt.date(2000, 1, 1)
 LATEST_DAY = dt.date(2099, 12, 31)
+# Exactly the calendar days EARLIEST_DAY..LATEST_DAY as YYYY-MM-DD: what the OpenAPI schema says a day in a
+# request is, and what the request models accept (a number, or 2023-02-30, is not a day). In 2000-2099
+# every fourth year is a leap year, 2000 included. A unit test checks it against the two bounds.
+DAY_PATTERN = (
+    "20[0-9]{2}-(?:(?:0[1-9]|1[0-2])-(?:0[1-9]|1[0-9]|2[0-8])|(?:0[13-9]|1[0-2])-(?:29|30)"
+    "|(?:0[13578]|1[02])-31)|20(?:[02468][048]|[13579][26])-02-29"
+)
+# A moment within those days (RFC 3339 with seconds; the offset optional, UTC when absent).
+MOMENT_PATTERN = (
+    f"(?:{DAY_PATTERN})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\\.[0-9]{{1,6}})?"
+    "(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
+)
 # Reports (timeseries, a campaign's history): the range when none is given, and the longest one served.
 DEFAULT_REPORT_DAYS = 90
 MAX_REPORT_DAYS = 3660

@@ -9,13 +9,29 @@ every response still conforms to them.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from demetra_common.contracts import ID_PATTERN, Channel
 from demetra_query_api.cursors import MAX_CURSOR_LENGTH
-from demetra_query_api.ranges import DEFAULT_REPORT_DAYS, EARLIEST_DAY, LATEST_DAY, MAX_REPORT_DAYS
+from demetra_query_api.ranges import (
+    DAY_PATTERN,
+    DEFAULT_REPORT_DAYS,
+    EARLIEST_DAY,
+    LATEST_DAY,
+    MAX_REPORT_DAYS,
+    MOMENT_PATTERN,
+)
 
 
 class Problem(BaseModel):
@@ -65,23 +81,72 @@ class PageLinks(BaseModel):
 # ------------------------------------------------------------------------------------ query parameters
 
 
+def _iso_text(kind: str, pattern: str) -> Any:
+    """A BeforeValidator that lets only text matching ``pattern`` (or a value already parsed) through to
+    pydantic's own parsing, which would also take a number (as a Unix time) or other spellings."""
+    matches = re.compile(pattern).fullmatch
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            if not matches(value):
+                raise ValueError(f"expected {kind}")
+        elif not isinstance(value, dt.date):
+            raise ValueError(f"expected {kind} as text")
+        return value
+
+    return BeforeValidator(check)
+
+
+# A day in a request: an ISO date within the years the API serves (the range rules are in ranges.py). The
+# schema says so with a pattern, which generators and validators honour (unlike formatMinimum).
+Day = Annotated[
+    dt.date,
+    _iso_text(f"a day as YYYY-MM-DD, {EARLIEST_DAY} to {LATEST_DAY}", DAY_PATTERN),
+    Field(json_schema_extra={"pattern": f"^(?:{DAY_PATTERN})$"}),
+]
+# A moment in a request: ISO 8601 / RFC 3339 with seconds within those years; UTC when it has no offset.
+Moment = Annotated[
+    dt.datetime,
+    _iso_text(
+        f"a moment as YYYY-MM-DDTHH:MM:SS[.ffffff][Z|+HH:MM] in {EARLIEST_DAY.year}-{LATEST_DAY.year}",
+        MOMENT_PATTERN,
+    ),
+    WithJsonSchema({"type": "string", "pattern": f"^(?:{MOMENT_PATTERN})$"}),
+]
+
+
 def reject_reversed(first: Any, second: Any, message: str) -> None:
     """Reject a range whose upper end lies below its lower end (both must be given)."""
     if first is not None and second is not None and second < first:
         raise ValueError(message)
 
 
+# The rules of a request that JSON Schema cannot state: the OpenAPI descriptions state them, and a request
+# that breaks one gets a 422 naming the field (the schemathesis test holds every such 422 to a description).
+DATE_TO_RULE = "Not before date_from (else 422)."
+CURSOR_RULE = "Only a cursor this API issued is valid (else 422): follow `next`, never build one."
+
+
 def cursor_parameter(description: str) -> Any:
     return Field(
-        default=None, max_length=MAX_CURSOR_LENGTH, pattern=r"^[A-Za-z0-9_-]+$", description=description
+        default=None,
+        max_length=MAX_CURSOR_LENGTH,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description=f"{description} {CURSOR_RULE}",
     )
+
+
+def _document_date_to_rule(schema: dict[str, Any]) -> None:
+    date_to = schema["properties"]["date_to"]
+    date_to["description"] = f"{date_to.get('description', '')} {DATE_TO_RULE}".strip()
 
 
 class OrderedDates(BaseModel):
     """Query parameters with a ``date_from`` .. ``date_to`` filter (declared by each subclass): date_to must
-    not lie before date_from. Unknown parameters are refused."""
+    not lie before date_from (the schema's description of date_to says so). Unknown parameters are
+    refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_document_date_to_rule)
 
     @field_validator("date_to", check_fields=False)
     @classmethod
@@ -102,22 +167,8 @@ class ChannelsAndDates(OrderedDates):
     """Channel and reporting-date filters shared by the campaign list and the summary."""
 
     channel: ChannelFilter
-    date_from: dt.date | None = Field(default=None, description="Reporting date on or after (YYYY-MM-DD).")
-    date_to: dt.date | None = Field(default=None, description="Reporting date on or before (YYYY-MM-DD).")
-
-
-# A day in a request: ISO date within the years the API serves (the range rules are in ranges.py).
-Day = Annotated[
-    dt.date,
-    Field(
-        ge=EARLIEST_DAY,
-        le=LATEST_DAY,
-        json_schema_extra={
-            "formatMinimum": EARLIEST_DAY.isoformat(),
-            "formatMaximum": LATEST_DAY.isoformat(),
-        },
-    ),
-]
+    date_from: Day | None = Field(default=None, description="Reporting date on or after (YYYY-MM-DD).")
+    date_to: Day | None = Field(default=None, description="Reporting date on or before (YYYY-MM-DD).")
 
 
 class ReportRange(BaseModel):
@@ -128,10 +179,10 @@ class ReportRange(BaseModel):
     date_from: Day | None = Field(
         default=None,
         description=f"First day, inclusive (YYYY-MM-DD); default: the {DEFAULT_REPORT_DAYS} days ending at "
-        f"date_to. At most {MAX_REPORT_DAYS} days.",
+        f"date_to. At most {MAX_REPORT_DAYS} days, and not after date_to (else 422).",
     )
     date_to: Day | None = Field(
-        default=None, description="Last day, inclusive (YYYY-MM-DD); default: today (UTC)."
+        default=None, description=f"Last day, inclusive (YYYY-MM-DD); default: today (UTC). {DATE_TO_RULE}"
     )
 
 

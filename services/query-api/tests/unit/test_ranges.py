@@ -1,11 +1,21 @@
 """Date-range rules: a backfill's range and a report's range, each broken rule naming its field."""
 
 import datetime as dt
+import re
 
 import pytest
 
 from demetra_query_api.metrics.timeseries import Granularity, Period, periods
-from demetra_query_api.ranges import DateRange, InvalidRange, backfill_range, report_range
+from demetra_query_api.ranges import (
+    DAY_PATTERN,
+    EARLIEST_DAY,
+    LATEST_DAY,
+    MOMENT_PATTERN,
+    DateRange,
+    InvalidRange,
+    backfill_range,
+    report_range,
+)
 
 TODAY = dt.date(2026, 12, 1)
 
@@ -89,3 +99,19 @@ def test_days_are_one_period_each() -> None:
     days = periods(DateRange(d("2026-02-27"), d("2026-03-02")), Granularity.DAY)
     assert [p.start for p in days] == [d("2026-02-27"), d("2026-02-28"), d("2026-03-01"), d("2026-03-02")]
     assert all(p.start == p.first == p.last for p in days)
+
+
+def test_the_day_pattern_is_exactly_the_calendar_days_the_api_serves() -> None:
+    day = re.compile(DAY_PATTERN).fullmatch
+    moment = re.compile(MOMENT_PATTERN).fullmatch
+    every_day = [EARLIEST_DAY + dt.timedelta(days=n) for n in range((LATEST_DAY - EARLIEST_DAY).days + 1)]
+    assert all(day(d.isoformat()) for d in every_day)
+    outside = [EARLIEST_DAY - dt.timedelta(days=1), LATEST_DAY + dt.timedelta(days=1)]
+    assert not any(day(d.isoformat()) for d in outside)
+    assert not any(
+        day(text) for text in ("2023-02-29", "2026-04-31", "2026-13-01", "2026-1-01", "0", "20260101")
+    )
+    assert day("2024-02-29") and day("2000-02-29")
+    assert moment("2026-11-25T14:00:00Z") and moment("2026-11-25T14:00:00.5+05:30")
+    assert moment("2026-11-25T14:00:00")  # no offset: UTC
+    assert not any(moment(text) for text in ("1999-12-31T23:00:00Z", "2026-11-25T14:00Z", "1700000000"))

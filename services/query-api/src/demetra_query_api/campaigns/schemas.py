@@ -68,9 +68,13 @@ class CampaignQuery(ChannelsAndDates):
     """
 
     min_roi: float | None = Field(default=None, ge=-1e6, le=1e6, allow_inf_nan=False)
-    max_roi: float | None = Field(default=None, ge=-1e6, le=1e6, allow_inf_nan=False)
+    max_roi: float | None = Field(
+        default=None, ge=-1e6, le=1e6, allow_inf_nan=False, description="Not below min_roi (else 422)."
+    )
     min_cost: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
-    max_cost: float | None = Field(default=None, ge=0, le=1e12, allow_inf_nan=False)
+    max_cost: float | None = Field(
+        default=None, ge=0, le=1e12, allow_inf_nan=False, description="Not below min_cost (else 422)."
+    )
     campaign_id_prefix: str | None = Field(
         default=None,
         min_length=1,

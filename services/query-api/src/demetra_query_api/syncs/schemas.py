@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from demetra_common.contracts import Channel, SyncId, Trigger
+from demetra_common.contracts import Channel, DistinctChannels, SyncId, Trigger
 from demetra_query_api.schemas import Day, cursor_parameter
 from demetra_query_api.syncs.status import SyncState, SyncStatus
 
@@ -28,27 +28,31 @@ class SyncCreate(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"dependentRequired": {"date_from": ["date_to"], "date_to": ["date_from"]}},
+        json_schema_extra={
+            # Both days or neither: both given, or each absent or null.
+            "dependentRequired": {"date_from": ["date_to"], "date_to": ["date_from"]},
+            "anyOf": [
+                {"properties": {"date_from": {"type": "null"}, "date_to": {"type": "null"}}},
+                {"properties": {"date_from": {"type": "string"}, "date_to": {"type": "string"}}},
+            ],
+        },
     )
 
-    channels: list[Channel] | None = Field(
+    channels: DistinctChannels | None = Field(
         default=None, min_length=1, max_length=len(Channel), examples=[["facebook", "tiktok"]]
     )
     date_from: Day | None = Field(
-        default=None, description="A backfill's first day (with date_to).", examples=["2026-09-01"]
+        default=None,
+        description="A backfill's first day (with date_to). At most BACKFILL_MAX_DAYS days before date_to "
+        "(else 422).",
+        examples=["2026-09-01"],
     )
     date_to: Day | None = Field(
         default=None,
-        description="A backfill's last day, inclusive (with date_from); not after today (UTC).",
+        description="A backfill's last day, inclusive (with date_from). Not before date_from nor after "
+        "today, UTC (else 422).",
         examples=["2026-11-29"],
     )
-
-    @field_validator("channels")
-    @classmethod
-    def _unique(cls, channels: list[Channel] | None) -> list[Channel] | None:
-        if channels is not None and len(set(channels)) != len(channels):
-            raise ValueError("channels must not repeat")
-        return channels
 
 
 class SyncAccepted(BaseModel):
