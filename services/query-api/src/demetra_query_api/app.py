@@ -12,11 +12,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.middleware.cors import CORSMiddleware
 from faststream.kafka import KafkaBroker
 
@@ -85,6 +86,15 @@ def _problem(status_code: int, detail: str, headers: dict[str, str] | None = Non
     return json_response({"detail": detail}, status_code, headers)
 
 
+def _documented_methods(app: FastAPI, path: str) -> list[str]:
+    """The methods the OpenAPI document declares for ``path`` (HEAD with GET, as Starlette serves it)."""
+    for template, operations in app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)), path):
+            methods = {method.upper() for method in operations}
+            return sorted(methods | ({"HEAD"} if "GET" in methods else set()))
+    return []
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DatabaseUnavailable)
     async def database_unavailable(request: Request, exc: DatabaseUnavailable) -> Response:
@@ -101,6 +111,13 @@ def _install_error_handlers(app: FastAPI) -> None:
             f"rate limit exceeded ({exc.limit}); retry in {exc.retry_after_s} s",
             {"Retry-After": str(exc.retry_after_s)},
         )
+
+    @app.exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED)
+    async def method_not_allowed(request: Request, exc: Exception) -> Response:
+        # Starlette's Allow names the methods of the first route on the path only, and a path served by
+        # two routers (reads, and writes behind the API key) has more: Allow lists what the schema does.
+        allowed = _documented_methods(request.app, request.scope["path"])
+        return _problem(405, "method not allowed", {"Allow": ", ".join(allowed)})
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:
