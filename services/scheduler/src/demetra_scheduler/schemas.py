@@ -6,8 +6,14 @@ import datetime as dt
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from demetra_common.contracts import Channel, Trigger
+from demetra_common.contracts import Channel, DistinctChannels, Trigger
 from demetra_scheduler.service import RunState, SchedulerStatus
+
+
+class Problem(BaseModel):
+    """An error the client can act on."""
+
+    detail: str = Field(examples=["missing API key: send it in the X-API-Key header"])
 
 
 class JobOut(BaseModel):
@@ -55,8 +61,10 @@ class StatusOut(BaseModel):
 
 
 class SyncNowIn(BaseModel):
-    channels: list[Channel] | None = Field(
-        default=None, min_length=1, description="Channels to fetch; the configured ones when omitted."
+    channels: DistinctChannels | None = Field(
+        default=None,
+        min_length=1,
+        description="Channels to fetch, each once; the configured ones when omitted.",
     )
 
 
