@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -168,7 +169,10 @@ async def test_the_schema_documents_the_backfill_fields(client: httpx.AsyncClien
     schema = (await client.get("/openapi.json")).json()["components"]["schemas"]["SyncCreate"]
     assert schema["dependentRequired"] == {"date_from": ["date_to"], "date_to": ["date_from"]}
     date_from = schema["properties"]["date_from"]["anyOf"][0]
-    assert (date_from["format"], date_from["formatMinimum"]) == ("date", "2000-01-01")
+    day = re.compile(date_from["pattern"]).fullmatch
+    assert date_from["format"] == "date" and day("2000-01-01") and not day("1999-12-31") and not day("0")
+    # A day with a null partner is neither both nor neither.
+    assert {"properties": {"date_from": {"type": "null"}, "date_to": {"type": "null"}}} in schema["anyOf"]
 
 
 async def test_malformed_json_is_a_422(client: httpx.AsyncClient) -> None:
