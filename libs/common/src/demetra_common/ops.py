@@ -7,7 +7,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 from asgi_correlation_id import CorrelationIdMiddleware
@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
 from fastapi_offline import FastAPIOffline
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from pydantic import BaseModel, Field
 
 from demetra_common.settings import CommonSettings
 from demetra_common.telemetry import tracing_enabled
@@ -65,6 +66,22 @@ def service_app(**options: Any) -> FastAPI:
     return FastAPIOffline(telemetry=http_telemetry(), **options)
 
 
+CheckState = Literal["ok", "unavailable"]
+
+
+class Readiness(BaseModel):
+    """What /ready answers: 200 when every check is ok, else 503."""
+
+    status: CheckState
+    checks: dict[str, CheckState] = Field(description="Each dependency's check.", examples=[{"kafka": "ok"}])
+
+
+READINESS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Readiness, "description": "Every dependency answers."},
+    503: {"model": Readiness, "description": "A dependency does not answer; `checks` names it."},
+}
+
+
 def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float = 2.0) -> APIRouter:
     """``/health`` answers while the process lives; ``/ready`` runs every check (each with a timeout)."""
     router = APIRouter(tags=["ops"])
@@ -73,7 +90,12 @@ def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float =
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @router.get("/ready", summary="Readiness: every dependency answers", response_model=None)
+    @router.get(
+        "/ready",
+        summary="Readiness: every dependency answers",
+        response_model=None,
+        responses=READINESS_RESPONSES,
+    )
     async def ready() -> JSONResponse:
         results: dict[str, str] = {}
         for name, check in checks.items():

@@ -16,6 +16,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.middleware.cors import CORSMiddleware
@@ -39,7 +40,7 @@ from demetra_query_api.observability import export_sync_outcomes_periodically, i
 from demetra_query_api.publisher import BrokerUnavailable, SyncRequestPublisher
 from demetra_query_api.ratelimit import RateLimited, SyncRateLimiter
 from demetra_query_api.restatements import routes as restatements
-from demetra_query_api.schemas import ServiceInfo
+from demetra_query_api.schemas import Problem, ServiceInfo
 from demetra_query_api.seed import routes as seed
 from demetra_query_api.settings import QueryApiSettings
 from demetra_query_api.syncs import routes as syncs
@@ -84,6 +85,11 @@ TAGS = [
 
 def _problem(status_code: int, detail: str, headers: dict[str, str] | None = None) -> Response:
     return json_response({"detail": detail}, status_code, headers)
+
+
+DATABASE_UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "The database is unavailable; retry after Retry-After seconds."}
+}
 
 
 def _documented_methods(app: FastAPI, path: str) -> list[str]:
@@ -240,11 +246,8 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
         )
 
     require_api_key = [Depends(api_key_guard(settings.api_key))]
-    app.include_router(campaigns.router)
-    app.include_router(metrics.router)
-    app.include_router(restatements.router)
-    app.include_router(insights.router)
-    app.include_router(syncs.router)
+    for reads in (campaigns.router, metrics.router, restatements.router, insights.router, syncs.router):
+        app.include_router(reads, responses=DATABASE_UNAVAILABLE)
     app.include_router(syncs.writes, dependencies=require_api_key)
     app.include_router(seed.router)
     app.include_router(seed.writes, dependencies=require_api_key)
