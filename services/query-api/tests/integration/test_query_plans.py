@@ -1,6 +1,7 @@
-"""The main list queries use the indexes (EXPLAIN on a seeded, analysed table), custom and generic plans; a
-campaign's history reads only the partitions of its range, the timeseries reads the view by its index, and
-pages of insights in either order are read from their sort's index."""
+"""The main list queries use the indexes (EXPLAIN on a seeded, analysed table), custom and generic plans
+(the campaign list's whole matrix: test_campaign_list_plans.py); a campaign's history reads only the
+partitions of its range, the timeseries reads the view by its index, and pages of insights in either order
+are read from their sort's index."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_PARTITIONS
 from demetra_query_api.campaigns import repository
-from demetra_query_api.cursors import InsightSort, SortField, SortOrder
+from demetra_query_api.cursors import InsightSort
 from demetra_query_api.insights.repository import insight_page_statement
 from demetra_query_api.metrics.repository import period_statement
 from demetra_query_api.metrics.timeseries import Granularity
@@ -70,61 +71,7 @@ async def _plan(db: asyncpg.Connection, sql: str, args: list[Any], *, generic: b
         await db.execute("RESET plan_cache_mode")
 
 
-LIST_CASES = [
-    # (filters, sort, order, cursor key, index the page must come from)
-    (
-        {"channel": ["facebook"]},
-        SortField.DATE,
-        SortOrder.DESC,
-        dt.date(2026, 6, 1),
-        "ix_campaigns_channel_date_id",
-    ),
-    (
-        {"channel": ["tiktok"], "date_from": dt.date(2026, 3, 1)},
-        SortField.DATE,
-        SortOrder.ASC,
-        dt.date(2026, 4, 1),
-        "ix_campaigns_channel_date_id",
-    ),
-    ({}, SortField.DATE, SortOrder.DESC, dt.date(2026, 6, 1), "ix_campaigns_channel_date_id"),
-    ({}, SortField.ROI, SortOrder.DESC, 0.5, "ix_campaigns_channel_roi_id"),
-    (
-        {"channel": ["facebook", "tiktok"]},
-        SortField.ROI,
-        SortOrder.ASC,
-        0.5,
-        "ix_campaigns_channel_roi_id",
-    ),
-    ({}, SortField.COST, SortOrder.ASC, None, "ix_campaigns_channel_cost_id"),
-    ({}, SortField.CAMPAIGN_ID, SortOrder.ASC, "gads_00001000", "ix_campaigns_channel_campaign_id"),
-    (
-        {},
-        SortField.FETCHED_AT,
-        SortOrder.DESC,
-        dt.datetime(2026, 5, 1, tzinfo=dt.UTC),
-        "ix_campaigns_channel_fetched_at_id",
-    ),
-]
-
-
-@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
-@pytest.mark.parametrize(("filters", "sort", "order", "key", "index"), LIST_CASES)
-async def test_a_page_of_campaigns_is_an_index_range_scan_without_a_sort(
-    analysed: asyncpg.Connection,
-    filters: dict[str, Any],
-    sort: SortField,
-    order: SortOrder,
-    key: Any,
-    index: str,
-    generic: bool,
-) -> None:
-    after = (key, 25_000) if key is not None else None
-    statement = repository.campaign_page_statement(filters, sort, order, after is not None)
-    args = statement.args(repository.campaign_page_values(filters, after, 51))
-    plan = await _plan(analysed, statement.sql, args, generic=generic)
-    assert index in plan, plan
-    assert "Seq Scan" not in plan, plan
-    assert not _full_sorts(plan), plan  # the index gives the order (at most ties are sorted incrementally)
+# Pages of campaigns, every filter set and sort: test_campaign_list_plans.py.
 
 
 async def test_one_campaign_is_a_unique_index_lookup(analysed: asyncpg.Connection) -> None:
