@@ -1,10 +1,13 @@
 import asyncio
 
 import asyncpg
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from demetra_common.db import plain_dsn
-from demetra_common.tables import DAILY_PARTITIONS
+from demetra_common.db import asyncpg_url, plain_dsn
+from demetra_common.tables import DAILY_PARTITIONS, Base
 from demetra_migrations.migrate import downgrade, upgrade
+from demetra_testkit import private_database
 
 EXPECTED = {"campaigns", "events", "consumer_offsets", "campaign_daily", "restatements", "insights"}
 
@@ -27,3 +30,37 @@ async def test_migrations_upgrade_an_empty_database_and_downgrade_it_again(empty
     assert await _tables(empty_database_url) == set()
     await asyncio.to_thread(upgrade, empty_database_url)
     assert await _tables(empty_database_url) == EXPECTED
+
+
+async def _index_definitions(url: str, table: str) -> dict[str, str]:
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        rows = await connection.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = $1", table
+        )
+    finally:
+        await connection.close()
+    return {row["indexname"]: row["indexdef"] for row in rows}
+
+
+async def _create_from_metadata(url: str, table: str) -> None:
+    engine = create_async_engine(asyncpg_url(url))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+            await connection.run_sync(Base.metadata.tables[table].create)
+    finally:
+        await engine.dispose()
+
+
+async def test_the_campaign_indexes_of_the_migrations_are_those_tables_declares(
+    empty_database_url: str, postgres_server_url: str
+) -> None:
+    """The query API's plans rely on the indexes tables.py declares (CAMPAIGN_SORT_INDEXES, ...): the
+    migrated schema has exactly those, defined alike (PostgreSQL's own rendering of both)."""
+    await asyncio.to_thread(upgrade, empty_database_url)
+    async with private_database(postgres_server_url, prefix="t_meta", migrate=False) as declared:
+        await _create_from_metadata(declared, "campaigns")
+        assert await _index_definitions(empty_database_url, "campaigns") == await _index_definitions(
+            declared, "campaigns"
+        )
