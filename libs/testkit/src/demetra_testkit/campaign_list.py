@@ -126,6 +126,9 @@ FILTER_SETS: dict[str, dict[str, Any]] = {
     "roi above": {"min_roi": 1.5},
     "roi band": {"min_roi": 0.5, "max_roi": 1.0},
     "cost band": {"min_cost": 100.0, "max_cost": 5000.0},
+    # Cost grows with clicks: sorted by clicks or impressions descending, the cheap rows are at the far end
+    # (the anti-correlated case the rule cannot bound; the benchmark times it).
+    "cost below": {"max_cost": 20.0},
     "last 30 days": {"date_from": dt.date(2026, 10, 28), "date_to": dt.date(2026, 11, 26)},
     "name word": {"name": "retargeting"},
     "name rare": {"name": "#12345"},
