@@ -5,9 +5,10 @@ stateful phases, positive and negative data, every check the installed version h
 schema's security scheme) against an ASGI app, with a fixed seed. It returns what was sent and what failed;
 the caller asserts. Two failures are dropped, each for a reason the schema itself states:
 
-- a schema-valid request refused with a 422 whose every error names a field whose description documents a
-  rule JSON Schema cannot express, with "(else 422)" (a cursor the API issued, date_to not before
-  date_from, ...): the rule is the contract, and the 422 names the field;
+- a schema-valid request refused with a 422 whose every error is a ``value_error`` (a rule's, not a type,
+  format or bound error) naming a field whose description documents a rule JSON Schema cannot express,
+  with "(else 422)" (a cursor the API issued, date_to not before date_from, ...): the rule is the contract,
+  and the 422 names the field;
 - "created resource not found" after an operation whose only success is 202 Accepted: the request was
   accepted for processing (RFC 9110), not done, so the resource appears later.
 """
@@ -102,14 +103,17 @@ def documented_rules(document: Mapping[str, Any]) -> dict[tuple[str, str], set[t
 
 
 def _named_fields(response: Any) -> set[tuple[str, str]] | None:
-    """The (location, field) pairs a FastAPI 422 body names; None if any error names no single field."""
+    """The (location, field) pairs a FastAPI 422 body names; None if any error names no single field or is
+    not a rule's ``value_error`` (a type, format or bound error is the schema's to prevent)."""
     try:
         errors = response.json()["detail"]
     except (ValueError, KeyError, TypeError):
         return None
     named = set()
     for error in errors if isinstance(errors, list) else [None]:
-        location = error.get("loc") if isinstance(error, dict) else None
+        if not isinstance(error, dict) or error.get("type") != "value_error":
+            return None
+        location = error.get("loc")
         if not isinstance(location, list) or len(location) < 2:
             return None
         named.add((str(location[0]), str(location[1])))

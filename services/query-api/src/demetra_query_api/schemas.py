@@ -21,6 +21,7 @@ from pydantic import (
     WithJsonSchema,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from demetra_common.contracts import ID_PATTERN, Channel
 from demetra_query_api.cursors import MAX_CURSOR_LENGTH
@@ -83,15 +84,16 @@ class PageLinks(BaseModel):
 
 def _iso_text(kind: str, pattern: str) -> Any:
     """A BeforeValidator that lets only text matching ``pattern`` (or a value already parsed) through to
-    pydantic's own parsing, which would also take a number (as a Unix time) or other spellings."""
+    pydantic's own parsing, which would also take a number (as a Unix time) or other spellings. Its error
+    type is ``iso_text``: a format error, never one of the documented rules' ``value_error``s."""
     matches = re.compile(pattern).fullmatch
 
     def check(value: Any) -> Any:
         if isinstance(value, str):
             if not matches(value):
-                raise ValueError(f"expected {kind}")
+                raise PydanticCustomError("iso_text", "expected {kind}", {"kind": kind})
         elif not isinstance(value, dt.date):
-            raise ValueError(f"expected {kind} as text")
+            raise PydanticCustomError("iso_text", "expected {kind} as text", {"kind": kind})
         return value
 
     return BeforeValidator(check)
