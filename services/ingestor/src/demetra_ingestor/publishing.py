@@ -52,7 +52,8 @@ class KafkaSyncSink:
     """Campaigns are handed over without waiting for acks (the returned delivery does); events wait.
 
     The correlation id of every message is its sync_id, so the messages of one sync can be traced together
-    and a re-run sync republishes identical records (value, key and headers).
+    and a re-run sync republishes identical records (value, key and headers; with tracing on, the
+    ``traceparent`` header differs, as it names the publishing span).
     """
 
     def __init__(
