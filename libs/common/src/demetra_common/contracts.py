@@ -72,6 +72,10 @@ class SyncEventType(StrEnum):
     FETCH_PROGRESS = "fetch.progress"
     FETCH_COMPLETED = "fetch.completed"
     FETCH_FAILED = "fetch.failed"
+    # A duplicate request for a channel the sync already fetched completely: acknowledged, not fetched.
+    FETCH_SKIPPED = "fetch.skipped"
+    # A request older than SYNC_REQUEST_MAX_AGE when the channel's consumer read it: not fetched.
+    FETCH_EXPIRED = "fetch.expired"
 
 
 class DailyMetric(StrEnum):
@@ -103,6 +107,8 @@ class EventType(StrEnum):
     FETCH_PROGRESS = SyncEventType.FETCH_PROGRESS.value
     FETCH_COMPLETED = SyncEventType.FETCH_COMPLETED.value
     FETCH_FAILED = SyncEventType.FETCH_FAILED.value
+    FETCH_SKIPPED = SyncEventType.FETCH_SKIPPED.value
+    FETCH_EXPIRED = SyncEventType.FETCH_EXPIRED.value
     LOAD = "load"
     # The loader announced the (sync, channel) on channel.loaded: written after the publish, so a
     # (sync, channel) complete without one is announced (again) by the loader's periodic pass.
@@ -117,6 +123,20 @@ SyncId = Annotated[
         pattern=ID_PATTERN,
         description="Identifies one sync across every message it causes.",
         examples=["sched-20261125T1400Z", "api-7f3b9c2e4d1a"],
+    ),
+]
+
+
+AttemptId = Annotated[
+    str | None,
+    Field(
+        max_length=64,
+        pattern=ID_PATTERN,
+        description="Identifies one fetch of one channel of a sync: every message of that fetch carries it, "
+        "so a fetch run again (a duplicate request after a crash, a retry) is counted apart from the one "
+        "before; a sync's status counts the attempt whose fetch outcome is the newest. Absent in messages "
+        "published before attempts existed (they form one attempt of their own).",
+        examples=["3f2a9c1e7b5d4e08a6c1f0e2d3b4a596"],
     ),
 ]
 
@@ -279,6 +299,7 @@ class CampaignDaysFetched(BaseModel):
     fetched_at: AwareDatetime = Field(
         description="When the platform reported these metrics; the version the loader compares per day."
     )
+    attempt: AttemptId = None
     campaign_id: str = Field(min_length=1, max_length=128, pattern=ID_PATTERN, examples=["fb_000123"])
     name: str = Field(min_length=1, max_length=255, examples=["Black Friday Retargeting"])
     days: list[CampaignDay] = Field(
@@ -323,9 +344,12 @@ class SyncEvent(_Message):
     sync_id: SyncId
     channel: Channel
     type: SyncEventType
+    attempt: AttemptId = None
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
     count: NonNegativeInt | None = Field(
-        default=None, description="With fetch.completed: exactly how many campaign.fetched were published."
+        default=None,
+        description="With fetch.completed: exactly how many campaign.fetched were published; with "
+        "fetch.skipped: the count of the completed fetch that made the request a duplicate.",
     )
     rows: NonNegativeInt | None = Field(
         default=None,
@@ -337,7 +361,11 @@ class SyncEvent(_Message):
     through: dt.date | None = Field(
         default=None, description="With fetch.progress: every day up to this one is published."
     )
-    error: str | None = Field(default=None, max_length=4000, description="With fetch.failed: the reason.")
+    error: str | None = Field(
+        default=None,
+        max_length=4000,
+        description="With fetch.failed: the reason; with fetch.skipped and fetch.expired: why not fetched.",
+    )
 
     @model_validator(mode="after")
     def _fields_for_type(self) -> Self:
@@ -348,10 +376,45 @@ class SyncEvent(_Message):
         return self
 
 
-class LoadCounts(BaseModel):
-    """Payload of a ``load`` row in the events table: what one loaded batch did for one (sync_id, channel).
+class LastSlot(BaseModel):
+    """The newest cron slot a scheduled sync was requested for: the scheduler's record under
+    ``LAST_SLOT_KEY`` on its compacted scheduler.state topic. The scheduler does not ask for it again after a
+    restart; an ingestor never expires this slot's request (a stale request of an older slot, it does)."""
 
-    Every campaign.fetched message of the sync is counted exactly once, in exactly one of these.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    slot: AwareDatetime
+    sync_id: SyncId
+
+
+LAST_SLOT_KEY = b"last_slot"
+
+
+class ChannelFetched(_Message):
+    """One channel of one sync fetched completely: the ingestor's memory of what it need not fetch again.
+    On the compacted topic sync.fetched, keyed ``<sync_id>/<channel>`` (``fetched_key``); written after the
+    fetch.completed event and before the request's offset is committed, read to its end before each
+    request is handled, so a duplicate request (replicas, re-publish, rebalance, replay) is skipped."""
+
+    sync_id: SyncId
+    channel: Channel
+    attempt: AttemptId = None
+    count: NonNegativeInt = Field(description="campaign.fetched messages the completed fetch published.")
+    rows: NonNegativeInt = Field(default=0, description="Daily rows they carried.")
+    completed_at: AwareDatetime = Field(default_factory=utcnow, description="When the fetch completed.")
+
+
+def fetched_key(sync_id: str, channel: Channel) -> bytes:
+    """The sync.fetched key of one (sync, channel): one record per pair survives compaction."""
+    return f"{sync_id}/{channel.value}".encode()
+
+
+class LoadCounts(BaseModel):
+    """Payload of a ``load`` row in the events table: what one loaded batch did for one (sync_id, channel)
+    and fetch attempt.
+
+    Every campaign.fetched message of the sync is counted exactly once, in exactly one of these, under the
+    attempt it carries.
     """
 
     model_config = ConfigDict(extra="ignore")
@@ -362,6 +425,7 @@ class LoadCounts(BaseModel):
     rejected: NonNegativeInt = 0
     rows: NonNegativeInt = Field(default=0, description="Daily rows the counted schema-2 messages carried.")
     restated: NonNegativeInt = Field(default=0, description="metric.restated events the batch published.")
+    attempt: AttemptId = None
 
 
 class ChannelLoaded(_Message):

@@ -17,6 +17,9 @@ INSIGHT_DETECTED = "insight.detected"
 INSIGHT_RESOLVED = "insight.resolved"
 # The scheduler's durable control state (paused or running), one record per key; compacted.
 SCHEDULER_STATE = "scheduler.state"
+# The (sync, channel) pairs the ingestors fetched completely (key sync_id/channel), so that a duplicate
+# request is not fetched again; compacted.
+SYNC_FETCHED = "sync.fetched"
 
 # Partition counts from DESIGN.md. The loader and ingestors scale up to these many replicas.
 PARTITIONS: dict[str, int] = {
@@ -29,10 +32,12 @@ PARTITIONS: dict[str, int] = {
     INSIGHT_DETECTED: 3,
     INSIGHT_RESOLVED: 3,
     SCHEDULER_STATE: 1,
+    SYNC_FETCHED: 1,
 }
 
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     SCHEDULER_STATE: {"cleanup.policy": "compact"},
+    SYNC_FETCHED: {"cleanup.policy": "compact"},
 }
 
 # Copies of every partition on a cluster of three brokers or more. With two of them required in sync, a
@@ -110,6 +115,10 @@ class Topics:
     @property
     def scheduler_state(self) -> str:
         return self.prefix + SCHEDULER_STATE
+
+    @property
+    def sync_fetched(self) -> str:
+        return self.prefix + SYNC_FETCHED
 
     def group(self, name: str) -> str:
         """The consumer group ``name`` of this set, prefixed like the topics: an isolated topic set (a test

@@ -30,7 +30,7 @@ from tenacity import AsyncRetrying, before_sleep_log, stop_after_delay, wait_exp
 from demetra_common.contracts import (
     Channel,
     EventType,
-    SyncId,
+    LastSlot,
     SyncRequested,
     Trigger,
     deterministic_event_id,
@@ -56,15 +56,6 @@ class PausedState(BaseModel):
 
     paused: bool
     changed_at: AwareDatetime = Field(description="When an operator last started or stopped the scheduler.")
-
-
-class LastSlot(BaseModel):
-    """The newest cron slot a scheduled sync was requested for; a restart does not ask for it again."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    slot: AwareDatetime
-    sync_id: SyncId
 
 
 class StateStore(Protocol):

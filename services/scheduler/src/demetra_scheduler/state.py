@@ -19,13 +19,13 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from pydantic import ValidationError
 
+from demetra_common.contracts import LAST_SLOT_KEY, LastSlot
 from demetra_common.topics import SCHEDULER_STATE
-from demetra_scheduler.service import LastSlot, PausedState
+from demetra_scheduler.service import PausedState
 
 logger = logging.getLogger(__name__)
 
 PAUSED_KEY = b"paused"
-LAST_SLOT_KEY = b"last_slot"
 
 
 class KafkaStateStore:

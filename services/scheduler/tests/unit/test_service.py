@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from demetra_common.contracts import Channel, SyncRequested, Trigger, deterministic_event_id
-from demetra_scheduler.service import LastSlot, PausedState, RunState, SchedulerService
+from demetra_common.contracts import Channel, LastSlot, SyncRequested, Trigger, deterministic_event_id
+from demetra_scheduler.service import PausedState, RunState, SchedulerService
 
 SLOT = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
 
