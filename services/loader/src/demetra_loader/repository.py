@@ -193,14 +193,15 @@ WITH saved AS (
 {_INSERT_EVENTS}
 """
 
-# --- announcements: the (sync, channel) pairs whose loads reached their fetch.completed count and that
-# carry no load.announced row yet. The candidates are the pairs given ($1, $2: what a commit touched) and,
-# when $3 is not NULL, every pair with a fetch.completed recorded within $3 (the periodic pass).
+# --- announcements: the (sync, channel) pairs whose newest fetch.completed the loads of its attempt reached,
+# and that carry no load.announced row yet (the sync status's rule: it counts that attempt). The candidates
+# are the pairs given ($1, $2: what a commit touched) and, when $3 is not NULL, every pair with a
+# fetch.completed recorded within $3 (the periodic pass).
 _LOAD_COUNT = " + ".join(
     f"(e.payload->>'{field}')::bigint" for field in ("inserted", "updated", "unchanged", "rejected")
 )
-_COMPLETED_COUNT = f"max((e.payload->>'count')::bigint) FILTER (WHERE e.type = '{EventType.FETCH_COMPLETED}')"
-_LOADED = f"coalesce(sum({_LOAD_COUNT}) FILTER (WHERE e.type = '{EventType.LOAD}'), 0)"
+_OF_ATTEMPT = f"e.type = '{EventType.LOAD}' AND e.payload->>'attempt' IS NOT DISTINCT FROM o.attempt"
+_LOADED = f"coalesce(sum({_LOAD_COUNT}) FILTER (WHERE {_OF_ATTEMPT}), 0)"
 _WINDOW_TYPES = f"('{EventType.FETCH_STARTED}', '{EventType.FETCH_COMPLETED}')"
 _COMPLETED_UNANNOUNCED = f"""
 WITH candidates AS (
@@ -209,19 +210,24 @@ WITH candidates AS (
     SELECT sync_id, channel FROM events
      WHERE $3::interval IS NOT NULL AND type = '{EventType.FETCH_COMPLETED}'
        AND occurred_at > now() - $3::interval
+), outcomes AS (
+    SELECT DISTINCT ON (e.sync_id, e.channel) e.sync_id, e.channel,
+           e.payload->>'attempt' AS attempt, (e.payload->>'count')::bigint AS fetched
+      FROM candidates AS c JOIN events AS e ON e.sync_id = c.sync_id AND e.channel = c.channel
+     WHERE e.type = '{EventType.FETCH_COMPLETED}'
+     ORDER BY e.sync_id, e.channel, e.occurred_at DESC
 )
-SELECT e.sync_id, e.channel, {_COMPLETED_COUNT} AS fetched, {_LOADED} AS loaded,
-       coalesce(sum((e.payload->>'rows')::bigint) FILTER (WHERE e.type = '{EventType.LOAD}'), 0) AS rows,
-       coalesce(sum((e.payload->>'restated')::bigint) FILTER (WHERE e.type = '{EventType.LOAD}'), 0)
-           AS restated,
+SELECT o.sync_id, o.channel, o.fetched, {_LOADED} AS loaded,
+       coalesce(sum((e.payload->>'rows')::bigint) FILTER (WHERE {_OF_ATTEMPT}), 0) AS rows,
+       coalesce(sum((e.payload->>'restated')::bigint) FILTER (WHERE {_OF_ATTEMPT}), 0) AS restated,
        min(e.payload->>'date_from') FILTER (WHERE e.type IN {_WINDOW_TYPES}) AS date_from,
        max(e.payload->>'date_to') FILTER (WHERE e.type IN {_WINDOW_TYPES}) AS date_to,
-       coalesce(max(e.recorded_at) FILTER (WHERE e.type = '{EventType.LOAD}'), now()) AS loaded_at
-  FROM candidates AS c JOIN events AS e ON e.sync_id = c.sync_id AND e.channel = c.channel
- GROUP BY e.sync_id, e.channel
-HAVING count(*) FILTER (WHERE e.type = '{EventType.LOAD_ANNOUNCED}') = 0
-   AND {_COMPLETED_COUNT} IS NOT NULL AND {_LOADED} >= {_COMPLETED_COUNT}
- ORDER BY e.sync_id, e.channel
+       coalesce(max(e.recorded_at) FILTER (WHERE {_OF_ATTEMPT}), now()) AS loaded_at
+  FROM outcomes AS o JOIN events AS e ON e.sync_id = o.sync_id AND e.channel = o.channel
+ WHERE o.fetched IS NOT NULL
+ GROUP BY o.sync_id, o.channel, o.attempt, o.fetched
+HAVING count(*) FILTER (WHERE e.type = '{EventType.LOAD_ANNOUNCED}') = 0 AND {_LOADED} >= o.fetched
+ ORDER BY o.sync_id, o.channel
 """
 _LOCK_ANNOUNCEMENTS = "SELECT pg_advisory_xact_lock(hashtextextended('demetra_loader.announcements', 0))"
 

@@ -1,7 +1,8 @@
 """Announcing completely loaded channels: ``ChannelLoaded`` on channel.loaded, the insights service's trigger.
 
-A (sync, channel) is loaded when its loads (the sum of its ``load`` rows' inserted + updated + unchanged +
-rejected) reach its fetch.completed count: the same rule as the sync status. The two facts arrive through
+A (sync, channel) is loaded when its loads (the sum of inserted + updated + unchanged + rejected over the
+``load`` rows of the fetch attempt of its newest fetch.completed) reach that fetch.completed's count: the same
+rule as the sync status. The two facts arrive through
 two consumers (campaign.fetched batches and sync.events), so both look after they commit: the pipeline
 for the pairs a batch counted, the events recorder for the pairs a fetch.completed names. Whichever
 commits last sees the pair complete (READ COMMITTED: each looks after its own commit), possibly both.

@@ -133,7 +133,7 @@ class CampaignLoader:
             plan.skipped,
             seconds=0.0,
             restatements=days.restatements,
-            loads=tuple((sync_id, channel.value) for sync_id, channel in tallies),
+            loads=tuple(dict.fromkeys((sync_id, channel.value) for sync_id, channel, _ in tallies)),
         )
 
 
@@ -187,10 +187,12 @@ def _days_writer(
 
 def _refusal(batch: CheckedBatch, index: int, exc: RejectedByDatabase) -> Rejection:
     checked = batch.checked[index]
+    attempt = None
     if isinstance(checked, CampaignDays):
         campaign_id, sync_id, channel = checked.campaign_id, checked.sync_id, Channel(checked.channel)
+        attempt = checked.attempt
     else:
         row = batch.row(index)
         campaign_id, sync_id, channel = row[CAMPAIGN_ID], row[SYNC_ID], Channel(row[CHANNEL])
     logger.warning("PostgreSQL refused %s: %s", campaign_id, exc)
-    return Rejection(RejectCode.REJECTED_BY_DATABASE, str(exc)[:1000], sync_id, channel)
+    return Rejection(RejectCode.REJECTED_BY_DATABASE, str(exc)[:1000], sync_id, channel, attempt)

@@ -72,6 +72,7 @@ class Rejection:
     detail: str
     sync_id: str | None = None
     channel: Channel | None = None
+    attempt: str | None = None  # the fetch attempt the payload names, if any
 
 
 CampaignMessage: TypeAlias = CampaignFetched | CampaignDaysFetched
@@ -108,7 +109,8 @@ def check_campaign_record(value: bytes | None) -> Verdict:
         except ValidationError as schema_1_exc:
             return rejection_for(schema_1_exc, value)
     if problem := _unstorable(message):
-        return Rejection(RejectCode.INVALID_MESSAGE, problem, message.sync_id, message.channel)
+        attempt = message.attempt if isinstance(message, CampaignDaysFetched) else None
+        return Rejection(RejectCode.INVALID_MESSAGE, problem, message.sync_id, message.channel, attempt)
     return message
 
 
@@ -123,10 +125,10 @@ def rejection_for(exc: ValidationError, value: bytes | None = None) -> Rejection
     detail = _describe(errors)
     if any(error["type"] == "json_invalid" for error in errors):
         return Rejection(RejectCode.INVALID_JSON, detail)
-    sync_id, channel = _sync_and_channel_of(value) if value is not None else (None, None)
+    sync_id, channel, attempt = _sync_of(value) if value is not None else (None, None, None)
     if any(error["loc"] == ("schema_version",) or error["type"] == "union_tag_invalid" for error in errors):
-        return Rejection(RejectCode.UNKNOWN_SCHEMA_VERSION, detail, sync_id, channel)
-    return Rejection(RejectCode.INVALID_MESSAGE, detail, sync_id, channel)
+        return Rejection(RejectCode.UNKNOWN_SCHEMA_VERSION, detail, sync_id, channel, attempt)
+    return Rejection(RejectCode.INVALID_MESSAGE, detail, sync_id, channel, attempt)
 
 
 def _describe(errors: Sequence[Any]) -> str:
@@ -142,22 +144,27 @@ def _where(error: Any) -> str:
     return ".".join(str(part) for part in loc) or "message"
 
 
-def _sync_and_channel_of(value: bytes) -> tuple[str | None, Channel | None]:
-    """(sync_id, channel) of an invalid message when both can be read."""
+def _sync_of(value: bytes) -> tuple[str | None, Channel | None, str | None]:
+    """(sync_id, channel, attempt) of an invalid message when the first two can be read (the attempt when
+    it is a short text)."""
     try:
         payload = orjson.loads(value)
     except orjson.JSONDecodeError:
-        return None, None
+        return None, None, None
     if not isinstance(payload, dict):
-        return None, None
-    sync_id, channel = payload.get("sync_id"), payload.get("channel")
+        return None, None, None
+    sync_id, channel, attempt = payload.get("sync_id"), payload.get("channel"), payload.get("attempt")
     if (
         not isinstance(sync_id, str)
         or not 0 < len(sync_id) <= 64
         or channel not in Channel._value2member_map_
     ):
-        return None, None
-    return sync_id, Channel(str(channel))
+        return None, None, None
+    return (
+        sync_id,
+        Channel(str(channel)),
+        attempt if isinstance(attempt, str) and len(attempt) <= 64 else None,
+    )
 
 
 def _unstorable(message: CampaignMessage) -> str | None:
@@ -235,6 +242,7 @@ class CampaignDays:
     fetched_at: dt.datetime
     sync_id: str
     rows: Sequence[DailyValues]
+    attempt: str | None = None
 
 
 def campaign_days(message: CampaignDaysFetched) -> CampaignDays:
@@ -266,7 +274,9 @@ def _campaign_days(message: Mapping[str, Any], days: Sequence[Mapping[str, Any]]
         )
         for day in days
     ]
-    return CampaignDays(campaign_id, channel, message["name"], fetched_at, sync_id, rows)
+    return CampaignDays(
+        campaign_id, channel, message["name"], fetched_at, sync_id, rows, message.get("attempt")
+    )
 
 
 # ------------------------------------------------------------------------------------------- the fast path

@@ -1,4 +1,5 @@
-"""Counting a loaded batch once per (sync_id, channel), and the ``load`` events that carry the counts."""
+"""Counting a loaded batch once per (sync_id, channel, fetch attempt), and the ``load`` events that carry
+the counts (the attempt in their payload: the sync status counts the loads of one attempt)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from demetra_loader.core.daily import DaysOutcome
 from demetra_loader.core.records import RecordPosition, position_of
 from demetra_loader.repository import CHANNEL, SYNC_ID, EventValues
 
-SyncChannel = tuple[str, Channel]
+# (sync_id, channel, attempt): schema-1 messages and messages from before attempts carry none.
+SyncAttempt = tuple[str, Channel, str | None]
 
 
 @dataclass(slots=True)
@@ -27,7 +29,7 @@ class Tally:
     rows: int = 0
     restated: int = 0
 
-    def counts(self) -> LoadCounts:
+    def counts(self, attempt: str | None = None) -> LoadCounts:
         return LoadCounts(
             inserted=self.inserted,
             updated=self.updated,
@@ -35,6 +37,7 @@ class Tally:
             rejected=self.rejected,
             rows=self.rows,
             restated=self.restated,
+            attempt=attempt,
         )
 
 
@@ -43,23 +46,23 @@ def tally(
     plan: BatchPlan,
     changed: Mapping[str, bool],
     days: DaysOutcome | None = None,
-) -> dict[SyncChannel, Tally]:
-    """Count every planned record once for its (sync_id, channel): inserted, updated, unchanged or rejected.
-    ``changed`` is what the database said of schema-1 rows: campaign_id -> True if inserted, False if
-    updated (absent: the stored row was as new). ``days`` is what writing the schema-2 records did: such a
+) -> dict[SyncAttempt, Tally]:
+    """Count every planned record once for its (sync_id, channel, attempt): inserted, updated, unchanged or
+    rejected. ``changed`` is what the database said of schema-1 rows: campaign_id -> True if inserted, False
+    if updated (absent: the stored row was as new). ``days`` is what writing the schema-2 records did: such a
     record is inserted when its campaign's row is new (the campaign's first record that wrote a day),
     updated when it added a day or changed one, else unchanged; its days count in ``rows`` and its
     restatements in ``restated``.
 
     Rejected records whose payload names no readable sync are not counted anywhere (only dead-lettered).
     """
-    tallies: dict[SyncChannel, Tally] = {}
+    tallies: dict[SyncAttempt, Tally] = {}
 
-    def tally_for(sync_id: str, channel: Channel, index: int) -> Tally:
+    def tally_for(sync_id: str, channel: Channel, index: int, attempt: str | None = None) -> Tally:
         position = position_of(batch.records[index])
-        found = tallies.get((sync_id, channel))
+        found = tallies.get((sync_id, channel, attempt))
         if found is None:
-            found = tallies[(sync_id, channel)] = Tally(position)
+            found = tallies[(sync_id, channel, attempt)] = Tally(position)
         elif position < found.first_record:
             found.first_record = position
         return found
@@ -79,7 +82,7 @@ def tally(
         campaign_inserted = days.campaigns.get(campaign_id, False)
         for index in indices:
             record = batch.days(index)
-            counts = tally_for(record.sync_id, Channel(record.channel), index)
+            counts = tally_for(record.sync_id, Channel(record.channel), index, record.attempt)
             counts.rows += len(record.rows)
             counts.restated += days.restated[index]
             written = days.written.get(index)
@@ -95,11 +98,11 @@ def tally(
         tally_for(row[SYNC_ID], Channel(row[CHANNEL]), index).unchanged += 1
     for index, rejection in plan.rejected.items():
         if rejection.sync_id is not None and rejection.channel is not None:
-            tally_for(rejection.sync_id, rejection.channel, index).rejected += 1
+            tally_for(rejection.sync_id, rejection.channel, index, rejection.attempt).rejected += 1
     return tallies
 
 
-def batch_totals(tallies: Mapping[SyncChannel, Tally], plan: BatchPlan) -> LoadCounts:
+def batch_totals(tallies: Mapping[SyncAttempt, Tally], plan: BatchPlan) -> LoadCounts:
     """The whole batch's counts; rejected includes the records no sync could be read from."""
     return LoadCounts(
         inserted=sum(t.inserted for t in tallies.values()),
@@ -112,13 +115,13 @@ def batch_totals(tallies: Mapping[SyncChannel, Tally], plan: BatchPlan) -> LoadC
 
 
 def load_event_values(
-    group_id: str, tallies: Mapping[SyncChannel, Tally], now: dt.datetime
+    group_id: str, tallies: Mapping[SyncAttempt, Tally], now: dt.datetime
 ) -> list[EventValues]:
-    """One ``load`` event per (sync_id, channel). Its id derives from the first record it counts, which is
-    counted only once ever, so the id is stable across retries and unique across batches."""
+    """One ``load`` event per (sync_id, channel, attempt). Its id derives from the first record it counts,
+    which is counted only once ever, so the id is stable across retries and unique across batches."""
     rows: list[EventValues] = []
-    for (sync_id, channel), counts in sorted(tallies.items(), key=lambda item: item[1].first_record):
+    for (sync_id, channel, attempt), counts in sorted(tallies.items(), key=lambda item: item[1].first_record):
         event_id = deterministic_event_id(EventType.LOAD, group_id, *counts.first_record, sync_id, channel)
-        payload = counts.counts().model_dump_json()
+        payload = counts.counts(attempt).model_dump_json(exclude_none=True)
         rows.append((event_id, sync_id, channel.value, EventType.LOAD.value, payload, now))
     return rows
