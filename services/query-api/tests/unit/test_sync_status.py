@@ -293,3 +293,66 @@ def test_malformed_dates_in_payloads_are_ignored() -> None:
     assert (status.date_from, status.date_to, channel.date_from, channel.date_to, channel.through) == (
         None,
     ) * 5
+
+
+def test_a_partial_attempt_before_a_crash_is_not_added_to_the_complete_one() -> None:
+    status = derive(
+        requested(FB),
+        group(EventType.FETCH_STARTED, FB, 1, attempt="a1"),
+        group(EventType.LOAD, FB, 2, 3, inserted=4, attempt="a1"),  # the crashed fetch's loads
+        group(EventType.FETCH_STARTED, FB, 10, attempt="a2"),
+        group(EventType.FETCH_COMPLETED, FB, 12, count=10, attempt="a2"),
+        group(EventType.LOAD, FB, 11, 13, inserted=6, unchanged=4, attempt="a2"),
+    )
+    channel = status.channels[0]
+    assert (channel.status, channel.attempt, channel.attempts) == (ChannelState.COMPLETED, "a2", 2)
+    assert (channel.fetched, channel.loaded, channel.inserted, channel.unchanged) == (10, 10, 6, 4)
+    assert (status.counts.fetched, status.counts.loaded) == (10, 10)
+
+
+def test_while_a_rerun_is_loading_its_own_loads_are_counted_never_the_partial_ones() -> None:
+    status = derive(
+        requested(FB),
+        group(EventType.FETCH_STARTED, FB, 1, attempt="a1"),
+        group(EventType.LOAD, FB, 2, 3, inserted=8, attempt="a1"),
+        group(EventType.FETCH_STARTED, FB, 10, attempt="a2"),
+        group(EventType.FETCH_COMPLETED, FB, 12, count=10, attempt="a2"),
+        group(EventType.LOAD, FB, 11, 13, unchanged=5, attempt="a2"),
+    )
+    channel = status.channels[0]
+    assert (channel.status, channel.fetched, channel.loaded) == (ChannelState.LOADING, 10, 5)
+
+
+def test_a_retry_after_a_failure_is_fetching_then_completed() -> None:
+    failed = group(EventType.FETCH_FAILED, FB, 2, last_error="boom", attempt="a1")
+    first = (requested(FB), group(EventType.FETCH_STARTED, FB, 1, attempt="a1"), failed)
+    assert derive(*first).channels[0].status is ChannelState.FAILED
+    retrying = (*first, group(EventType.FETCH_STARTED, FB, 20, attempt="a2"))
+    assert derive(*retrying).channels[0].status is ChannelState.FETCHING
+    done = derive(
+        *retrying,
+        group(EventType.FETCH_COMPLETED, FB, 22, count=3, attempt="a2"),
+        group(EventType.LOAD, FB, 23, inserted=3, attempt="a2"),
+    )
+    assert (done.status, done.channels[0].loaded, done.channels[0].error) == (SyncState.COMPLETED, 3, None)
+
+
+def test_skipped_duplicates_are_counted_and_change_nothing_else() -> None:
+    status = derive(
+        requested(FB),
+        group(EventType.FETCH_STARTED, FB, 1, attempt="a1"),
+        group(EventType.FETCH_COMPLETED, FB, 2, count=3, attempt="a1"),
+        group(EventType.LOAD, FB, 3, inserted=3, attempt="a1"),
+        group(EventType.FETCH_SKIPPED, FB, 5, 8, count=3, attempt="a1", events=2),
+    )
+    channel = status.channels[0]
+    assert (channel.status, channel.loaded, channel.skipped) == (ChannelState.COMPLETED, 3, 2)
+
+
+def test_an_expired_request_is_expired_not_pending_nor_timed_out() -> None:
+    status = derive(
+        requested(FB, IG), group(EventType.FETCH_EXPIRED, FB, 1), group(EventType.FETCH_EXPIRED, IG, 1)
+    )
+    assert [c.status for c in status.channels] == [ChannelState.EXPIRED, ChannelState.EXPIRED]
+    assert status.status is SyncState.EXPIRED and not status.timed_out
+    assert derive(requested(FB), group(EventType.FETCH_EXPIRED, FB, 1), now=3600).status is SyncState.EXPIRED

@@ -95,6 +95,9 @@ def _text_bound(key: str, kind: EventType, *, largest: bool) -> ColumnElement[An
     return aggregate.filter(events.type == kind.value).label(key)
 
 
+# The fetch attempt an event belongs to (status.py counts one attempt per channel); NULL where none is named.
+_ATTEMPT = events.payload["attempt"].astext.label("attempt")
+
 _SYNC_GROUPS = compile_statement(
     select(
         events.sync_id,
@@ -129,20 +132,23 @@ _SYNC_GROUPS = compile_statement(
         func.jsonb_agg(events.payload)
         .filter(events.type == EventType.SYNC_REQUESTED.value)
         .label("requests"),
+        _ATTEMPT,
+        func.count().label("events"),
     )
     .where(events.sync_id == any_(bindparam("sync_ids", type_=ARRAY(Text))))
-    .group_by(events.sync_id, events.channel, events.type)
+    .group_by(events.sync_id, events.channel, events.type, _ATTEMPT)
 )
 
 
 async def sync_event_groups(
     connection: asyncpg.Connection, sync_ids: Sequence[str]
 ) -> dict[str, list[EventGroup]]:
-    """The event aggregates of each sync, per (channel, type)."""
+    """The event aggregates of each sync, per (channel, type, attempt)."""
     records = await _SYNC_GROUPS.fetch(connection, sync_ids=list(sync_ids))
     groups: dict[str, list[EventGroup]] = {}
     # Positional, in the select's column order (which is EventGroup's after the type and channel): by-name
     # lookups cost more than the query here.
-    for sync_id, channel, kind, *facts, requests in records:
-        groups.setdefault(sync_id, []).append(EventGroup(kind, channel, *facts, requests or ()))  # type: ignore[call-arg]
+    for sync_id, channel, kind, *facts, requests, attempt, count in records:
+        group = EventGroup(kind, channel, *facts, requests or (), attempt, count)  # type: ignore[call-arg]
+        groups.setdefault(sync_id, []).append(group)
     return groups

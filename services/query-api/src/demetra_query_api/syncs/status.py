@@ -6,16 +6,23 @@ fetch.started, two scheduler replicas requesting the same sync) or arrive out of
 status comes from what kinds of rows exist, the newest of each, and sums of load counts, never from how
 many rows there are.
 
-Per channel:
-- ``failed``    the newest fetch outcome is fetch.failed, or the channel made no progress (no new event) for
+Per channel, of one fetch attempt (every fetch of a channel is an attempt: its messages, events and load
+rows carry its id; a fetch re-run after a crash or for a retry is a new attempt). The attempt counted is the
+newest attempt that completed (fetch.completed), else the newest attempt to begin; the loads of other
+attempts (a partial fetch before a crash, a fetch that failed) are not added to it, so a channel's loaded
+never exceeds its fetched:
+- ``failed``    the counted attempt ended in fetch.failed, or the channel made no progress (no new event) for
                 ``timeout`` while not finished (``timed_out``);
-- ``completed`` the newest fetch outcome is fetch.completed with count N and at least N campaigns loaded
-                (loaded = inserted + updated + unchanged + rejected, summed over the load rows);
+- ``completed`` the counted attempt's fetch.completed says N and at least N campaigns of that attempt are
+                loaded (loaded = inserted + updated + unchanged + rejected, summed over its load rows);
 - ``loading``   fetch.completed with count N, fewer than N loaded;
 - ``fetching``  fetch.started, fetch.progress or load rows seen, no fetch outcome yet;
+- ``expired``   no attempt, the request was older than SYNC_REQUEST_MAX_AGE when read (fetch.expired);
 - ``pending``   requested, nothing else seen.
-Per sync: ``completed`` when every channel is, ``failed`` when every channel failed, ``partial`` when the
-channels all finished and some failed, ``running`` otherwise.
+Duplicate requests of a completed channel are not fetched (fetch.skipped): ``skipped`` counts them.
+Per sync: ``completed`` when every channel is, ``failed`` when every channel failed, ``expired`` when every
+channel expired, ``partial`` when the channels all finished otherwise (some failed or expired), ``running``
+otherwise.
 
 Progress by day (daily history): a channel's fetched range (``date_from``/``date_to`` of fetch.started), the
 day it has published through (the newest fetch.progress), its daily rows fetched (fetch.completed's, else
@@ -42,6 +49,7 @@ class ChannelState(StrEnum):
     LOADING = "loading"
     COMPLETED = "completed"
     FAILED = "failed"
+    EXPIRED = "expired"
 
 
 class SyncState(StrEnum):
@@ -49,9 +57,15 @@ class SyncState(StrEnum):
     COMPLETED = "completed"
     PARTIAL = "partial"
     FAILED = "failed"
+    EXPIRED = "expired"
 
 
 UNFINISHED = frozenset({ChannelState.PENDING, ChannelState.FETCHING, ChannelState.LOADING})
+# The event types of one fetch attempt (the others: the request, a skipped or expired request, announcements).
+ATTEMPT_TYPES = frozenset(
+    {EventType.FETCH_STARTED, EventType.FETCH_PROGRESS, EventType.FETCH_COMPLETED, EventType.FETCH_FAILED}
+    | {EventType.LOAD}
+)
 
 
 @dataclass(slots=True)  # not frozen: built hundreds of times per request, and frozen __init__ is slow
@@ -75,6 +89,8 @@ class EventGroup:
     date_to: str | None = None  # fetch.started: the latest date_to
     through: str | None = None  # fetch.progress: the latest through
     requests: Sequence[Mapping[str, Any]] = ()  # sync.requested: every payload
+    attempt: str | None = None  # the fetch attempt the events belong to (None: none named)
+    events: int = 1  # how many event rows
 
     @property
     def activity_at(self) -> dt.datetime:
@@ -117,12 +133,15 @@ class ChannelStatus:
         ChannelState,
         Field(
             description="pending (requested, not started), fetching, loading (fetched N, fewer loaded), "
-            "completed (N loaded) or failed (fetch.failed or no progress for SYNC_TIMEOUT)."
+            "completed (N loaded), failed (fetch.failed or no progress for SYNC_TIMEOUT) or expired (the "
+            "request was older than SYNC_REQUEST_MAX_AGE when read, not fetched)."
         ),
     ]
     requested: Annotated[bool, Field(description="Whether the recorded request named this channel.")]
     fetched: Annotated[int | None, Field(description="Count reported by fetch.completed; null before that.")]
-    loaded: int
+    loaded: Annotated[
+        int, Field(description="Campaigns of the counted attempt the loader processed; never above fetched.")
+    ]
     inserted: int
     updated: int
     unchanged: int
@@ -144,7 +163,15 @@ class ChannelStatus:
     finished_at: Annotated[dt.datetime | None, Field(description="When it completed or failed.")]
     last_event_at: Annotated[dt.datetime | None, Field(description="Newest event of this channel.")]
     timed_out: Annotated[bool, Field(description="Failed because nothing happened for SYNC_TIMEOUT seconds.")]
-    error: Annotated[str | None, Field(description="Why it failed.")]
+    error: Annotated[str | None, Field(description="Why it failed or expired.")]
+    attempt: Annotated[
+        str | None,
+        Field(description="The fetch attempt counted: the newest that completed, else the newest to begin."),
+    ] = None
+    attempts: Annotated[int, Field(description="Fetch attempts seen (a re-run after a crash, a retry).")] = 0
+    skipped: Annotated[
+        int, Field(description="Duplicate requests not fetched because the channel had completed.")
+    ] = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,8 +182,8 @@ class SyncStatus:
     status: Annotated[
         SyncState,
         Field(
-            description="completed: every channel completed; failed: every channel failed; partial: all "
-            "finished, some failed; running: otherwise."
+            description="completed: every channel completed; failed: every channel failed; expired: every "
+            "channel expired; partial: all finished, some failed or expired; running: otherwise."
         ),
     ]
     trigger: Annotated[
@@ -239,25 +266,42 @@ def _parse_requests(group: EventGroup | None) -> _Request | None:
     )
 
 
+def counted_attempt(groups: Sequence[EventGroup]) -> str | None:
+    """The attempt a channel's status counts: the newest that completed, else the newest to begin."""
+    completed = [g for g in groups if g.type == EventType.FETCH_COMPLETED]
+    if completed:
+        return max(completed, key=lambda g: g.last_at).attempt
+    began: dict[str | None, dt.datetime] = {}
+    for group in groups:
+        if group.type in ATTEMPT_TYPES:
+            began[group.attempt] = min(began.get(group.attempt, group.first_at), group.first_at)
+    return max(began, key=lambda attempt: began[attempt], default=None)
+
+
 def _channel_status(
     channel: Channel,
-    groups: Mapping[str, EventGroup],
+    all_groups: Sequence[EventGroup],
     *,
     requested: bool,
     idle_since: dt.datetime,
     now: dt.datetime,
     timeout: dt.timedelta,
 ) -> ChannelStatus:
+    attempt = counted_attempt(all_groups)
+    groups = {g.type: g for g in all_groups if g.type not in ATTEMPT_TYPES or g.attempt == attempt}
+    attempts = len({g.attempt for g in all_groups if g.type == EventType.FETCH_STARTED})
     started = groups.get(EventType.FETCH_STARTED)
     progress = groups.get(EventType.FETCH_PROGRESS)
     completed = groups.get(EventType.FETCH_COMPLETED)
     failed = groups.get(EventType.FETCH_FAILED)
     load = groups.get(EventType.LOAD)
+    expired = groups.get(EventType.FETCH_EXPIRED)
+    skipped = groups.get(EventType.FETCH_SKIPPED)
     inserted, updated, unchanged, rejected = (
         (load.inserted, load.updated, load.unchanged, load.rejected) if load else (0, 0, 0, 0)
     )
     loaded = inserted + updated + unchanged + rejected
-    last_event_at = max((group.activity_at for group in groups.values()), default=None)
+    last_event_at = max((group.activity_at for group in all_groups), default=None)
     fetched = completed.count if completed and completed.count is not None else None
     rows_fetched = next((g.rows for g in (completed, progress) if g and g.rows is not None), None)
 
@@ -273,6 +317,9 @@ def _channel_status(
             status = ChannelState.LOADING
     elif started or progress or load:
         status = ChannelState.FETCHING
+    elif expired:
+        status, finished_at = ChannelState.EXPIRED, expired.first_at
+        error = "expired: the request was older than SYNC_REQUEST_MAX_AGE when read; not fetched"
     else:
         status = ChannelState.PENDING
 
@@ -305,6 +352,9 @@ def _channel_status(
         last_event_at=last_event_at,
         timed_out=timed_out,
         error=error,
+        attempt=attempt,
+        attempts=attempts,
+        skipped=skipped.events if skipped else 0,
     )
 
 
@@ -316,6 +366,8 @@ def _sync_state(statuses: Iterable[ChannelState]) -> SyncState:
         return SyncState.COMPLETED
     if all(state is ChannelState.FAILED for state in states):
         return SyncState.FAILED
+    if all(state is ChannelState.EXPIRED for state in states):
+        return SyncState.EXPIRED
     return SyncState.PARTIAL
 
 
@@ -323,7 +375,7 @@ def derive_sync(
     sync_id: str, groups: Iterable[EventGroup], *, now: dt.datetime, timeout: dt.timedelta
 ) -> SyncStatus:
     """The status of one sync from the aggregates of its event rows (at least one)."""
-    by_channel: dict[Channel, dict[str, EventGroup]] = {}
+    by_channel: dict[Channel, list[EventGroup]] = {}
     request_group: EventGroup | None = None
     first_at: dt.datetime | None = None
     for group in groups:
@@ -331,7 +383,7 @@ def derive_sync(
         if group.type == EventType.SYNC_REQUESTED:
             request_group = group
         elif group.channel in Channel._value2member_map_:
-            by_channel.setdefault(Channel(str(group.channel)), {})[group.type] = group
+            by_channel.setdefault(Channel(str(group.channel)), []).append(group)
     if first_at is None:
         raise ValueError(f"sync {sync_id} has no events")
 
@@ -342,7 +394,7 @@ def derive_sync(
     channel_statuses = [
         _channel_status(
             channel,
-            by_channel.get(channel, {}),
+            by_channel.get(channel, []),
             requested=channel in requested,
             idle_since=idle_since,
             now=now,
