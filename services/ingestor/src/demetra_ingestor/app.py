@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -13,9 +14,15 @@ from faststream.kafka import KafkaBroker
 from demetra_common.contracts import Channel
 from demetra_common.kafka import broker_ready, make_broker
 from demetra_common.ops import ReadinessCheck, ops_router, service_app
+from demetra_ingestor.completions import (
+    KafkaCompletions,
+    KafkaSlots,
+    TopicReader,
+    declare_completions_publisher,
+)
 from demetra_ingestor.handlers import register_subscribers, skip_invalid_requests
 from demetra_ingestor.publishing import KafkaSyncSink, declare_publishers
-from demetra_ingestor.service import Ingestor, RetryPolicy, WindowPolicy
+from demetra_ingestor.service import ExpiryPolicy, Ingestor, RetryPolicy, WindowPolicy
 from demetra_ingestor.settings import IngestorSettings
 from demetra_ingestor.sources import CampaignSource
 from demetra_ingestor.sources.mock import MockSource
@@ -44,6 +51,8 @@ class IngestorParts:
 
     broker: KafkaBroker
     ingestor: Ingestor
+    completions: KafkaCompletions
+    slots: KafkaSlots
 
     def readiness_checks(self) -> dict[str, ReadinessCheck]:
         return {"kafka": broker_ready(self.broker)}
@@ -65,6 +74,20 @@ def build_ingestor(settings: IngestorSettings) -> IngestorParts:
         logger=logging.getLogger("demetra_ingestor.broker"),
     )
     campaigns, events = declare_publishers(broker, settings.topics)
+    topics = settings.topics
+
+    def reader(topic: str) -> TopicReader:
+        return TopicReader(
+            topic,
+            partitions=topics.layout()[topic],
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            timeout_s=settings.completions_read_timeout_s,
+        )
+
+    completions = KafkaCompletions(
+        declare_completions_publisher(broker, topics.sync_fetched), reader(topics.sync_fetched)
+    )
+    slots = KafkaSlots(reader(topics.scheduler_state))
     ingestor = Ingestor(
         build_sources(settings),
         KafkaSyncSink(broker, campaigns, events, max_batch_bytes=settings.kafka_max_batch_bytes),
@@ -81,9 +104,11 @@ def build_ingestor(settings: IngestorSettings) -> IngestorParts:
         ),
         fetch_timeout_s=settings.fetch_timeout_s,
         pages_in_flight=settings.pages_in_flight,
+        completions=completions,
+        expiry=ExpiryPolicy(dt.timedelta(seconds=settings.sync_request_max_age), slots),
     )
     register_subscribers(broker, settings, ingestor)
-    return IngestorParts(broker, ingestor)
+    return IngestorParts(broker, ingestor, completions, slots)
 
 
 def create_app(settings: IngestorSettings) -> FastAPI:
@@ -97,10 +122,13 @@ def create_app(settings: IngestorSettings) -> FastAPI:
             yield
         finally:
             await parts.broker.stop()
+            await parts.completions.close()
+            await parts.slots.close()
 
     app = service_app(
         title=f"Demetra ingestor ({settings.channel})",
-        description="Consumes sync.requested, publishes campaign.fetched (campaigns' days) and sync.events.",
+        description="Consumes sync.requested, publishes campaign.fetched (campaigns' days) and sync.events; "
+        "remembers completed fetches on sync.fetched.",
         lifespan=lifespan,
     )
     app.include_router(ops_router(parts.readiness_checks()))

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
 
 from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.annotations import KafkaMessage as Message
 from faststream.middlewares import AckPolicy, ExceptionMiddleware
 
-from demetra_common.contracts import Channel, SyncRequested
+from demetra_common.contracts import Channel, SyncRequested, utcnow
 from demetra_common.logging import sync_context
 from demetra_common.topics import Topics
 from demetra_ingestor import metrics
-from demetra_ingestor.service import Ingestor
+from demetra_ingestor.service import Ingestor, Received
 from demetra_ingestor.settings import IngestorSettings
 
 logger = logging.getLogger(__name__)
@@ -62,7 +64,8 @@ def register_subscribers(broker: KafkaBroker, settings: IngestorSettings, ingest
             settings.topics.sync_requested,
             group_id=group,
             ack_policy=AckPolicy.NACK_ON_ERROR,
-            # A new group must not miss requests made before it first joined; replays are harmless.
+            # A new group must not miss requests made before it first joined; duplicates of completed
+            # fetches are skipped and requests older than SYNC_REQUEST_MAX_AGE expire.
             auto_offset_reset="earliest",
             # The consumer polls again only after a fetch; leave the group only if one truly hangs.
             max_poll_interval_ms=int((settings.fetch_timeout_s + 120) * 1000),
@@ -74,11 +77,11 @@ def register_subscribers(broker: KafkaBroker, settings: IngestorSettings, ingest
 
 def _on_sync_requested(
     ingestor: Ingestor, channel: Channel, backoff_s: float
-) -> Callable[[SyncRequested], Awaitable[None]]:
-    async def on_sync_requested(request: SyncRequested) -> None:
+) -> Callable[[SyncRequested, KafkaMessage], Awaitable[None]]:
+    async def on_sync_requested(request: SyncRequested, message: Message) -> None:
         try:
             with sync_context(request.sync_id):  # the consumer's span and log lines name the sync
-                await ingestor.ingest(request, channel)
+                await ingestor.ingest(request, channel, received(message))
         except Exception as exc:
             # Not published (Kafka trouble): do not commit, read the request again after a pause.
             logger.exception("sync %s: %s fetch not published; will retry", request.sync_id, channel.value)
@@ -87,3 +90,14 @@ def _on_sync_requested(
 
     on_sync_requested.__doc__ = f"Fetch {channel.value} campaigns for the requested sync."
     return on_sync_requested
+
+
+def received(message: KafkaMessage) -> Received:
+    """Where the request's record was read and when it was published (its timestamp, else now)."""
+    record = message.raw_message
+    position = "/".join(str(getattr(record, part, "?")) for part in ("topic", "partition", "offset"))
+    timestamp = getattr(record, "timestamp", None)
+    published_at = (
+        dt.datetime.fromtimestamp(timestamp / 1000, dt.UTC) if isinstance(timestamp, int) else utcnow()
+    )
+    return Received(position, published_at)

@@ -29,3 +29,8 @@ DAYS_PUBLISHED = Counter(
     "Daily rows (campaign x day) in the campaign.fetched messages Kafka acknowledged.",
     ["channel"],
 )
+REQUESTS_NOT_FETCHED = Counter(
+    "demetra_ingestor_requests_not_fetched",
+    "Requests answered without fetching: skipped (the channel was fetched completely) or expired.",
+    ["channel", "reason"],
+)

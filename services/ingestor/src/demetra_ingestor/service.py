@@ -11,9 +11,18 @@ exact count of messages and of daily rows. A window over ``BACKFILL_MAX_DAYS``, 
 (tenacity retries each page with exponential backoff and jitter) or a fetch that overruns its deadline ends
 in ``fetch.failed`` with the reason instead.
 
-Every id is derived from the sync, so a redelivered request republishes byte-identical messages and the
-same events, which downstream recognises. Kafka errors are not handled here: they propagate, the request is
-not acknowledged, and the sync runs again.
+A sync id is one sync. Every fetch is an attempt with an id of its own (``attempt``), carried by every
+message and event it publishes, so a fetch run again (after a crash mid-fetch, a redelivery, a retry) is
+counted apart from the partial one before it; the sync's status counts the attempt of the newest fetch
+outcome. Once a channel's fetch completed, its ``ChannelFetched`` record is written (``Completions``: the
+compacted sync.fetched topic) before the request is acknowledged; a request for a (sync, channel) found
+there is not fetched again but answered with ``fetch.skipped``. A failed channel has no such record: a
+request for it fetches again (a retry). A request read more than ``SYNC_REQUEST_MAX_AGE`` after it was
+published (a new consumer group reading the topic from its start, offsets that expired, a new channel) is
+not fetched but answered with ``fetch.expired``, unless it is a scheduled sync of the newest slot the
+scheduler requested (``Slots``; when unknown, no scheduled request expires): the newest slot is never
+lost. Kafka errors are not handled here: they propagate, the request is not acknowledged, and it is read
+again.
 
 No FastStream or FastAPI here: the edges (handlers.py, publishing.py) adapt this to Kafka.
 """
@@ -44,6 +53,7 @@ from demetra_common.contracts import (
     MAX_DAYS_PER_MESSAGE,
     CampaignDaysFetched,
     Channel,
+    ChannelFetched,
     SyncEvent,
     SyncEventType,
     SyncRequested,
@@ -77,6 +87,42 @@ class SyncSink(Protocol):
     async def publish_event(self, event: SyncEvent) -> None:
         """Publish ``event`` and wait for Kafka's acknowledgement."""
         ...
+
+
+class Completions(Protocol):
+    """The ingestor's memory of the (sync, channel) pairs fetched completely (sync.fetched in production)."""
+
+    async def completed(self, sync_id: str, channel: Channel) -> ChannelFetched | None:
+        """The completed fetch of ``channel`` in ``sync_id``, as known once every record written so far
+        (by any replica) is read; None when there is none."""
+        ...
+
+    async def record(self, fetched: ChannelFetched) -> None:
+        """Remember ``fetched`` durably (acknowledged by Kafka) before the request is acknowledged."""
+        ...
+
+
+class Slots(Protocol):
+    """The scheduler's newest requested slot (its scheduler.state record in production)."""
+
+    async def newest_slot(self) -> dt.datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """Where a request was read from and when it was published (its Kafka record's timestamp)."""
+
+    position: str
+    """Names its record (topic, partition, offset): a redelivery of the record names the same."""
+    published_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiryPolicy:
+    """Requests published longer ago than ``max_age`` are not fetched, but the newest slot's (``Slots``)."""
+
+    max_age: dt.timedelta
+    slots: Slots | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +205,11 @@ class FetchResult:
     rows: int = 0
     """Daily rows (campaign x day) those messages carried."""
     error: str | None = None
+    attempt: str | None = None
+    skipped: bool = False
+    """A duplicate of a completed fetch: nothing fetched, ``count`` and ``rows`` are the completed fetch's."""
+    expired: bool = False
+    """Read after SYNC_REQUEST_MAX_AGE: nothing fetched."""
 
     @property
     def failed(self) -> bool:
@@ -171,24 +222,35 @@ class _Tally:
     rows: int = 0
 
 
-def sync_event_id(sync_id: str, channel: Channel, event_type: SyncEventType, *parts: object) -> uuid.UUID:
-    return deterministic_event_id(sync_id, channel.value, event_type.value, *parts)
+def sync_event_id(
+    sync_id: str, channel: Channel, event_type: SyncEventType, attempt: str | None, *parts: object
+) -> uuid.UUID:
+    return deterministic_event_id(sync_id, channel.value, event_type.value, attempt, *parts)
+
+
+def new_attempt() -> str:
+    """A fresh attempt id: random, so that a fetch re-run after a crash never shares one with the partial
+    fetch before it."""
+    return uuid.uuid4().hex
 
 
 def campaign_days_fetched(
     request: SyncRequested,
     channel: Channel,
+    attempt: str,
     chunk: DateWindow,
     reported_at: dt.datetime,
     campaign: CampaignReport,
 ) -> CampaignDaysFetched:
-    """The message for one campaign's days in one chunk: a pure function of the sync and the source's data."""
+    """The message for one campaign's days in one chunk: a pure function of the attempt and the source's
+    data."""
     return CampaignDaysFetched(
         event_id=deterministic_event_id(
-            request.sync_id, channel.value, campaign.campaign_id, chunk.date_from.isoformat()
+            request.sync_id, channel.value, campaign.campaign_id, chunk.date_from.isoformat(), attempt
         ),
         sync_id=request.sync_id,
         channel=channel,
+        attempt=attempt,
         fetched_at=reported_at,
         campaign_id=campaign.campaign_id,
         name=campaign.name,
@@ -210,7 +272,12 @@ class Ingestor:
         pages_in_flight: int = 8,
         days_per_message: int = MAX_DAYS_PER_MESSAGE,
         clock: Callable[[], dt.datetime] = utcnow,
+        completions: Completions | None = None,
+        expiry: ExpiryPolicy | None = None,
     ) -> None:
+        """``completions``: where completed fetches are remembered so duplicates are skipped; None
+        remembers nothing (every request is fetched), for tests of the fetch alone. ``expiry``: None, no
+        request expires."""
         for channel, source in sources.items():
             if source.channel is not channel:
                 raise ValueError(f"the source registered for {channel.value} serves {source.channel.value}")
@@ -224,79 +291,172 @@ class Ingestor:
         self._pages_in_flight = pages_in_flight
         self._days_per_message = days_per_message
         self._clock = clock
+        self._completions = completions
+        self._expiry = expiry
 
-    async def ingest(self, request: SyncRequested, channel: Channel) -> FetchResult | None:
-        """Fetch and publish ``channel`` of ``request``; ``None`` when the request does not name it."""
+    async def ingest(
+        self, request: SyncRequested, channel: Channel, received: Received | None = None
+    ) -> FetchResult | None:
+        """Fetch and publish ``channel`` of ``request``; ``None`` when the request does not name it. A
+        (sync, channel) already fetched completely is not fetched again (``fetch.skipped``), nor a request
+        ``received`` too long after it was published (``fetch.expired``)."""
         if channel not in request.channels:
             return None
-        source = self._sources[channel]
         with sync_context(request.sync_id):
-            began = time.monotonic()
-            tally = _Tally()
-            error: str | None = None
+            if self._completions is not None:
+                done = await self._completions.completed(request.sync_id, channel)
+                if done is not None:
+                    return await self._skip(request, channel, received, done)
+            if received is not None and (why := await self._expired(request, received)):
+                return await self._expire(request, channel, received, why)
+            result = await self._fetch(request, channel, new_attempt())
+            if not result.failed and self._completions is not None:
+                await self._completions.record(
+                    ChannelFetched(
+                        event_id=deterministic_event_id(
+                            "sync.fetched", request.sync_id, channel.value, result.attempt
+                        ),
+                        sync_id=request.sync_id,
+                        channel=channel,
+                        attempt=result.attempt,
+                        count=result.count,
+                        rows=result.rows,
+                        completed_at=self._clock(),
+                    )
+                )
+            return result
+
+    async def _expired(self, request: SyncRequested, received: Received) -> str | None:
+        """Why ``request`` is too old to fetch, or None."""
+        if self._expiry is None:
+            return None
+        age = self._clock() - received.published_at
+        if age <= self._expiry.max_age:
+            return None
+        why = (
+            f"published {received.published_at.isoformat()}, read {age.total_seconds():.0f} s later: older "
+            f"than SYNC_REQUEST_MAX_AGE ({self._expiry.max_age.total_seconds():g} s)"
+        )
+        if request.slot is None:
+            return why
+        newest = await self._expiry.slots.newest_slot() if self._expiry.slots is not None else None
+        if newest is None or newest <= request.slot:
+            return None  # the newest scheduled slot (or none known to be newer) is fetched, however late
+        return f"{why}; a newer slot ({newest.isoformat()}) was requested since"
+
+    async def _expire(
+        self, request: SyncRequested, channel: Channel, received: Received, why: str
+    ) -> FetchResult:
+        await self._event(request, channel, SyncEventType.FETCH_EXPIRED, None, received, error=why)
+        metrics.REQUESTS_NOT_FETCHED.labels(channel.value, "expired").inc()
+        logger.info("%s request expired: %s", channel.value, why)
+        return FetchResult(request.sync_id, channel, 0, expired=True)
+
+    async def _skip(
+        self, request: SyncRequested, channel: Channel, received: Received | None, done: ChannelFetched
+    ) -> FetchResult:
+        await self._event(
+            request,
+            channel,
+            SyncEventType.FETCH_SKIPPED,
+            done.attempt,
+            received,
+            count=done.count,
+            rows=done.rows,
+            error=f"already fetched completely (attempt {done.attempt}, {done.count} campaigns) "
+            f"at {done.completed_at.isoformat()}",
+        )
+        metrics.REQUESTS_NOT_FETCHED.labels(channel.value, "skipped").inc()
+        logger.info("%s already fetched completely (attempt %s): skipped", channel.value, done.attempt)
+        return FetchResult(
+            request.sync_id, channel, done.count, done.rows, attempt=done.attempt, skipped=True
+        )
+
+    async def _fetch(self, request: SyncRequested, channel: Channel, attempt: str) -> FetchResult:
+        source = self._sources[channel]
+        began = time.monotonic()
+        tally = _Tally()
+        error: str | None = None
+        try:
+            window = fetch_window(request, channel, self._window)
+        except WindowRefused as exc:
+            await self._event(
+                request,
+                channel,
+                SyncEventType.FETCH_STARTED,
+                attempt,
+                date_from=request.date_from,
+                date_to=request.date_to,
+            )
+            error = str(exc)
+        else:
+            await self._event(
+                request,
+                channel,
+                SyncEventType.FETCH_STARTED,
+                attempt,
+                date_from=window.date_from,
+                date_to=window.date_to,
+            )
+            deadline = asyncio.timeout(self._fetch_timeout_s)
             try:
-                window = fetch_window(request, channel, self._window)
-            except WindowRefused as exc:
-                await self._event(
-                    request,
-                    channel,
-                    SyncEventType.FETCH_STARTED,
-                    date_from=request.date_from,
-                    date_to=request.date_to,
-                )
+                async with deadline:
+                    await self._fetch_and_publish(source, request, attempt, window, tally)
+            except SourceError as exc:
                 error = str(exc)
-            else:
-                await self._event(
-                    request,
-                    channel,
-                    SyncEventType.FETCH_STARTED,
-                    date_from=window.date_from,
-                    date_to=window.date_to,
-                )
-                deadline = asyncio.timeout(self._fetch_timeout_s)
-                try:
-                    async with deadline:
-                        await self._fetch_and_publish(source, request, window, tally)
-                except SourceError as exc:
-                    error = str(exc)
-                except TimeoutError:
-                    if not deadline.expired():
-                        raise
-                    error = f"fetch did not finish within {self._fetch_timeout_s:g}s"
-            elapsed = time.monotonic() - began
+            except TimeoutError:
+                if not deadline.expired():
+                    raise
+                error = f"fetch did not finish within {self._fetch_timeout_s:g}s"
+        elapsed = time.monotonic() - began
 
-            if error is None:
-                await self._event(
-                    request, channel, SyncEventType.FETCH_COMPLETED, count=tally.count, rows=tally.rows
-                )
-                metrics.FETCH_DURATION.labels(channel.value, "completed").observe(elapsed)
-                logger.info(
-                    "fetched %d %s campaigns (%d days) in %.2fs",
-                    tally.count,
-                    channel.value,
-                    tally.rows,
-                    elapsed,
-                )
-                return FetchResult(request.sync_id, channel, tally.count, tally.rows)
+        if error is None:
+            await self._event(
+                request, channel, SyncEventType.FETCH_COMPLETED, attempt, count=tally.count, rows=tally.rows
+            )
+            metrics.FETCH_DURATION.labels(channel.value, "completed").observe(elapsed)
+            logger.info(
+                "fetched %d %s campaigns (%d days) in %.2fs",
+                tally.count,
+                channel.value,
+                tally.rows,
+                elapsed,
+            )
+            return FetchResult(request.sync_id, channel, tally.count, tally.rows, attempt=attempt)
 
-            await self._event(request, channel, SyncEventType.FETCH_FAILED, error=error)
-            metrics.FETCH_DURATION.labels(channel.value, "failed").observe(elapsed)
-            metrics.FETCH_FAILURES.labels(channel.value).inc()
-            logger.warning("fetch of %s failed after %.2fs: %s", channel.value, elapsed, error)
-            return FetchResult(request.sync_id, channel, tally.count, tally.rows, error)
+        await self._event(request, channel, SyncEventType.FETCH_FAILED, attempt, error=error)
+        metrics.FETCH_DURATION.labels(channel.value, "failed").observe(elapsed)
+        metrics.FETCH_FAILURES.labels(channel.value).inc()
+        logger.warning("fetch of %s failed after %.2fs: %s", channel.value, elapsed, error)
+        return FetchResult(request.sync_id, channel, tally.count, tally.rows, error, attempt=attempt)
 
     async def _fetch_and_publish(
-        self, source: CampaignSource, request: SyncRequested, window: DateWindow, tally: _Tally
+        self,
+        source: CampaignSource,
+        request: SyncRequested,
+        attempt: str,
+        window: DateWindow,
+        tally: _Tally,
     ) -> None:
         """Chunk by chunk: its campaigns published and acknowledged, then its fetch.progress."""
         for chunk in window.chunks(self._days_per_message):
-            await self._publish_chunk(source, request, chunk, tally)
+            await self._publish_chunk(source, request, attempt, chunk, tally)
             await self._event(
-                request, source.channel, SyncEventType.FETCH_PROGRESS, through=chunk.date_to, rows=tally.rows
+                request,
+                source.channel,
+                SyncEventType.FETCH_PROGRESS,
+                attempt,
+                through=chunk.date_to,
+                rows=tally.rows,
             )
 
     async def _publish_chunk(
-        self, source: CampaignSource, request: SyncRequested, chunk: DateWindow, tally: _Tally
+        self,
+        source: CampaignSource,
+        request: SyncRequested,
+        attempt: str,
+        chunk: DateWindow,
+        tally: _Tally,
     ) -> None:
         as_of = request.as_of()
         in_flight: deque[tuple[Delivery, int, int]] = deque()
@@ -309,7 +469,7 @@ class Ingestor:
                 ahead = None
                 if page.next_cursor is not None:
                     ahead = asyncio.ensure_future(self._page(source, as_of, chunk, page.next_cursor))
-                messages = self._messages(request, source.channel, chunk, page)
+                messages = self._messages(request, source.channel, attempt, chunk, page)
                 if messages:
                     rows = sum(len(m.days) for m in messages)
                     in_flight.append((await self._sink.publish_campaigns(messages), len(messages), rows))
@@ -333,14 +493,14 @@ class Ingestor:
 
     @staticmethod
     def _messages(
-        request: SyncRequested, channel: Channel, chunk: DateWindow, page: Page
+        request: SyncRequested, channel: Channel, attempt: str, chunk: DateWindow, page: Page
     ) -> list[CampaignDaysFetched]:
         messages = []
         for campaign in page.campaigns:
             if not campaign.days:
                 continue  # nothing ran in the chunk: a platform may still list the campaign
             try:
-                message = campaign_days_fetched(request, channel, chunk, page.reported_at, campaign)
+                message = campaign_days_fetched(request, channel, attempt, chunk, page.reported_at, campaign)
             except ValidationError as exc:
                 raise SourceRejected(
                     f"source returned an invalid report of campaign {campaign.campaign_id}: {exc}"
@@ -396,6 +556,8 @@ class Ingestor:
         request: SyncRequested,
         channel: Channel,
         event_type: SyncEventType,
+        attempt: str | None,
+        received: Received | None = None,
         *,
         count: int | None = None,
         rows: int | None = None,
@@ -404,13 +566,18 @@ class Ingestor:
         through: dt.date | None = None,
         error: str | None = None,
     ) -> None:
-        # A chunk's progress is its own event (one per chunk); started, completed and failed once per fetch.
-        parts = () if through is None else (through.isoformat(),)
+        # A chunk's progress is its own event (one per chunk); started, completed and failed once per
+        # attempt; a skip or an expiry once per request record that caused it (a redelivery of that record
+        # is the same event, another copy of the request another one).
+        parts: tuple[str, ...] = () if through is None else (through.isoformat(),)
+        if event_type in (SyncEventType.FETCH_SKIPPED, SyncEventType.FETCH_EXPIRED):
+            parts = (received.position if received else str(request.event_id),)
         event = SyncEvent(
-            event_id=sync_event_id(request.sync_id, channel, event_type, *parts),
+            event_id=sync_event_id(request.sync_id, channel, event_type, attempt, *parts),
             sync_id=request.sync_id,
             channel=channel,
             type=event_type,
+            attempt=attempt,
             occurred_at=self._clock(),
             count=count,
             rows=rows,

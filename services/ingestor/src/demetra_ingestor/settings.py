@@ -47,6 +47,20 @@ class IngestorSettings(CommonSettings):
         description="Wait before a sync.requested that could not be published is read again (Kafka trouble).",
     )
 
+    sync_request_max_age: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="Seconds: a sync.requested read longer than this after it was published (a new consumer "
+        "group, expired offsets, a new channel) is not fetched but recorded as fetch.expired; a scheduled "
+        "sync of the scheduler's newest slot is always fetched.",
+    )
+    completions_read_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Reading sync.fetched (completed fetches) or scheduler.state to its end before a request "
+        "is judged must take at most this; else the request is read again.",
+    )
+
     shutdown_grace_s: float = Field(
         default=20.0,
         ge=0,

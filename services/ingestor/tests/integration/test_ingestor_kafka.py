@@ -20,10 +20,12 @@ from demetra_common.contracts import (
     ALL_CHANNELS,
     CampaignDaysFetched,
     Channel,
+    ChannelFetched,
     SyncEvent,
     SyncEventType,
     SyncRequested,
     Trigger,
+    fetched_key,
 )
 from demetra_common.topics import CAMPAIGN_FETCHED, SYNC_EVENTS, Topics
 from demetra_ingestor.app import create_app
@@ -105,10 +107,11 @@ async def test_one_request_for_all_channels_yields_started_every_campaign_and_co
         events = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=12))
         first = await read_topic(kafka_bootstrap, topics.campaign_fetched, count=total, idle_after=1.0)
 
-        # The same sync again: the same campaigns, byte for byte (value, key and headers).
+        # The same sync again: every channel completed, so nothing is fetched; one fetch.skipped each.
         await request_sync(kafka_bootstrap, topics, request)
-        again = await read_topic(kafka_bootstrap, topics.sync_events, count=24)
-        both = await read_topic(kafka_bootstrap, topics.campaign_fetched, count=2 * total, idle_after=1.0)
+        again = await read_topic(kafka_bootstrap, topics.sync_events, count=16, idle_after=1.0)
+        both = await read_topic(kafka_bootstrap, topics.campaign_fetched, count=total, idle_after=1.0)
+        remembered = await read_topic(kafka_bootstrap, topics.sync_fetched, count=4, idle_after=0.5)
 
     for channel in ALL_CHANNELS:
         assert by_channel(events)[channel] == FETCHED
@@ -132,10 +135,18 @@ async def test_one_request_for_all_channels_yields_started_every_campaign_and_co
     assert all(r.partition == DefaultPartitioner()(r.key, partitions, partitions) for r in first)
     assert {m.sync_id for m in messages} == {request.sync_id}
 
-    assert len(both) == 2 * total
-    assert wire_form(both) == wire_form(first) + wire_form(first)
-    second_run = sync_events(again)[12:]
-    assert sorted(e.event_id for e in second_run) == sorted(e.event_id for e in events)
+    assert wire_form(both) == wire_form(first)
+    skips = sync_events(again)[12:]
+    assert {(e.channel, e.type, e.count) for e in skips} == {
+        (channel, SyncEventType.FETCH_SKIPPED, len(reports[channel])) for channel in ALL_CHANNELS
+    }
+    attempts = {m.channel: m.attempt for m in messages}
+    assert {e.channel: e.attempt for e in skips} == attempts and len(set(attempts.values())) == 4
+    fetched = [ChannelFetched.model_validate_json(r.value or b"") for r in remembered]
+    assert {(f.channel, f.attempt, f.count) for f in fetched} == {
+        (channel, attempts[channel], len(reports[channel])) for channel in ALL_CHANNELS
+    }
+    assert {r.key for r in remembered} == {fetched_key(request.sync_id, c) for c in ALL_CHANNELS}
 
 
 async def test_a_backfill_is_published_in_chunks_of_days_with_progress_and_a_too_long_one_fails(
@@ -327,7 +338,7 @@ async def test_the_offset_is_committed_only_after_the_fetch_was_published(
     assert set(observed) <= {None, -1}
 
 
-async def test_a_fetch_interrupted_by_shutdown_runs_again_after_restart(
+async def test_a_fetch_interrupted_by_shutdown_runs_again_after_restart_as_a_new_attempt(
     kafka_bootstrap: str, topics: Topics, service_env: dict[str, str]
 ) -> None:
     request = SyncRequested(sync_id="interrupted-1", trigger=Trigger.MANUAL, channels=[Channel.GOOGLE_ADS])
@@ -347,7 +358,9 @@ async def test_a_fetch_interrupted_by_shutdown_runs_again_after_restart(
     async with ingestor(**{**slow, "mock_latency_ms": 0}):
         events = sync_events(await read_topic(kafka_bootstrap, topics.sync_events, count=4))
     assert [e.type for e in events] == [SyncEventType.FETCH_STARTED, *FETCHED]
-    assert events[0].event_id == events[1].event_id  # the same event, recognised downstream
+    # A new attempt: its own events, counted apart from the interrupted one's downstream.
+    assert events[0].attempt != events[1].attempt == events[3].attempt
+    assert events[0].event_id != events[1].event_id
     assert events[3].count == len(expected(request, Channel.GOOGLE_ADS))
 
 

@@ -19,6 +19,7 @@ from demetra_common.contracts import (
 )
 from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
 from demetra_ingestor.app import build_ingestor
+from demetra_ingestor.completions import TopicReader
 from demetra_ingestor.publishing import KafkaSyncSink
 from demetra_ingestor.settings import ALL, IngestorSettings
 from demetra_mock import mock_campaign_days
@@ -34,6 +35,16 @@ def layout_partitions(monkeypatch: pytest.MonkeyPatch) -> None:
         return list(range(PARTITIONS[CAMPAIGN_FETCHED]))
 
     monkeypatch.setattr(KafkaSyncSink, "_campaign_partitions", partitions)
+
+
+@pytest.fixture(autouse=True)
+def nothing_completed_yet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nor a sync.fetched topic to read: no fetch completed before the test (records it writes count)."""
+
+    async def caught_up(_: TopicReader, apply: object) -> None:
+        return None
+
+    monkeypatch.setattr(TopicReader, "catch_up", caught_up)
 
 
 async def test_a_sync_requested_is_fetched_by_the_channel_it_names_and_published() -> None:

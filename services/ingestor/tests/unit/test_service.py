@@ -14,6 +14,7 @@ from demetra_common.contracts import (
     CampaignDay,
     CampaignDaysFetched,
     Channel,
+    ChannelFetched,
     SyncEvent,
     SyncEventType,
     SyncRequested,
@@ -23,7 +24,9 @@ from demetra_common.contracts import (
 from demetra_ingestor.service import (
     DateWindow,
     Delivery,
+    ExpiryPolicy,
     Ingestor,
+    Received,
     RetryPolicy,
     WindowPolicy,
     WindowRefused,
@@ -259,24 +262,72 @@ async def test_a_backfill_over_backfill_max_days_ends_in_fetch_failed_without_fe
     assert source.calls == 0 and sink.campaigns() == []
 
 
-async def test_ids_are_derived_from_the_sync_so_a_rerun_is_identical() -> None:
+async def test_a_rerun_is_a_new_attempt_with_the_same_campaigns_and_ids_of_its_own() -> None:
     first, second = FakeSink(), FakeSink()
     await Ingestor(mock_sources(), first, retry=NO_WAIT).ingest(request(), Channel.TIKTOK)
     await Ingestor(mock_sources(), second, retry=NO_WAIT).ingest(request(), Channel.TIKTOK)
 
-    assert first.campaigns() == second.campaigns()
-    assert [e.event_id for e in first.events()] == [e.event_id for e in second.events()]
+    def content(sink: FakeSink) -> list[tuple[str, object]]:
+        return [(m.campaign_id, m.days) for m in sink.campaigns()]
+
+    assert content(first) == content(second)
+    [attempt] = {m.attempt for m in first.campaigns()} | {e.attempt for e in first.events()}
+    [other] = {m.attempt for m in second.campaigns()} | {e.attempt for e in second.events()}
+    assert attempt and other and attempt != other
+    assert not {e.event_id for e in first.events()} & {e.event_id for e in second.events()}
     message = first.campaigns()[0]
     chunk_start = TODAY - ATTRIBUTION_WINDOW_DAYS[Channel.TIKTOK] * DAY
     assert message.event_id == deterministic_event_id(
-        "sched-20261125T1400Z", "tiktok", message.campaign_id, chunk_start.isoformat()
+        "sched-20261125T1400Z", "tiktok", message.campaign_id, chunk_start.isoformat(), attempt
     )
     assert first.events()[0].event_id == deterministic_event_id(
-        "sched-20261125T1400Z", "tiktok", "fetch.started"
+        "sched-20261125T1400Z", "tiktok", "fetch.started", attempt
     )
     assert first.events()[1].event_id == deterministic_event_id(
-        "sched-20261125T1400Z", "tiktok", "fetch.progress", TODAY.isoformat()
+        "sched-20261125T1400Z", "tiktok", "fetch.progress", attempt, TODAY.isoformat()
     )
+
+
+class MemoryCompletions:
+    def __init__(self) -> None:
+        self.fetched: dict[tuple[str, Channel], ChannelFetched] = {}
+
+    async def completed(self, sync_id: str, channel: Channel) -> ChannelFetched | None:
+        return self.fetched.get((sync_id, channel))
+
+    async def record(self, fetched: ChannelFetched) -> None:
+        self.fetched[(fetched.sync_id, fetched.channel)] = fetched
+
+
+async def test_a_duplicate_of_a_completed_channel_is_skipped_without_calling_the_source() -> None:
+    sink, completions = FakeSink(), MemoryCompletions()
+    source = FlakySource(Channel.FACEBOOK, failures=0, error=SourceUnavailable("never"))
+    ingestor = Ingestor({Channel.FACEBOOK: source}, sink, retry=NO_WAIT, completions=completions)
+    first = await ingestor.ingest(request(), Channel.FACEBOOK)
+    calls = source.calls
+    duplicate = request()
+    again = await ingestor.ingest(duplicate, Channel.FACEBOOK)
+
+    assert first is not None and again is not None and not first.failed
+    assert source.calls == calls  # the platform was not asked again
+    assert (again.skipped, again.count, again.attempt) == (True, first.count, first.attempt)
+    recorded = completions.fetched[("sched-20261125T1400Z", Channel.FACEBOOK)]
+    assert (recorded.count, recorded.attempt) == (first.count, first.attempt)
+    skip = sink.events()[-1]
+    assert (skip.type, skip.count, skip.attempt) == (SyncEventType.FETCH_SKIPPED, first.count, first.attempt)
+    assert len(sink.campaigns()) == first.count
+
+
+async def test_a_failed_channel_is_fetched_again_and_remembered_once_completed() -> None:
+    sink, completions = FakeSink(), MemoryCompletions()
+    source = FlakySource(Channel.FACEBOOK, failures=1, error=SourceRejected("bad request"))
+    ingestor = Ingestor({Channel.FACEBOOK: source}, sink, retry=NO_WAIT, completions=completions)
+    failed = await ingestor.ingest(request(), Channel.FACEBOOK)
+    assert failed is not None and failed.failed and not completions.fetched
+    retried = await ingestor.ingest(request(), Channel.FACEBOOK)
+    assert retried is not None and not retried.failed and not retried.skipped
+    assert retried.attempt != failed.attempt
+    assert completions.fetched[("sched-20261125T1400Z", Channel.FACEBOOK)].attempt == retried.attempt
 
 
 async def test_a_request_that_does_not_name_the_channel_is_ignored() -> None:
@@ -445,3 +496,56 @@ async def test_the_next_page_is_fetched_while_the_current_one_is_published() -> 
         f"publish {campaign_ids[2]}",
         "published",
     ]
+
+
+class KnownSlot:
+    def __init__(self, slot: dt.datetime | None) -> None:
+        self.slot = slot
+
+    async def newest_slot(self) -> dt.datetime | None:
+        return self.slot
+
+
+def read_at(published_at: dt.datetime, offset: int = 7) -> Received:
+    return Received(f"sync.requested/0/{offset}", published_at)
+
+
+@pytest.mark.parametrize(
+    ("trigger", "newest", "expired"),
+    [
+        (Trigger.API, None, True),  # an old ad-hoc request: expired
+        (Trigger.SCHEDULE, SLOT + DAY, True),  # an old slot, a newer one was requested since: expired
+        (Trigger.SCHEDULE, SLOT, False),  # the newest slot is fetched however late
+        (Trigger.SCHEDULE, None, False),  # no newer slot known: fetched
+    ],
+)
+async def test_a_request_read_long_after_it_was_published_expires_unless_it_is_the_newest_slot(
+    trigger: Trigger, newest: dt.datetime | None, expired: bool
+) -> None:
+    sink = FakeSink()
+    now = SLOT + 7 * 3600 * dt.timedelta(seconds=1)
+    expiry = ExpiryPolicy(dt.timedelta(hours=6), KnownSlot(newest))
+    ingestor = Ingestor(mock_sources(), sink, retry=NO_WAIT, expiry=expiry, clock=lambda: now)
+    stale = request().model_copy(
+        update={"trigger": trigger, "slot": SLOT if trigger is Trigger.SCHEDULE else None}
+    )
+    result = await ingestor.ingest(stale, Channel.TIKTOK, read_at(SLOT))
+    assert result is not None and result.expired is expired
+    if expired:
+        [event] = sink.events()
+        assert event.type is SyncEventType.FETCH_EXPIRED and "SYNC_REQUEST_MAX_AGE" in (event.error or "")
+        assert sink.campaigns() == []
+    else:
+        assert sink.types()[-1] is SyncEventType.FETCH_COMPLETED and sink.campaigns()
+    fresh = await ingestor.ingest(stale, Channel.FACEBOOK, read_at(now - dt.timedelta(minutes=1)))
+    assert fresh is not None and not fresh.expired and not fresh.failed
+
+
+async def test_each_copy_of_a_duplicate_is_its_own_skip_and_a_redelivery_the_same() -> None:
+    sink, completions = FakeSink(), MemoryCompletions()
+    ingestor = Ingestor(mock_sources(), sink, retry=NO_WAIT, completions=completions)
+    await ingestor.ingest(request(), Channel.TIKTOK, read_at(SLOT, 1))
+    for offset in (2, 3, 3):  # two copies of the request, the second delivered twice
+        await ingestor.ingest(request(), Channel.TIKTOK, read_at(SLOT, offset))
+    skips = [e for e in sink.events() if e.type is SyncEventType.FETCH_SKIPPED]
+    assert len(skips) == 3 and len({e.event_id for e in skips}) == 2
