@@ -11,7 +11,7 @@ import httpx
 import orjson
 import pytest
 
-from demetra_common.contracts import ALL_CHANNELS, SyncRequested, Trigger, utcnow
+from demetra_common.contracts import ALL_CHANNELS, Channel, SyncEventType, SyncRequested, Trigger, utcnow
 from demetra_common.topics import Topics
 from demetra_query_api.settings import QueryApiSettings
 from demetra_testkit import read_topic
@@ -267,3 +267,42 @@ async def test_a_wildcard_origin_never_allows_credentials(
         response = await client.get("/api/campaigns", headers={"Origin": "https://anywhere.example.com"})
         assert response.headers["access-control-allow-origin"] == "*"
         assert "access-control-allow-credentials" not in response.headers
+
+
+async def test_retry_republishes_the_first_request_naming_only_the_failed_channels(
+    client: httpx.AsyncClient, kafka_bootstrap: str, topics: Topics, seed: Any
+) -> None:
+    sync = seed.sync("sched-retry-1", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    slot = sync.at(0)
+    original = await sync.requested([Channel.FACEBOOK, Channel.TIKTOK], slot=slot)
+    for channel in (Channel.FACEBOOK, Channel.TIKTOK):
+        await sync.fetch(channel, SyncEventType.FETCH_STARTED, 1, attempt=f"{channel.value}-1")
+    await sync.fetch(Channel.FACEBOOK, SyncEventType.FETCH_COMPLETED, 2, count=0, attempt="facebook-1")
+    await sync.fetch(Channel.TIKTOK, SyncEventType.FETCH_FAILED, 2, error="boom", attempt="tiktok-1")
+
+    response = await client.post("/api/syncs/sched-retry-1/retry", headers=AUTH)
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == "/api/syncs/sched-retry-1"
+    assert (response.json()["sync_id"], response.json()["channels"]) == ("sched-retry-1", ["tiktok"])
+    [record] = await read_topic(kafka_bootstrap, topics.sync_requested, count=1, idle_after=1.0)
+    retry = SyncRequested.model_validate(orjson.loads(record.value))
+    assert record.key == b"sched-retry-1"
+    assert (retry.sync_id, retry.channels, retry.trigger) == ("sched-retry-1", [Channel.TIKTOK], Trigger.API)
+    assert (retry.slot, retry.requested_at, retry.as_of()) == (slot, original.requested_at, original.as_of())
+    assert retry.event_id != original.event_id
+
+
+async def test_retry_is_409_when_nothing_failed_404_when_unknown_401_without_the_key(
+    client: httpx.AsyncClient, kafka_bootstrap: str, topics: Topics, seed: Any
+) -> None:
+    sync = seed.sync("api-done-1", dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    await sync.requested([Channel.FACEBOOK], trigger=Trigger.API)
+    await sync.fetch(Channel.FACEBOOK, SyncEventType.FETCH_STARTED, 1)
+    await sync.fetch(Channel.FACEBOOK, SyncEventType.FETCH_COMPLETED, 2, count=0)
+
+    conflict = await client.post("/api/syncs/api-done-1/retry", headers=AUTH)
+    assert conflict.status_code == 409 and "facebook completed" in conflict.json()["detail"], conflict.text
+    assert (await client.post("/api/syncs/api-never-1/retry", headers=AUTH)).status_code == 404
+    assert (await client.post("/api/syncs/api-done-1/retry")).status_code == 401
+    assert (await client.post("/api/syncs/bad id/retry", headers=AUTH)).status_code == 422
+    assert await read_topic(kafka_bootstrap, topics.sync_requested, count=0, idle_after=1.0) == []

@@ -1,4 +1,5 @@
-"""Sync history and status (GET /api/syncs, GET /api/syncs/{sync_id}) and ad-hoc syncs (POST /api/syncs)."""
+"""Sync history and status (GET /api/syncs, GET /api/syncs/{sync_id}), ad-hoc syncs (POST /api/syncs) and
+retries of a sync's failed channels (POST /api/syncs/{sync_id}/retry)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
 
-from demetra_common.contracts import ID_PATTERN, utcnow
+from demetra_common.contracts import ID_PATTERN, SyncRequested, utcnow
 from demetra_query_api.cursors import SyncCursor
 from demetra_query_api.deps import AppContext, ContextDep
 from demetra_query_api.http import (
@@ -119,11 +120,20 @@ async def create_sync(request: Request, context: AppContext, body: SyncCreate | 
         today=utcnow().date(),
         max_days=context.settings.backfill_max_days,
     )
-    client = request.client.host if request.client else "unknown"
-    await context.rate_limiter.hit(client)
+    await _rate_limited(request, context)
     requested = await service.request_sync(
         context.publisher.publish, body.channels if body else None, backfill=backfill
     )
+    return _accepted(request, requested)
+
+
+async def _rate_limited(request: Request, context: AppContext) -> None:
+    """One more sync request of this client (429 past SYNC_RATE_LIMIT)."""
+    await context.rate_limiter.hit(request.client.host if request.client else "unknown")
+
+
+def _accepted(request: Request, requested: SyncRequested) -> Response:
+    """202 with the published request and a Location header to the sync's status."""
     location = f"{request.scope.get('root_path', '')}/api/syncs/{requested.sync_id}"
     accepted = SyncAccepted(
         sync_id=requested.sync_id,
@@ -154,3 +164,36 @@ async def create_sync(request: Request, context: AppContext, body: SyncCreate | 
 )
 async def post_sync(request: Request, context: ContextDep, body: SyncBody = None) -> Response:
     return await create_sync(request, context, body)
+
+
+RETRY_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **WRITE_RESPONSES,
+    **NOT_FOUND,
+    status.HTTP_409_CONFLICT: {"model": Problem, "description": "No channel of the sync failed."},
+}
+
+
+@writes.post(
+    "/api/syncs/{sync_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    response_model=SyncAccepted,
+    summary="Retry a sync's failed channels",
+    description=(
+        "Publishes the sync's first request again (same sync_id, as-of and days, so the same data is "
+        "asked for) naming only the channels whose status is failed (timed out included); the ingestors "
+        "fetch them as a new attempt, and the status counts that attempt. Completed channels are not "
+        "fetched again. 404 when no event of the sync is recorded, 409 when no channel failed. Needs the "
+        "X-API-Key header; limited per client address like POST /api/syncs (SYNC_RATE_LIMIT)."
+    ),
+    responses=RETRY_RESPONSES,
+)
+async def retry_sync(request: Request, context: ContextDep, sync_id: SyncIdPath) -> Response:
+    await _rate_limited(request, context)
+    try:
+        plan = await context.read(service.plan_retry, sync_id, now=utcnow(), timeout=_timeout(context))
+    except service.NothingToRetry as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, detail=str(exc)) from exc
+    if plan is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail=f"sync {sync_id} not found")
+    await context.publisher.publish(plan.request)
+    return _accepted(request, plan.request)

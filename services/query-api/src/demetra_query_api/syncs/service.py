@@ -5,16 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+from pydantic import ValidationError
 
-from demetra_common.contracts import ALL_CHANNELS, Channel, SyncRequested, Trigger
+from demetra_common.contracts import ALL_CHANNELS, Channel, EventType, SyncRequested, Trigger
 from demetra_query_api.cursors import SyncCursor
 from demetra_query_api.ranges import DateRange
 from demetra_query_api.syncs import repository
-from demetra_query_api.syncs.status import SyncState, SyncStatus, derive_sync
+from demetra_query_api.syncs.status import ChannelState, SyncState, SyncStatus, derive_sync
 
 # The history walk stops after this many syncs per request, so a rare status filter cannot turn one request
 # into a scan of the whole history: the page then holds fewer items and `next` continues from there.
@@ -122,3 +123,55 @@ async def request_sync(
     )
     await publish(request)
     return request
+
+
+class NothingToRetry(Exception):
+    """The sync has no failed channel (or no recorded request to repeat): the reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPlan:
+    """The sync's status now, and the request that re-asks for its failed channels."""
+
+    status: SyncStatus
+    request: SyncRequested
+
+
+async def plan_retry(
+    connection: asyncpg.Connection,
+    sync_id: str,
+    *,
+    now: dt.datetime,
+    timeout: dt.timedelta,
+) -> RetryPlan | None:
+    """The request that re-fetches the failed channels of ``sync_id``, or None when the sync is unknown.
+
+    The retry is the sync's first recorded request again (same sync_id, as-of, slot and days, so the same
+    data is asked for) naming only the channels whose status is failed (timed out included), with a new
+    event_id and trigger api. The ingestors fetch it because a failed channel has no completed fetch; a
+    completed channel, were it named, would be skipped. Raises ``NothingToRetry`` when no channel failed.
+    """
+    groups = (await repository.sync_event_groups(connection, [sync_id])).get(sync_id)
+    if not groups:
+        return None
+    status = derive_sync(sync_id, groups, now=now, timeout=timeout)
+    failed = [channel.channel for channel in status.channels if channel.status is ChannelState.FAILED]
+    if not failed:
+        states = ", ".join(f"{c.channel.value} {c.status.value}" for c in status.channels) or "no channel"
+        raise NothingToRetry(f"sync {sync_id} has no failed channel to retry ({states})")
+    original = _first_request(g.requests for g in groups if g.type == EventType.SYNC_REQUESTED)
+    if original is None:
+        raise NothingToRetry(f"sync {sync_id} has no recorded request to repeat")
+    retry = original.model_copy(update={"event_id": uuid.uuid4(), "trigger": Trigger.API, "channels": failed})
+    return RetryPlan(status, retry)
+
+
+def _first_request(payloads: Iterable[Sequence[object]]) -> SyncRequested | None:
+    requests = []
+    for group in payloads:
+        for payload in group:
+            try:
+                requests.append(SyncRequested.model_validate(payload))
+            except ValidationError:
+                continue
+    return min(requests, key=lambda request: request.requested_at, default=None)
