@@ -26,6 +26,7 @@ from demetra_common.security import API_KEY_HEADER
 from demetra_common.topics import Topics
 from demetra_mock import mock_campaign_days
 from demetra_testkit import ServiceProcess, eventually, read_topic
+from demetra_testkit.syncs import publish_request
 
 pytestmark = pytest.mark.slow
 
@@ -87,17 +88,6 @@ def broken_campaign(slot: dt.datetime, date_from: dt.date) -> tuple[str, float]:
     }
     campaign_id = max(spend, key=spend.__getitem__)
     return campaign_id, spend[campaign_id]
-
-
-async def request(bootstrap: str, topics: Topics, sync: SyncRequested) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            topics.sync_requested, sync.model_dump_json().encode(), key=sync.sync_id.encode()
-        )
-    finally:
-        await producer.stop()
 
 
 async def wait_completed(api: ServiceProcess, sync_id: str) -> None:
@@ -166,7 +156,7 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
         date_from=date_from,
         date_to=as_of,
     )
-    await request(kafka_bootstrap, topics, backfill)
+    await publish_request(kafka_bootstrap, topics, backfill)
     await wait_completed(api, backfill.sync_id)
 
     async def one_published() -> list[dict[str, Any]] | None:
@@ -210,7 +200,7 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
     services.stop(ingestor)
     services.start("demetra_ingestor", "ingestor-tiktok-recovered", CHANNEL="tiktok", **sizing)
     recovery = backfill.model_copy(update={"sync_id": "e2e-insights-recovered", "slot": later_slot})
-    await request(kafka_bootstrap, topics, recovery)
+    await publish_request(kafka_bootstrap, topics, recovery)
     await wait_completed(api, recovery.sync_id)
 
     async def resolved() -> dict[str, Any] | None:

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
-from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -26,6 +23,7 @@ from demetra_common.topics import Topics
 from demetra_mock import mock_slot
 from demetra_testkit import ServiceProcess, eventually
 from demetra_testkit.syncs import request_sync, sync_as_of, wait_finished
+from tests.e2e.pipeline import API_KEY, Pipeline
 from tests.mock_expectations import (
     ExpectedChannel,
     channel_outcome,
@@ -35,42 +33,6 @@ from tests.mock_expectations import (
 )
 
 pytestmark = pytest.mark.slow
-
-API_KEY = "e2e-test-key"
-
-
-class Pipeline:
-    """Starts services on demand; stops every one of them at the end of the test."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**env, "API_KEY": API_KEY, "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}
-        self.log_dir = log_dir
-        self._stack = ExitStack()
-        self._count = 0
-
-    def start(self, module: str, name: str | None = None, **env: str) -> ServiceProcess:
-        self._count += 1
-        service = ServiceProcess(
-            name or f"{module.removeprefix('demetra_')}-{self._count}",
-            module,
-            env={**self.env, **env},
-            log_dir=self.log_dir,
-        )
-        self._stack.callback(service.stop)
-        return service.start()
-
-    def close(self) -> None:
-        self._stack.close()
-
-
-@pytest.fixture
-def pipeline(service_env: dict[str, str], tmp_path: Path) -> Iterator[Pipeline]:
-    running = Pipeline(service_env, tmp_path / "logs")
-    try:
-        yield running
-    finally:
-        running.close()
-
 
 SIZE = 300  # campaigns running per channel at any moment
 LOOKBACK_DAYS = 1  # yesterday and today so far (nothing of today at 00:xx): few rows at any time of day

@@ -1,4 +1,5 @@
-"""The query API's sync endpoints as a test drives them: request a sync, read its status, wait for its end.
+"""The query API's sync endpoints as a test drives them: request a sync, read its status, wait for its end;
+and a request published on Kafka as anyone may.
 
 Plain ``urllib`` in a worker thread (testkit declares no HTTP client): a handful of requests per test, each
 with a timeout, so the event loop keeps serving whatever else the test awaits.
@@ -15,7 +16,11 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
+from demetra_common.contracts import SyncRequested
 from demetra_common.security import API_KEY_HEADER
+from demetra_common.topics import Topics
 from demetra_testkit import eventually
 
 REQUEST_TIMEOUT_S = 10.0
@@ -102,3 +107,21 @@ def sync_as_of(status: dict[str, Any]) -> dt.datetime:
     scheduled sync's is its slot), the as-of the ingestors fetch at, when the request carried one (a
     hand-written SyncRequested without it gets each reader's own clock)."""
     return dt.datetime.fromisoformat(status["requested_at"])
+
+
+async def publish_request(
+    bootstrap: str, topics: Topics, request: SyncRequested, *, published_at: dt.datetime | None = None
+) -> None:
+    """Publish ``request`` on sync.requested with a plain Kafka client, keyed by its sync_id (as anyone
+    may); ``published_at`` sets the record's timestamp (a request published long ago)."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.sync_requested,
+            request.model_dump_json().encode(),
+            key=request.sync_id.encode(),
+            timestamp_ms=int(published_at.timestamp() * 1000) if published_at else None,
+        )
+    finally:
+        await producer.stop()
