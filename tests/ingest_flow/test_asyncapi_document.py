@@ -52,6 +52,7 @@ def test_document_covers_every_topic_with_its_contract() -> None:
         "insight.detected",
         "insight.resolved",
         "scheduler.state",
+        "sync.fetched",
     }
     schemas = document["components"]["schemas"]
     assert {
@@ -60,6 +61,7 @@ def test_document_covers_every_topic_with_its_contract() -> None:
         "SyncEvent",
         "Campaign",
         "ChannelLoaded",
+        "ChannelFetched",
         "InsightChanged",
     } <= set(schemas)
     assert set(schemas["SyncRequested"]["required"]) == {"sync_id", "trigger"}
