@@ -203,6 +203,7 @@ async def test_every_service_exports_demetra_metrics_and_the_rules_and_dashboard
     assert "demetra_consumer_lag" in exported["scheduler"]
     assert "demetra_syncs_recent" in exported["query-api"]
     everything = set().union(*exported.values())
+
     # insights runs no process here: its metrics module is what it exports.
     from prometheus_client import REGISTRY, generate_latest
 
@@ -218,6 +219,33 @@ async def test_every_service_exports_demetra_metrics_and_the_rules_and_dashboard
     expressions += [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
     used = {name for expr in expressions for name in re.findall(r"\bdemetra_[a-z0-9_]+", expr)}
     assert used and used - everything == set()
+
+
+async def test_the_query_api_counts_requests_per_route_and_the_completed_sync(pipeline: Pipeline) -> None:
+    async def samples() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            text = (await client.get(f"{pipeline.services['query-api'].url}/metrics")).text
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    def value(found: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str) -> float:
+        return found.get((name, frozenset(labels.items())), 0.0)
+
+    async def counted() -> dict[tuple[str, frozenset[tuple[str, str]]], float] | None:
+        found = await samples()
+        completed = value(found, "demetra_syncs_recent", status="completed", timed_out="false")
+        return found if completed >= 1 else None
+
+    found = await eventually(counted, what="the completed sync counted in demetra_syncs_recent")
+    assert value(found, "demetra_syncs_recent", status="failed", timed_out="true") == 0
+    # The POST, and the status polls under their route template (not one series per sync id).
+    requests = "demetra_query_api_http_requests_total"
+    assert value(found, requests, handler="/api/syncs", method="POST", status="2xx") == 1
+    assert value(found, requests, handler="/api/syncs/{sync_id}", method="GET", status="2xx") >= 1
+    assert not any(name == requests and ("handler", "/metrics") in labels for name, labels in found)
 
 
 async def test_consumer_lag_is_exported_while_the_loader_is_down(pipeline: Pipeline) -> None:
