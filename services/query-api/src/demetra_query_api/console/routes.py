@@ -11,12 +11,13 @@ the JSON service description.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
-from starlette.staticfiles import StaticFiles
-from starlette.types import Scope
+from fastapi.staticfiles import StaticFiles
 
 STATIC = Path(__file__).parent / "static"
 PREFIX = "/console"
@@ -45,7 +46,7 @@ def redirect_to_console() -> Response:
 
 
 class _SecureStatic(StaticFiles):
-    async def get_response(self, path: str, scope: Scope) -> Response:
+    async def get_response(self, path: str, scope: MutableMapping[str, Any]) -> Response:
         response = await super().get_response(path, scope)
         response.headers.update(SECURITY_HEADERS)
         response.headers.setdefault("Cache-Control", "no-cache")  # revalidated by ETag/Last-Modified
