@@ -136,25 +136,34 @@ def _otlp_exporter(settings: CommonSettings) -> SpanExporter:
     return HttpExporter(endpoint=endpoint)
 
 
+def span_processors(settings: CommonSettings) -> list[SpanProcessor]:
+    """What the settings ask finished spans to go to (empty: tracing off). OTLP and console export in
+    batches in the background; the JSON-lines file is written as each span ends (tests read it at once)."""
+    if settings.otel_sdk_disabled:
+        return []
+    processors: list[SpanProcessor] = []
+    for name in _wanted_exporters(settings):
+        if name == "otlp":
+            processors.append(BatchSpanProcessor(_otlp_exporter(settings)))
+        elif name == "console":
+            processors.append(BatchSpanProcessor(ConsoleSpanExporter()))
+        else:
+            raise ValueError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (otlp, console or none)")
+    if settings.traces_file:
+        processors.append(SimpleSpanProcessor(JsonLinesSpanExporter(settings.traces_file)))
+    return processors
+
+
 def configure_tracing(service: str, settings: CommonSettings) -> bool:
     """Install a tracer provider for this process when the settings ask for one; whether tracing is on."""
-    if settings.otel_sdk_disabled:
-        return False
-    exporters = _wanted_exporters(settings)
-    if not exporters and not settings.traces_file:
+    processors = span_processors(settings)
+    if not processors:
         return False
     resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or service})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(SyncIdProcessor())
-    for name in exporters:
-        if name == "otlp":
-            provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(settings)))
-        elif name == "console":
-            provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
-        else:
-            raise ValueError(f"OTEL_TRACES_EXPORTER: unknown exporter {name!r} (otlp, console or none)")
-    if settings.traces_file:
-        provider.add_span_processor(SimpleSpanProcessor(JsonLinesSpanExporter(settings.traces_file)))
+    for processor in processors:
+        provider.add_span_processor(processor)
     trace.set_tracer_provider(provider)  # flushed and shut down at exit (the provider's atexit hook)
     return True
 

@@ -6,14 +6,21 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiokafka import ConsumerRecord
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from demetra_common import telemetry
 from demetra_common.settings import CommonSettings
-from demetra_common.telemetry import JsonLinesSpanExporter, batch_traces, configure_tracing
+from demetra_common.telemetry import (
+    JsonLinesSpanExporter,
+    batch_traces,
+    configure_tracing,
+    span_processors,
+)
 
 
 def test_tracing_is_off_by_default_and_when_the_sdk_is_disabled() -> None:
@@ -21,6 +28,28 @@ def test_tracing_is_off_by_default_and_when_the_sdk_is_disabled() -> None:
     disabled = CommonSettings(_env_file=None, otel_sdk_disabled=True, traces_file="/dev/null")
     assert configure_tracing("unit", disabled) is False
     assert telemetry.tracing_enabled() is False
+
+
+def exporter_of(processor: SpanProcessor) -> object:
+    return getattr(processor, "span_exporter", None) or processor._batch_processor._exporter  # type: ignore[attr-defined]
+
+
+def test_an_otlp_endpoint_turns_tracing_on_with_the_otlp_exporter() -> None:
+    settings = CommonSettings(_env_file=None, otel_exporter_otlp_endpoint="http://collector:4318/")
+    [processor] = span_processors(settings)
+    exporter = exporter_of(processor)
+    assert isinstance(exporter, OTLPSpanExporter)
+    assert exporter._endpoint == "http://collector:4318/v1/traces"
+
+
+def test_the_exporters_named_by_otel_traces_exporter_and_the_spans_file(tmp_path: Path) -> None:
+    settings = CommonSettings(
+        _env_file=None, otel_traces_exporter="console", traces_file=str(tmp_path / "spans.jsonl")
+    )
+    exporters = [exporter_of(processor) for processor in span_processors(settings)]
+    assert [type(exporter) for exporter in exporters] == [ConsoleSpanExporter, JsonLinesSpanExporter]
+    with pytest.raises(ValueError, match="OTEL_TRACES_EXPORTER"):
+        span_processors(CommonSettings(_env_file=None, otel_traces_exporter="zipkin"))
 
 
 def record(headers: dict[str, str], offset: int) -> ConsumerRecord[bytes, bytes]:
