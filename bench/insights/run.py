@@ -189,7 +189,7 @@ def simulate(size: int, scored_days: int, rate: float) -> Simulation:
     simulation = Simulation(Run.new(), Run.new(), [], {}, 0.0)
     for channel in ALL_CHANNELS:
         lookback = ATTRIBUTION_WINDOW_DAYS[channel]
-        span = PARAMS.baseline_days + lookback + 1
+        span = PARAMS.history_days(channel)
         indices = campaigns_running(_sync_moment(days - 1), size, FIRST_DAY, _day(days - 1))
         clean, anomalous = (Store.empty(channel, indices, days) for _ in range(2))
         started = time.perf_counter()

@@ -36,7 +36,6 @@ import pandas as pd
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential
 
 from demetra_common.contracts import (
-    ATTRIBUTION_WINDOW_DAYS,
     Channel,
     ChannelLoaded,
     InsightChanged,
@@ -203,12 +202,6 @@ def plan_changes(
     return rows
 
 
-def history_days(channel: Channel, params: DetectorParams) -> int:
-    """Days of rows before a judged day that the detectors use: the baseline window, and as many again as
-    the attribution window so that the maturity estimate has mature days to compare with."""
-    return params.baseline_days + ATTRIBUTION_WINDOW_DAYS[channel] + 1
-
-
 class InsightsService:
     def __init__(
         self,
@@ -275,7 +268,7 @@ class InsightsService:
         written: dict[uuid.UUID, StoredInsight] = {}
         async with self._database.transaction() as repository:
             await repository.lock_channel(channel)
-            first = min(days) - dt.timedelta(days=history_days(channel, self._params))
+            first = min(days) - dt.timedelta(days=self._params.history_days(channel))
             history = await repository.daily_history(channel, first, max(days))
             if history.fetched_at is None or history.frame.empty:
                 return Outcome()

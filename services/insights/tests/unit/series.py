@@ -60,6 +60,7 @@ def steady(
     days: int = 45,
     spend: float = 400.0,
     seed: int = 7,
+    spend_noise: float = 0.1,
 ) -> Series:
     rng = np.random.default_rng(seed)
     weekday = (np.arange(days) + FIRST_DAY.weekday()) % 7
@@ -68,7 +69,7 @@ def steady(
         return np.exp(rng.normal(0.0, sigma, (campaigns, days)))
 
     level = rng.lognormal(0.0, 0.3, (campaigns, 1))
-    cost = spend * level * np.exp(WEEKEND_LIFT[weekday])[None, :] * noise(0.1)
+    cost = spend * level * np.exp(WEEKEND_LIFT[weekday])[None, :] * noise(spend_noise)
     impressions = np.round(cost / 8.0 * 1000 * noise(0.08))
     clicks = np.round(impressions * 0.01 * noise(0.08))
     conversions = clicks * 0.08 * noise(0.1)

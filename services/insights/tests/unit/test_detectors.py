@@ -145,11 +145,11 @@ def test_cpa_spike_when_small_moves_compound() -> None:
 
 def test_pacing_catches_a_steady_overspend_no_single_day_shows() -> None:
     series = steady()
-    series.scale(0, slice(-3, None), impressions=1.5, clicks=1.5, cost=1.5, conversions=1.5, revenue=1.5)
+    series.scale(0, slice(-4, None), impressions=1.5, clicks=1.5, cost=1.5, conversions=1.5, revenue=1.5)
     assert kinds(analyse(series.panel(), series.day(series.days - 2))) == []
     (insight,) = analyse(series.panel()).insights
     assert insight.kind is InsightKind.SPEND_PACING
-    assert insight.first_day == series.day(series.days - 3)
+    assert insight.first_day == series.day(series.days - 4)
 
 
 def test_late_conversions_are_not_a_conversion_drop() -> None:
@@ -187,3 +187,27 @@ def test_a_restated_day_is_judged_again() -> None:
     analysis = analyse(series.panel(), series.day(series.days - 3))
     assert kinds(analysis) == [InsightKind.CONVERSION_RATE_DROP]
     assert analysis.day == series.day(series.days - 3)
+
+
+def test_a_shift_too_small_for_one_day_adds_up_over_its_days() -> None:
+    series = steady(spend_noise=0.3)  # x2.5 is ~3 sigma on one day of this campaign
+    spike = {name: 2.5 for name in ("impressions", "clicks", "cost", "conversions", "revenue")}
+    series.scale(0, slice(-4, None), **spike)
+    assert kinds(analyse(series.panel(), series.day(series.days - 4))) == []
+    (insight,) = [i for i in analyse(series.panel()).insights if i.campaign_id == "c000"]
+    assert insight.kind is InsightKind.SPEND_SPIKE
+    assert insight.first_day < insight.last_day == series.day(series.days - 1)
+    assert "a day over the" in insight.explanation
+
+
+def test_a_launch_ramp_is_not_overspend() -> None:
+    series = steady(campaigns=120, days=60, spend_noise=0.25)
+    ramp = 1.0 - 0.7 * np.exp(-np.arange(40) / 4.0)  # delivery while the platform learns the audience
+    for name in ("impressions", "clicks", "cost", "conversions", "revenue"):
+        values = getattr(series, name)
+        values[:60, :20] = np.nan  # half the campaigns launch on day 20
+        values[:60, 20:] *= ramp[None, :]
+    young = {f"c{row:03d}" for row in range(60)}
+    for column in range(34, 60):  # their baselines hold the ramp: uncorrected, 5 of them "pace"
+        found = [i for i in analyse(series.panel(), series.day(column)).insights if i.campaign_id in young]
+        assert found == []

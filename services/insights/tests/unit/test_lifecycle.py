@@ -33,8 +33,10 @@ def test_open_then_update_then_resolve_once_back_to_normal() -> None:
     updated = history[2].updated[0]
     assert updated.kind is InsightKind.SPEND_SPIKE
     assert (updated.first_day, updated.last_day) == (days[1], days[2])
+    (found,) = analyses[2].insights  # its money covers its run; only the new day's share is added
+    run_days = (found.last_day - found.first_day).days + 1
     assert updated.money_at_stake == round(
-        history[1].opened[0].money_at_stake + analyses[2].insights[0].money_at_stake, 2
+        history[1].opened[0].money_at_stake + found.money_at_stake / run_days, 2
     )
     assert open_now == {}
 

@@ -43,9 +43,12 @@ def reconcile(open_insights: Iterable[Insight], analysis: Analysis) -> Changes:
 
 def _merge(before: Insight, found: Insight) -> Insight:
     """The open insight carried forward: a later day extends it and adds its money; a re-judged day it
-    already covers (a restatement) refreshes the figures without counting its money twice."""
-    later = found.last_day > before.last_day
-    money = before.money_at_stake + found.money_at_stake if later else before.money_at_stake
+    already covers (a restatement) refreshes the figures without counting its money twice. A detection
+    over a run of days carries the money of the whole run, so only the share of its days after the open
+    insight's last day is new (pro rata by days)."""
+    new_days = (found.last_day - before.last_day).days
+    run_days = (found.last_day - found.first_day).days + 1
+    money = before.money_at_stake + found.money_at_stake * min(1.0, max(new_days, 0) / run_days)
     return dataclasses.replace(
         found,
         first_day=min(before.first_day, found.first_day),
