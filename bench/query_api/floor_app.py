@@ -1,46 +1,58 @@
-"""The floor for the query API benchmark: the same page of campaigns with nothing but the unavoidable work.
+"""The floor for the query API benchmark: the same pages of campaigns with nothing but the unavoidable work.
 
 A bare ASGI app on the same uvicorn (httptools, uvloop), started with the API's own settings (HTTP_HOST,
-HTTP_PORT, HTTP_WORKERS, DATABASE_URL, DB_POOL_SIZE), that runs the same statement as ``GET /api/campaigns``
-(``demetra_query_api.campaigns.repository``) through an asyncpg pool and turns the rows into the same JSON
-objects with orjson. No framework, no parameter parsing, no cursor, no middleware. What the real API reaches
-is read against this: a figure near the floor leaves nothing to gain in Python.
+HTTP_PORT, HTTP_WORKERS, DATABASE_URL, DB_POOL_SIZE), serving the very URLs of the benchmark's mixed
+workload (``FLOOR_URLS``: a JSON list of ``/api/campaigns?...`` paths). At startup each URL is parsed once,
+with the API's own query model and cursors, into the arguments of the list's repository function
+(``demetra_query_api.campaigns.repository.campaign_page``); a request then only looks its URL up, runs that
+function through an asyncpg pool and turns the rows into the same JSON objects with orjson. No framework, no
+parsing, no cursor to make, no middleware. What the real API reaches is read against this: a figure near the
+floor leaves nothing to gain in Python.
 
-    FLOOR_AFTER=2026-11-25,966568 python bench/query_api/floor_app.py   (where the first page ended)
-    GET /health -> {"status":"ok"}       GET /page -> the benchmark's second page (50 campaigns)
+    FLOOR_URLS=urls.json python bench/query_api/floor_app.py
+    GET /health -> {"status":"ok"}       GET <a URL of the list> -> {"items": [...]} (the API's items)
 """
 
 from __future__ import annotations
 
-import datetime as dt
+import json
 import os
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
 import uvicorn
+from starlette.requests import Request
 
 from demetra_common.db import plain_dsn
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
-from demetra_query_api.campaigns.repository import campaign_page_statement, campaign_page_values
-from demetra_query_api.cursors import SortField, SortOrder
+from demetra_query_api.campaigns.repository import campaign_page
+from demetra_query_api.campaigns.schemas import CampaignQuery
+from demetra_query_api.cursors import CampaignCursor
+from demetra_query_api.http import parse_query
 from demetra_query_api.settings import QueryApiSettings
 
-PAGE = 50
-FILTERS = {"channel": ["facebook"], "date_from": dt.date(2026, 3, 1)}  # as GET /api/campaigns parses them
-STATEMENT = campaign_page_statement(FILTERS, SortField.DATE, SortOrder.DESC, after=True)
 HEADERS = [(b"content-type", b"application/json")]
 _state: dict[str, Any] = {}
+
+
+def _arguments(path: str) -> tuple[tuple[Any, ...], int]:
+    """``campaign_page``'s arguments after the connection for the list URL ``path``, and the page size."""
+    query_string = path.partition("?")[2].encode()
+    query = parse_query(CampaignQuery, Request({"type": "http", "query_string": query_string, "headers": []}))
+    cursor = CampaignCursor.decode(query.cursor, query.sort, query.order) if query.cursor else None
+    after = (cursor.key, cursor.id) if cursor else None
+    # One row more than a page, as the API fetches to know whether another page follows.
+    return (vars(query), query.sort, query.order, after, query.limit + 1), query.limit
 
 
 async def _start() -> None:
     settings = QueryApiSettings()
     size = settings.db_pool_size + settings.db_max_overflow
     _state["pool"] = await asyncpg.create_pool(plain_dsn(settings.database_url), min_size=size, max_size=size)
-    after_date, after_id = os.environ["FLOOR_AFTER"].split(",")
-    after = (dt.date.fromisoformat(after_date), int(after_id))
-    # One row more than a page, as the API fetches to know whether another page follows.
-    _state["args"] = STATEMENT.args(campaign_page_values(FILTERS, after, PAGE + 1))
+    paths = json.loads(Path(os.environ["FLOOR_URLS"]).read_text())  # noqa: ASYNC240 (once, at startup)
+    _state["pages"] = {path.encode(): _arguments(path) for path in paths}
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -54,14 +66,18 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await _state["pool"].close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
-    if scope["path"] == "/health":
-        body = b'{"status":"ok"}'
-    else:
-        async with _state["pool"].acquire() as connection:
-            records = await connection.fetch(STATEMENT.sql, *_state["args"])
-        items = [dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=False)) for record in records[:PAGE]]
-        body = orjson.dumps({"items": items})
-    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    status, body = 200, b'{"status":"ok"}'
+    if scope["path"] != "/health":
+        found = _state["pages"].get(scope["path"].encode() + b"?" + scope["query_string"])
+        if found is None:
+            status, body = 404, b'{"detail":"not a URL of the workload"}'
+        else:
+            arguments, limit = found
+            async with _state["pool"].acquire() as connection:
+                records = await campaign_page(connection, *arguments)
+            items = [dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=False)) for record in records[:limit]]
+            body = orjson.dumps({"items": items})
+    await send({"type": "http.response.start", "status": status, "headers": HEADERS})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -1,52 +1,80 @@
-"""Query API throughput and latency over 1M campaigns, measured with wrk at concurrency 64.
+"""The query API under a dashboard's real workload, uncached, at concurrency 64, with wrk; against its floor
+and a peer (PostGraphile 4).
 
-    uv run python bench/query_api/run.py [--rows 1000000] [--duration 10] [--workers 2] [--pool-size 2]
-                                         [--keep-db]
+    uv run python bench/query_api/run.py [--rows 1000000] [--syncs 10000] [--duration 10]
+        [--workers 2] [--pool-size 2] [--filter-sets 24] [--seed 13] [--no-peer] [--keep-db]
 
-1. Seeds a private database (created on the server of DATABASE_URL, dropped at the end) with --rows campaigns
-   (generate_series in SQL) and ~2,200 hourly syncs of event rows, ANALYZEs it and refreshes the summary
-   aggregate.
-2. Runs the API as production does (``python -m demetra_query_api``, --workers uvicorn processes with
-   --pool-size PostgreSQL connections each: 2 x 2 backends suit 2 cores that PostgreSQL, the API and wrk
-   share; more backends only contend for the same cores) and
-   measures, one after the other, with ``wrk -t2 -c64 --latency``:
-   /health, GET /api/campaigns (channel + date filter, date sort, the SECOND page via its cursor),
-   GET /api/metrics/summary (one month, all channels) and GET /api/syncs.
-3. Does it twice: with the response micro-cache off (RESPONSE_CACHE_TTL_S=0: every request queries
-   PostgreSQL) and with the default 1 s cache (the same URL again and again is then served from memory).
+1. Seeds a private database (created on the server of DATABASE_URL, dropped at the end): --rows campaigns and
+   daily rows for the first 1,000 of them (for the summary) with generate_series in SQL (no row crosses the
+   wire: faster than COPY from Python), --syncs hourly syncs with their event rows (a request, then per
+   channel fetch.started, fetch.completed and two loads); ANALYZE; refreshes the summary aggregate.
+2. Starts the API as production does (``python -m demetra_query_api``, --workers uvicorn processes x
+   --pool-size connections) with RESPONSE_CACHE_TTL_S=0 (every request queries PostgreSQL), and builds the
+   workloads from the API's own declaration, with a fixed seed (--seed):
+   * **mixed**: --filter-sets random sets of the list's filters (CampaignQuery's fields; values drawn from
+     seeded rows: ranges, prefixes, one or two channels) x every SortField x asc/desc x pages 1-3 (pages 2
+     and 3 through the cursors the API itself returned), shuffled;
+   * **syncs**: /api/syncs pages 1-3 and 200 single syncs; **summary**: /api/metrics/summary over 12 ranges;
+     **campaign**: 500 random /api/campaigns/{id}.
+   Each runs ``wrk -t2 -c64 --latency`` with a Lua script that cycles through its URLs.
+3. The **floor** (``floor_app.py``): a bare ASGI app on the same uvicorn, workers and pool that serves the
+   very same mixed URLs with the list's repository function, rows to dicts to orjson, nothing else (checked:
+   the same items as the API for a sample).
+4. The **peer**: PostGraphile 4 (npm, pinned, installed once into ~/.cache/demetra; skipped with a message
+   when node/npm are missing or --no-peer) over the same table, with the connection-filter plugin so it
+   applies the same filters, serving the mixed workload's first pages as GraphQL POSTs (checked: the same
+   campaign ids as the API's first pages).
 
-The final line reports the uncached run, which is what the code and the indexes deliver; the cached run's
-figures are printed above it and appended as ``cached_*`` pairs.
-
-wrk comes from Debian: when it is missing the script runs ``apt-get install -y wrk`` (needs root).
+Targets (issue 13): every workload p99 <= 50 ms with 0 non-2xx; mixed rps >= 0.8 x floor; >= 2 x peer.
+wrk comes from Debian: when it is missing the script runs ``apt-get install -y wrk`` (needs root; else
+install it yourself: ``apt-get update && apt-get install -y wrk``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
+import operator
 import os
+import random
 import re
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import orjson
 
 from demetra_common.db import asyncpg_url, plain_dsn
-from demetra_query_api.cursors import CampaignCursor, SortField, SortOrder
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
+from demetra_query_api.campaigns.repository import CAMPAIGN_FILTERS
+from demetra_query_api.campaigns.schemas import CampaignQuery
+from demetra_query_api.cursors import SortField, SortOrder
+from demetra_query_api.statements import Compare, starts_with
 from demetra_testkit import create_database, drop_database, free_port
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 LOG_DIR = REPO / ".state" / "bench"
+PEER_VERSION = "4.14.1"
+PEER_FILTER_PLUGIN = "postgraphile-plugin-connection-filter@2.3.0"
+PEER_DIR = Path.home() / ".cache" / "demetra" / f"postgraphile-{PEER_VERSION}"
+CHANNELS = ("facebook", "instagram", "google_ads", "tiktok")
+DAILY_CAMPAIGNS = 1000
 
 SEED_CAMPAIGNS = """
 INSERT INTO campaigns (campaign_id, channel, name, date, impressions, clicks, engagement, cost,
@@ -66,13 +94,23 @@ CROSS JOIN LATERAL (
 ) AS c
 """
 
-# Hourly scheduled syncs over ~90 days: one request, then per channel started, completed and two loads.
+# The first DAILY_CAMPAIGNS campaigns, one row per day of 2026-01-01..2026-11-26 (what the summary reads).
+SEED_DAYS = """
+INSERT INTO campaign_daily (campaign_id, date, channel, impressions, clicks, engagement, cost, conversions,
+                            revenue, fetched_at, sync_id)
+SELECT campaign_id, d::date, channel, 1000 + (id * 7 + extract(doy FROM d)::int) % 5000, 20, 30, 12.5, 2, 40,
+       d + interval '1 day', 'sched-seed'
+FROM campaigns, generate_series(DATE '2026-01-01', DATE '2026-11-26', interval '1 day') AS d
+WHERE id <= $1
+"""
+
+# Hourly scheduled syncs: one request, then per channel started, completed and two loads.
 SEED_SYNCS = """
 WITH syncs AS (
-    SELECT s, 'sched-' || to_char(TIMESTAMPTZ '2026-08-01 00:00Z' + make_interval(hours => s),
+    SELECT s, 'sched-' || to_char(TIMESTAMPTZ '2025-08-01 00:00Z' + make_interval(hours => s),
                                    'YYYYMMDD"T"HH24MI"Z"') AS sync_id,
-           TIMESTAMPTZ '2026-08-01 00:00Z' + make_interval(hours => s) AS at
-    FROM generate_series(0, 2199) AS s
+           TIMESTAMPTZ '2025-08-01 00:00Z' + make_interval(hours => s) AS at
+    FROM generate_series(0, $1::int - 1) AS s
 ), channels AS (
     SELECT * FROM unnest(ARRAY['facebook', 'instagram', 'google_ads', 'tiktok'])
                   WITH ORDINALITY AS c(channel, n)
@@ -101,63 +139,30 @@ FROM syncs, channels, generate_series(1, 2) AS b
 """
 
 
-@dataclass(frozen=True)
-class Result:
-    name: str
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
-
-    def line(self, health: Result) -> str:
-        errors = f"  ({self.errors} non-2xx)" if self.errors else ""
-        return (
-            f"{self.name:<34} {self.rps:>9.0f} req/s  p50 {self.p50_ms:>7.2f} ms  "
-            f"p99 {self.p99_ms:>7.2f} ms  {self.rps / health.rps:>6.1%} of /health{errors}"
-        )
-
-
-def ensure_wrk() -> str:
-    found = shutil.which("wrk")
-    if found:
-        return found
-    print("wrk not found: installing the Debian package (apt-get install -y wrk)", flush=True)
-    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, capture_output=True)
-    if not shutil.which("wrk"):
-        subprocess.run(["apt-get", "update"], check=False, capture_output=True)
-        subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
-    return shutil.which("wrk") or "wrk"
-
-
-async def seed(url: str, rows: int) -> None:
+async def seed(url: str, rows: int, syncs: int) -> None:
     connection = await asyncpg.connect(plain_dsn(url))
     try:
         chunk = 250_000
         for start in range(1, rows + 1, chunk):
             await connection.execute(SEED_CAMPAIGNS, start, min(rows, start + chunk - 1))
-        await connection.execute(SEED_SYNCS)
-        await connection.execute("ANALYZE campaigns")
-        await connection.execute("ANALYZE events")
+        await connection.execute(SEED_DAYS, DAILY_CAMPAIGNS)
+        await connection.execute(SEED_SYNCS, syncs)
+        for table in ("campaigns", "campaign_daily", "events"):
+            await connection.execute(f"ANALYZE {table}")
         await connection.execute("REFRESH MATERIALIZED VIEW campaign_daily_metrics")
-        count = await connection.fetchval("SELECT count(*) FROM campaigns")
-        events = await connection.fetchval("SELECT count(*) FROM events")
-        print(f"seeded {count:,} campaigns and {events:,} event rows", flush=True)
+        counts = [await connection.fetchval(f"SELECT count(*) FROM {t}") for t in ("campaigns", "events")]
+        print(f"seeded {counts[0]:,} campaigns, {syncs:,} syncs ({counts[1]:,} event rows)", flush=True)
     finally:
         await connection.close()
 
 
-class Api:
-    """The query API as production runs it (``python -m demetra_query_api``), or the floor app; both read
-    the same settings from the environment."""
+# ----------------------------------------------------------------------------------------- processes
 
-    def __init__(
-        self,
-        env: dict[str, str],
-        name: str,
-        *,
-        command: tuple[str, ...] = (sys.executable, "-m", "demetra_query_api"),
-        ready_path: str = "/api/syncs?limit=1",
-    ) -> None:
+
+class Server:
+    """A process serving HTTP on a free port (the API, the floor, the peer), with its log under .state."""
+
+    def __init__(self, name: str, command: Sequence[str], env: dict[str, str], ready_path: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ready_path = ready_path
@@ -165,24 +170,35 @@ class Api:
         self.log = LOG_DIR / f"{name}.log"
         environment = {**os.environ, **env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
         with self.log.open("wb") as log:
-            self.process = subprocess.Popen(command, env=environment, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [part.replace("{port}", str(self.port)) for part in command],
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
 
     def get(self, path: str) -> bytes:
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+        with urllib.request.urlopen(self.url + path, timeout=30) as response:
             return bytes(response.read())
 
-    def wait_healthy(self, timeout: float = 90.0) -> None:
+    def post(self, path: str, body: bytes) -> bytes:
+        request = urllib.request.Request(
+            self.url + path, data=body, headers={"Content-Type": "application/json"}, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return bytes(response.read())
+
+    def wait_ready(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"the API exited; see {self.log}")
+                raise SystemExit(f"{self.log.stem} exited; see {self.log}")
             try:
-                self.get("/health")
-                self.get(self.ready_path)  # every worker answers once its pool works
+                self.get(self.ready_path)
                 return
-            except OSError:
+            except (OSError, urllib.error.HTTPError):
                 time.sleep(0.2)
-        raise SystemExit(f"the API did not answer within {timeout:.0f}s; see {self.log}")
+        raise SystemExit(f"{self.log.stem} did not answer within {timeout:.0f}s; see {self.log}")
 
     def stop(self) -> None:
         self.process.send_signal(signal.SIGTERM)
@@ -193,79 +209,293 @@ class Api:
             self.process.wait()
 
 
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    print("wrk not found: installing the Debian package (apt-get install -y wrk)", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, capture_output=True)
+    if not shutil.which("wrk"):
+        subprocess.run(["apt-get", "update"], check=False, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, capture_output=True)
+    found = shutil.which("wrk")
+    if not found:
+        raise SystemExit(
+            "wrk is needed: apt-get update && apt-get install -y wrk (Debian), or your OS's package"
+        )
+    return found
+
+
+def ensure_peer() -> Path | None:
+    """PostGraphile's CLI, installed once into PEER_DIR; None (and why) when node or npm is missing."""
+    if not (shutil.which("node") and shutil.which("npm")):
+        print("peer skipped: node and npm are needed for PostGraphile (apt-get install -y nodejs npm)")
+        return None
+    cli = PEER_DIR / "node_modules" / ".bin" / "postgraphile"
+    if not cli.exists():
+        print(f"installing postgraphile@{PEER_VERSION} into {PEER_DIR} (once)", flush=True)
+        PEER_DIR.mkdir(parents=True, exist_ok=True)
+        installed = subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error",
+             f"postgraphile@{PEER_VERSION}", PEER_FILTER_PLUGIN],
+            cwd=PEER_DIR, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if installed.returncode != 0 or not cli.exists():
+            print(f"peer skipped: npm install failed: {installed.stderr.strip()[-500:]}")
+            return None
+    return cli
+
+
+# ----------------------------------------------------------------------------------------- workloads
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+Chain = tuple[dict[str, Any], SortField, SortOrder]  # a filter set, a sort, an order
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """One request of the mixed workload: its query parameters (page 1 has no cursor)."""
+
+    params: tuple[tuple[str, str], ...]
+    page: int
+
+    @property
+    def path(self) -> str:
+        return "/api/campaigns?" + urllib.parse.urlencode(self.params)
+
+
+def _filter_values(rng: random.Random, sample: list[asyncpg.Record]) -> dict[str, Any]:
+    """A random set of the list's filters (CampaignQuery's fields that CAMPAIGN_FILTERS declares, and the
+    channels), each value drawn from a seeded row so ranges and prefixes select something."""
+    chosen: dict[str, Any] = {}
+    fields = CampaignQuery.model_fields
+    if "channel" in fields and rng.random() < 0.7:
+        chosen["channel"] = rng.sample(CHANNELS, 1 if rng.random() < 0.8 else 2)
+    for name, row in CAMPAIGN_FILTERS.items():
+        if name not in fields or name == "channel" or not isinstance(row, Compare) or rng.random() > 0.3:
+            continue
+        value = rng.choice(sample)[row.column.name]
+        if row.operator is starts_with:
+            value = value[: rng.randint(4, 7)]
+        elif isinstance(value, str):  # a text search: a piece of a real value
+            start = rng.randint(0, max(0, len(value) - 3))
+            value = value[start : start + 3]
+        chosen[name] = value
+    # a pair of bounds on one column, lower first (CampaignQuery refuses reversed ranges)
+    for low, high in (("date_from", "date_to"), ("min_roi", "max_roi"), ("min_cost", "max_cost")):
+        if low in chosen and high in chosen and chosen[low] > chosen[high]:
+            chosen[low], chosen[high] = chosen[high], chosen[low]
+    for name in ("min_cost", "max_cost", "min_roi", "max_roi"):
+        if name in chosen:
+            chosen[name] = float(chosen[name])
+    return chosen
+
+
+def _params(filters: dict[str, Any], sort: SortField, order: SortOrder) -> tuple[tuple[str, str], ...]:
+    params: list[tuple[str, str]] = []
+    for name, value in filters.items():
+        for one in value if isinstance(value, list) else [value]:
+            params.append((name, one.isoformat() if isinstance(one, dt.date) else str(one)))
+    return (*params, ("sort", sort.value), ("order", order.value))
+
+
+def mixed_workload(
+    api: Server, sample: list[asyncpg.Record], filter_sets: int, rng: random.Random
+) -> tuple[list[ListRequest], list[tuple[Chain, list[str]]]]:
+    """Every (filter set, sort, order) chain's pages 1-3 (fewer when the list ends), shuffled; and each
+    chain with the campaign ids of its first page (what the peer must serve)."""
+    chains = [
+        (_filter_values(rng, sample), sort, order)
+        for _ in range(filter_sets)
+        for sort in SortField
+        for order in SortOrder
+    ]
+
+    def pages(chain: Chain) -> tuple[list[ListRequest], list[str]]:
+        params = _params(*chain)
+        found: list[ListRequest] = []
+        cursor, first_ids = None, []
+        for page in (1, 2, 3):
+            request = ListRequest(params + ((("cursor", cursor),) if cursor else ()), page)
+            found.append(request)
+            body = orjson.loads(api.get(request.path))
+            if page == 1:
+                first_ids = [item["campaign_id"] for item in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        return found, first_ids
+
+    with ThreadPoolExecutor(8) as pool:
+        built = list(pool.map(pages, chains))
+    requests = [request for chain_pages, _ in built for request in chain_pages]
+    rng.shuffle(requests)
+    return requests, [(chain, first_ids) for chain, (_, first_ids) in zip(chains, built, strict=True)]
+
+
+def other_workloads(api: Server, rng: random.Random, rows: int, syncs: int) -> dict[str, list[str]]:
+    sync_pages, cursor = [], None
+    for _ in range(3):
+        path = "/api/syncs" + (f"?cursor={cursor}" if cursor else "")
+        sync_pages.append(path)
+        cursor = orjson.loads(api.get(path))["next_cursor"]
+    start = dt.datetime(2025, 8, 1, tzinfo=dt.UTC)
+    single = [
+        f"/api/syncs/sched-{start + dt.timedelta(hours=rng.randrange(syncs)):%Y%m%dT%H%MZ}"
+        for _ in range(200)
+    ]
+    summary = []
+    for _ in range(12):
+        first = dt.date(2026, 1, 1) + dt.timedelta(days=rng.randrange(300))
+        summary.append(f"/api/metrics/summary?date_from={first}&date_to={first + dt.timedelta(days=29)}")
+    prefixes = ("fb", "ig", "gads", "tt")
+    campaigns = []
+    for _ in range(500):
+        g = rng.randint(1, rows)
+        campaigns.append(f"/api/campaigns/{prefixes[g % 4]}_{g:08d}")
+    return {"syncs": sync_pages * 50 + single, "summary": summary, "campaign": campaigns}
+
+
+# --------------------------------------------------------------------------------------------- the peer
+
+_PEER_OPERATORS: dict[Callable[..., Any], str] = {
+    operator.ge: "greaterThanOrEqualTo",
+    operator.le: "lessThanOrEqualTo",
+    starts_with: "startsWith",
+}
+
+
+def peer_body(filters: dict[str, Any], sort: SortField, order: SortOrder, limit: int) -> bytes | None:
+    """The GraphQL POST body asking PostGraphile for the same first page; None for a filter it cannot say."""
+    conditions: dict[str, Any] = {}
+    for name, value in filters.items():
+        if name == "channel":
+            conditions["channel"] = {"in": value}
+            continue
+        row = CAMPAIGN_FILTERS[name]
+        if not isinstance(row, Compare):
+            return None
+        column = _camel(row.column.name)
+        verb = _PEER_OPERATORS.get(row.operator, "includesInsensitive")
+        if isinstance(value, dt.date):
+            value = value.isoformat()
+        elif row.column.name == "cost":
+            value = str(value)  # numeric: PostGraphile's BigFloat, a string
+        conditions.setdefault(column, {})[verb] = value
+    direction = order.value.upper()
+    order_by = [f"{sort.value.upper()}_{direction}"]  # PostGraphile's enum: the column in capitals
+    if sort is not SortField.CAMPAIGN_ID:
+        order_by.append(f"ID_{direction}")
+    fields = " ".join(_camel(column) for column in CAMPAIGN_DATA_COLUMNS)
+    query = (
+        "query Page($filter: CampaignFilter, $orderBy: [CampaignsOrderBy!], $first: Int) {"
+        f" allCampaigns(filter: $filter, orderBy: $orderBy, first: $first) {{ nodes {{ {fields} }} }} }}"
+    )
+    variables: dict[str, Any] = {"orderBy": order_by, "first": limit}
+    if conditions:  # PostGraphile refuses a null filter
+        variables["filter"] = conditions
+    return orjson.dumps({"query": query, "variables": variables})
+
+
+def start_peer(cli: Path, database: str) -> Server:
+    return Server(
+        "peer-postgraphile",
+        ["node", str(cli), "--connection", plain_dsn(database), "--schema", "public", "--host", "127.0.0.1",
+         "--port", "{port}", "--disable-graphiql", "--disable-query-log", "--append-plugins",
+         "postgraphile-plugin-connection-filter", "--cluster-workers", "2"],
+        {"NODE_PATH": str(PEER_DIR / "node_modules")},
+        ready_path="/health",  # 404 until it listens; any answer means up
+    )  # fmt: skip
+
+
+def wait_peer(peer: Server, body: bytes, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if peer.process.poll() is not None:
+            raise SystemExit(f"PostGraphile exited; see {peer.log}")
+        try:
+            peer.post("/graphql", body)
+            return
+        except OSError:
+            time.sleep(0.5)
+    raise SystemExit(f"PostGraphile did not answer within {timeout:.0f}s; see {peer.log}")
+
+
+# ------------------------------------------------------------------------------------------------- wrk
+
+
+@dataclass(frozen=True)
+class Result:
+    name: str
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    urls: int
+
+    def line(self) -> str:
+        errors = f"  ({self.errors} non-2xx)" if self.errors else ""
+        return (
+            f"  {self.name:<44} {self.rps:>8.0f} req/s  p50 {self.p50_ms:>7.2f} ms  "
+            f"p99 {self.p99_ms:>7.2f} ms  ({self.urls} URLs){errors}"
+        )
+
+
 LATENCY = re.compile(r"^\s*(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def run_wrk(wrk: str, name: str, url: str, duration: int) -> Result:
-    output = subprocess.run(
-        [wrk, "-t2", "-c64", f"-d{duration}s", "--latency", url], capture_output=True, text=True, check=True
-    ).stdout
+def _lua_string(text: str | bytes) -> str:
+    value = text.decode() if isinstance(text, bytes) else text
+    assert "]==]" not in value
+    return f"[==[{value}]==]"
+
+
+def lua_script(paths: Sequence[str], bodies: Sequence[bytes] = ()) -> str:
+    """A wrk script cycling through ``paths`` (GETs), or POSTing ``bodies`` to the one path given."""
+    if bodies:
+        items = ",\n".join(_lua_string(body) for body in bodies)
+        return (
+            f"local bodies = {{\n{items}\n}}\nlocal i = 0\n"
+            'local headers = {["Content-Type"] = "application/json"}\n'
+            "request = function()\n  i = i % #bodies + 1\n"
+            f"  return wrk.format('POST', {_lua_string(paths[0])}, headers, bodies[i])\nend\n"
+        )
+    items = ",\n".join(_lua_string(path) for path in paths)
+    return (
+        f"local paths = {{\n{items}\n}}\nlocal i = 0\n"
+        "request = function()\n  i = i % #paths + 1\n  return wrk.format('GET', paths[i])\nend\n"
+    )
+
+
+def run_wrk(wrk: str, name: str, base_url: str, script: str, urls: int, duration: int) -> Result:
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as file:
+        file.write(script)
+    try:
+        command = [wrk, "-t2", "-c64", f"-d{duration}s", "--latency", "-s", file.name, base_url]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    finally:
+        os.unlink(file.name)
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
     latencies = {pct: float(value) * UNIT_MS[unit] for pct, value, unit in LATENCY.findall(output)}
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    return Result(name, rps, latencies["50"], latencies["99"], int(non_2xx.group(1)) if non_2xx else 0)
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    errors = int(non_2xx.group(1)) if non_2xx else 0
+    errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
+    return Result(name, rps, latencies["50"], latencies["99"], errors, urls)
 
 
-FIRST_PAGE = "/api/campaigns?channel=facebook&date_from=2026-03-01&sort=date&order=desc"
+def warm(server: Server, paths: Sequence[str]) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(server.get, paths))
 
 
-def measure(wrk: str, api: Api, duration: int) -> dict[str, Result]:
-    second_page = orjson.loads(api.get(FIRST_PAGE))["next"]
-    assert second_page and len(orjson.loads(api.get(second_page))["items"]) == 50
-    targets = {
-        "health": "/health",
-        "list": second_page,
-        "summary": "/api/metrics/summary?date_from=2026-06-01&date_to=2026-06-30",
-        "syncs": "/api/syncs",
-    }
-    for path in targets.values():  # warm every worker's pool and statement cache
-        for _ in range(20):
-            api.get(path)
-    return {name: run_wrk(wrk, name, api.url + path, duration) for name, path in targets.items()}
-
-
-def measure_floor(wrk: str, api: Api, env: dict[str, str], duration: int) -> dict[str, Result]:
-    """/health and the API's second page on the floor app (same settings); checks it serves the very same
-    campaigns."""
-    first = orjson.loads(api.get(FIRST_PAGE))
-    second_page = orjson.loads(api.get(first["next"]))["items"]
-    after = CampaignCursor.decode(first["next_cursor"], SortField.DATE, SortOrder.DESC)
-    floor = Api(
-        {**env, "FLOOR_AFTER": f"{after.key},{after.id}"},
-        "query-api-floor",
-        command=(sys.executable, str(HERE / "floor_app.py")),
-        ready_path="/page",
-    )
-    try:
-        floor.wait_healthy()
-        assert orjson.loads(floor.get("/page"))["items"] == second_page, "the floor serves another page"
-        for path in ("/health", "/page"):
-            for _ in range(20):
-                floor.get(path)
-        return {
-            "health": run_wrk(wrk, "health", floor.url + "/health", duration),
-            "list": run_wrk(wrk, "list", floor.url + "/page", duration),
-        }
-    finally:
-        floor.stop()
-
-
-def report(title: str, results: dict[str, Result], health: Result | None = None) -> None:
-    """One line per endpoint; the percentage is of ``health`` (by default the /health of ``results``)."""
-    health = health or results["health"]
-    print(f"\n{title}")
-    labels = {
-        "health": "GET /health",
-        "list": "GET /api/campaigns (2nd page)",
-        "floor_health": "floor: GET /health",
-        "floor_list": "floor: GET the same page",
-        "summary": "GET /api/metrics/summary",
-        "syncs": "GET /api/syncs",
-    }
-    for name, result in results.items():
-        labelled = Result(labels[name], result.rps, result.p50_ms, result.p99_ms, result.errors)
-        print("  " + labelled.line(health))
+# ------------------------------------------------------------------------------------------------ main
 
 
 def main() -> None:
@@ -273,11 +503,15 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--syncs", type=int, default=10_000)
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument("--pool-size", type=int, default=2, help="PostgreSQL connections per worker")
     parser.add_argument(
-        "--pool-size", type=int, default=2, help="PostgreSQL connections per worker (DB_POOL_SIZE)"
+        "--filter-sets", type=int, default=24, help="random filter sets of the mixed workload"
     )
+    parser.add_argument("--seed", type=int, default=13, help="the workload's random seed")
+    parser.add_argument("--no-peer", action="store_true", help="skip PostGraphile")
     parser.add_argument("--keep-db", action="store_true", help="leave the seeded database for inspection")
     args = parser.parse_args()
 
@@ -286,13 +520,18 @@ def main() -> None:
         os.environ.get("DATABASE_URL", "postgresql://demetra:demetra@127.0.0.1:5432/demetra")
     )
     name = f"bench_query_api_{uuid.uuid4().hex[:8]}"
-    load = os.getloadavg()[0]
-    print(f"machine: {os.cpu_count()} CPUs, load average {load:.2f}; database {name}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}; database {name}", flush=True
+    )
     database = asyncio.run(create_database(server, name, migrate=True))
+    rng = random.Random(args.seed)
+    results: dict[str, Result] = {}
+    setup = f"{args.workers} workers x {args.pool_size} connections, wrk -t2 -c64 -d{args.duration}s"
     try:
         began = time.monotonic()
-        asyncio.run(seed(database, args.rows))
+        asyncio.run(seed(database, args.rows, args.syncs))
         print(f"seeding took {time.monotonic() - began:.0f}s", flush=True)
+        sample = asyncio.run(_sample(database))
         common = {
             "DATABASE_URL": database,
             "KAFKA_TOPIC_PREFIX": f"bench-{name}.",
@@ -301,48 +540,100 @@ def main() -> None:
             "LOG_FORMAT": "text",
             "DB_POOL_SIZE": str(args.pool_size),
             "DB_MAX_OVERFLOW": "0",
+            "RESPONSE_CACHE_TTL_S": "0",
         }
-        runs: dict[str, dict[str, Result]] = {}
-        for label, ttl in (("uncached", "0"), ("cached", "1.0")):
-            api = Api({**common, "RESPONSE_CACHE_TTL_S": ttl}, f"query-api-{label}")
-            try:
-                api.wait_healthy()
-                runs[label] = measure(wrk, api, args.duration)
-                if label == "uncached":
-                    runs["floor"] = measure_floor(wrk, api, common, args.duration)
-            finally:
-                api.stop()
-            title = (
-                "RESPONSE_CACHE_TTL_S=0 (every request queries PostgreSQL)"
-                if ttl == "0"
-                else "RESPONSE_CACHE_TTL_S=1.0 (default: the same URL is served from memory for 1 s)"
+        api = Server("query-api", (sys.executable, "-m", "demetra_query_api"), common, "/api/syncs?limit=1")
+        try:
+            api.wait_ready()
+            began = time.monotonic()
+            mixed, chains = mixed_workload(api, sample, args.filter_sets, rng)
+            others = other_workloads(api, rng, args.rows, args.syncs)
+            print(
+                f"workloads built in {time.monotonic() - began:.0f}s: mixed {len(mixed)} URLs "
+                f"({len(chains)} filter x sort x order chains, pages 1-3)",
+                flush=True,
             )
-            setup = f"{args.workers} workers x {args.pool_size} connections, wrk -t2 -c64 -d{args.duration}s"
-            report(f"{title}, {setup}:", runs[label])
-            if label == "uncached":
-                report(
-                    f"Floor (bare uvicorn app: the same query, rows and JSON, no framework), {setup}; "
-                    "percentages of the API's /health above:",
-                    {f"floor_{name}": result for name, result in runs["floor"].items()},
-                    health=runs[label]["health"],
+            mixed_paths = [request.path for request in mixed]
+            for label, paths in (("mixed", mixed_paths), *others.items()):
+                warm(api, paths)
+                results[label] = run_wrk(
+                    wrk, label, api.url, lua_script(paths), len(set(paths)), args.duration
                 )
+            check = [(path, orjson.loads(api.get(path))["items"]) for path in mixed_paths[:40]]
+        finally:
+            api.stop()
+
+        urls_file = LOG_DIR / "floor_urls.json"
+        urls_file.write_text(json.dumps(mixed_paths))
+        floor = Server(
+            "query-api-floor", (sys.executable, str(HERE / "floor_app.py")),
+            {**common, "FLOOR_URLS": str(urls_file)}, "/health",
+        )  # fmt: skip
+        try:
+            floor.wait_ready()
+            for path, items in check:
+                assert orjson.loads(floor.get(path))["items"] == items, (
+                    f"the floor serves another page: {path}"
+                )
+            warm(floor, mixed_paths)
+            script = lua_script(mixed_paths)
+            results["floor"] = run_wrk(wrk, "floor", floor.url, script, len(set(mixed_paths)), args.duration)
+        finally:
+            floor.stop()
+
+        cli = None if args.no_peer else ensure_peer()
+        if args.no_peer:
+            print("peer skipped: --no-peer")
+        if cli is not None:
+            bodies = [(peer_body(*chain, limit=50), ids) for chain, ids in chains]
+            usable = [(body, ids) for body, ids in bodies if body is not None]
+            peer = start_peer(cli, database)
+            try:
+                wait_peer(peer, usable[0][0])
+                for body, ids in usable:  # the API's first pages (campaign ids in order); warms it too
+                    theirs = orjson.loads(peer.post("/graphql", body))
+                    assert "errors" not in theirs, theirs["errors"]
+                    served = [node["campaignId"] for node in theirs["data"]["allCampaigns"]["nodes"]]
+                    assert served == ids, f"the peer serves another page for {body.decode()}"
+                results["peer"] = run_wrk(
+                    wrk, "peer", peer.url, lua_script(["/graphql"], [body for body, _ in usable]),
+                    len(usable), args.duration,
+                )  # fmt: skip
+            finally:
+                peer.stop()
     finally:
         if not args.keep_db:
             asyncio.run(drop_database(server, name))
 
-    plain, cached, floor = runs["uncached"], runs["cached"], runs["floor"]
+    labels = {
+        "mixed": "mixed list (filters x sorts x orders x pages 1-3)",
+        "syncs": "/api/syncs pages 1-3 and single syncs",
+        "summary": "/api/metrics/summary (30-day ranges)",
+        "campaign": "/api/campaigns/{id}",
+        "floor": "floor: bare ASGI app, the mixed URLs",
+        "peer": f"peer: PostGraphile {PEER_VERSION}, the mixed first pages",
+    }
+    print(f"\nRESPONSE_CACHE_TTL_S=0 (every request queries PostgreSQL), {setup}:")
+    for label, result in results.items():
+        print(
+            Result(labels[label], result.rps, result.p50_ms, result.p99_ms, result.errors, result.urls).line()
+        )
+    mixed_result, floor_result = results["mixed"], results["floor"]
+    peer_ratio = f"{mixed_result.rps / results['peer'].rps:.2f}" if "peer" in results else "skipped"
     print(
-        f"\nhealth_rps={plain['health'].rps:.0f} list_rps={plain['list'].rps:.0f} "
-        f"list_vs_health={plain['list'].rps / plain['health'].rps:.2f} "
-        f"list_p99_ms={plain['list'].p99_ms:.1f} "
-        f"summary_p99_ms={plain['summary'].p99_ms:.1f} "
-        f"floor_list_rps={floor['list'].rps:.0f} "
-        f"floor_list_vs_health={floor['list'].rps / plain['health'].rps:.2f} "
-        f"list_vs_floor={plain['list'].rps / floor['list'].rps:.2f} "
-        f"cached_health_rps={cached['health'].rps:.0f} cached_list_rps={cached['list'].rps:.0f} "
-        f"cached_list_vs_health={cached['list'].rps / cached['health'].rps:.2f} "
-        f"cached_list_p99_ms={cached['list'].p99_ms:.1f} cached_summary_p99_ms={cached['summary'].p99_ms:.1f}"
+        f"\nmixed_p99_ms={mixed_result.p99_ms:.1f} mixed_rps={mixed_result.rps:.0f} "
+        f"mixed_vs_floor={mixed_result.rps / floor_result.rps:.2f} mixed_vs_peer={peer_ratio} "
+        f"syncs_p99_ms={results['syncs'].p99_ms:.1f} summary_p99_ms={results['summary'].p99_ms:.1f}"
     )
+
+
+async def _sample(database: str) -> list[asyncpg.Record]:
+    """Rows to draw filter values from (a fixed set: the same seed gives the same workload)."""
+    connection = await asyncpg.connect(plain_dsn(database))
+    try:
+        return list(await connection.fetch("SELECT * FROM campaigns WHERE id % 997 = 0 ORDER BY id"))
+    finally:
+        await connection.close()
 
 
 if __name__ == "__main__":
