@@ -3,11 +3,11 @@
 A bare ASGI app on the same uvicorn (httptools, uvloop), started with the API's own settings (HTTP_HOST,
 HTTP_PORT, HTTP_WORKERS, DATABASE_URL, DB_POOL_SIZE), serving the very URLs of the benchmark's mixed
 workload (``FLOOR_URLS``: a JSON list of ``/api/campaigns?...`` paths). At startup each URL is parsed once,
-with the API's own query model and cursors, into the arguments of the list's repository function
-(``demetra_query_api.campaigns.repository.campaign_page``); a request then only looks its URL up, runs that
-function through an asyncpg pool and turns the rows into the same JSON objects with orjson. No framework, no
-parsing, no cursor to make, no middleware. What the real API reaches is read against this: a figure near the
-floor leaves nothing to gain in Python.
+with the API's own query model and cursors, into the arguments of the list's core function
+(``demetra_query_api.campaigns.service.campaign_page``, which the route calls: the statement, the rows as
+the API's items, the next cursor); a request then only looks its URL up, runs that function through an
+asyncpg pool and renders its items with orjson. No framework, no parsing, no middleware, no HTTP caching.
+What the real API reaches is read against this: a figure near the floor leaves nothing to gain in Python.
 
     FLOOR_URLS=urls.json python bench/query_api/floor_app.py
     GET /health -> {"status":"ok"}       GET <a URL of the list> -> {"items": [...]} (the API's items)
@@ -26,9 +26,8 @@ import uvicorn
 from starlette.requests import Request
 
 from demetra_common.db import plain_dsn
-from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
-from demetra_query_api.campaigns.repository import campaign_page
 from demetra_query_api.campaigns.schemas import CampaignQuery
+from demetra_query_api.campaigns.service import campaign_page
 from demetra_query_api.cursors import CampaignCursor
 from demetra_query_api.http import parse_query
 from demetra_query_api.settings import QueryApiSettings
@@ -37,14 +36,15 @@ HEADERS = [(b"content-type", b"application/json")]
 _state: dict[str, Any] = {}
 
 
-def _arguments(path: str) -> tuple[tuple[Any, ...], int]:
-    """``campaign_page``'s arguments after the connection for the list URL ``path``, and the page size."""
+def _arguments(path: str) -> dict[str, Any]:
+    """``campaign_page``'s arguments after the connection for the list URL ``path``."""
     query_string = path.partition("?")[2].encode()
     query = parse_query(CampaignQuery, Request({"type": "http", "query_string": query_string, "headers": []}))
     cursor = CampaignCursor.decode(query.cursor, query.sort, query.order) if query.cursor else None
-    after = (cursor.key, cursor.id) if cursor else None
-    # One row more than a page, as the API fetches to know whether another page follows.
-    return (vars(query), query.sort, query.order, after, query.limit + 1), query.limit
+    return {
+        "filters": vars(query), "sort": query.sort, "order": query.order, "cursor": cursor,
+        "limit": query.limit,
+    }  # fmt: skip
 
 
 async def _start() -> None:
@@ -72,11 +72,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         if found is None:
             status, body = 404, b'{"detail":"not a URL of the workload"}'
         else:
-            arguments, limit = found
             async with _state["pool"].acquire() as connection:
-                records = await campaign_page(connection, *arguments)
-            items = [dict(zip(CAMPAIGN_DATA_COLUMNS, record, strict=False)) for record in records[:limit]]
-            body = orjson.dumps({"items": items})
+                page = await campaign_page(connection, **found)
+            body = orjson.dumps({"items": page.items})
     await send({"type": "http.response.start", "status": status, "headers": HEADERS})
     await send({"type": "http.response.body", "body": body})
 
@@ -91,6 +89,9 @@ def main() -> None:
         workers=settings.http_workers,
         access_log=False,
         log_level="warning",
+        # uvicorn restarts a worker that has not started within this: on a busy machine the imports alone
+        # take longer than its default 5 s, and the workers would be restarted for ever
+        timeout_worker_healthcheck=120,
     )
 
 
