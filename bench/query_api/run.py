@@ -326,11 +326,14 @@ def mixed_workload(
         for page in (1, 2, 3):
             request = ListRequest(params + ((("cursor", cursor),) if cursor else ()), page)
             found.append(request)
+            began = time.perf_counter()
             try:
                 body = orjson.loads(api.get(request.path))
             except urllib.error.HTTPError as exc:  # e.g. 503: past the API's statement timeout
                 print(f"  generating: {exc.code} on {request.path} (kept in the workload)", flush=True)
                 break
+            finally:
+                timings.append((time.perf_counter() - began, request.path))
             if page == 1:
                 first_ids = [item["campaign_id"] for item in body["items"]]
             cursor = body["next_cursor"]
@@ -338,8 +341,12 @@ def mixed_workload(
                 break
         return found, first_ids
 
+    timings: list[tuple[float, str]] = []
     with ThreadPoolExecutor(4) as pool:
         built = list(pool.map(pages, chains))
+    print("  slowest pages while generating (4 at a time):", flush=True)
+    for seconds, path in sorted(timings, reverse=True)[:10]:
+        print(f"    {seconds * 1000:8.0f} ms  {path}", flush=True)
     requests = [request for chain_pages, _ in built for request in chain_pages]
     rng.shuffle(requests)
     return requests, [(chain, first_ids) for chain, (_, first_ids) in zip(chains, built, strict=True)]
@@ -496,7 +503,9 @@ def run_wrk(wrk: str, name: str, base_url: str, script: str, urls: int, duration
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     errors = int(non_2xx.group(1)) if non_2xx else 0
     errors += sum(int(n) for n in socket_errors.groups()) if socket_errors else 0
-    return Result(name, rps, latencies["50"], latencies["99"], errors, urls)
+    result = Result(name, rps, latencies["50"], latencies["99"], errors, urls)
+    print(result.line(), flush=True)  # as it comes; the table at the end repeats it
+    return result
 
 
 def warm(server: Server, paths: Sequence[str], at_most: int = 300) -> None:
