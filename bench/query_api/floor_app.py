@@ -23,7 +23,7 @@ from typing import Any
 import asyncpg
 import orjson
 import uvicorn
-from starlette.requests import Request
+from fastapi import Request
 
 from demetra_common.db import plain_dsn
 from demetra_query_api.campaigns.schemas import CampaignQuery
