@@ -157,3 +157,12 @@ def test_messages_as_produced_take_the_fast_path(make_fetched: Any, make_days: A
     for message in (make_fetched("fb_1", fetched_at=at), make_days("fb_2", fetched_at=at, count=100)):
         value = message.model_dump_json().encode()
         assert checked_fast(value) == slow(value) and not isinstance(slow(value), Rejection)
+
+
+def test_a_batch_knows_the_first_and_the_next_offset_of_each_partition(kafka_record: Any) -> None:
+    positions = [("a", 1, 9), ("a", 0, 4), ("b", 0, 0), ("a", 0, 2), ("a", 1, 7), ("a", 0, 3)]
+    batch = check_batch(
+        [kafka_record(topic, partition, offset, b"x") for topic, partition, offset in positions]
+    )
+    assert batch.first_offsets == {("a", 0): 2, ("a", 1): 7, ("b", 0): 0}
+    assert batch.next_offsets == {("a", 0): 5, ("a", 1): 10, ("b", 0): 1}

@@ -27,6 +27,8 @@ from demetra_loader.repository import CAMPAIGN_ID, FETCHED_AT, CampaignValues, D
 # or why it cannot be loaded.
 CheckedRecord: TypeAlias = CampaignValues | CampaignDays | Rejection
 DATE: Final = 1  # where the day sits in a DailyValues row
+# What a checked record is when it is not a schema-1 row (a tuple: ``X | Y`` would build a union per call).
+_NOT_A_ROW: Final = (Rejection, CampaignDays)
 
 
 @dataclass(frozen=True)
@@ -43,11 +45,15 @@ class CheckedBatch:
 
     @cached_property
     def next_offsets(self) -> dict[Partition, int]:
-        return next_offsets(self.records)
+        return self._offsets[1]
 
     @cached_property
     def first_offsets(self) -> dict[Partition, int]:
-        return first_offsets(self.records)
+        return self._offsets[0]
+
+    @cached_property
+    def _offsets(self) -> tuple[dict[Partition, int], dict[Partition, int]]:
+        return offset_bounds(self.records)
 
     @cached_property
     def plan(self) -> BatchPlan:
@@ -67,7 +73,7 @@ class CheckedBatch:
     def row(self, index: int) -> CampaignValues:
         """The row of a schema-1 record the plan kept (a winner or a superseded duplicate)."""
         row = self.checked[index]
-        assert not isinstance(row, Rejection | CampaignDays)
+        assert not isinstance(row, _NOT_A_ROW)
         return row
 
     def rows(self, indices: Iterable[int]) -> list[CampaignValues]:
@@ -82,20 +88,25 @@ class CheckedBatch:
 
 def next_offsets(records: Sequence[SourceRecord]) -> dict[Partition, int]:
     """Per (topic, partition): the offset after the last of these records."""
-    partitions: dict[Partition, int] = {}
-    for record in records:
-        partition = (record.topic, record.partition)
-        partitions[partition] = max(partitions.get(partition, 0), record.offset + 1)
-    return partitions
+    return offset_bounds(records)[1]
 
 
 def first_offsets(records: Sequence[SourceRecord]) -> dict[Partition, int]:
     """Per (topic, partition): the offset of the first of these records."""
-    partitions: dict[Partition, int] = {}
+    return offset_bounds(records)[0]
+
+
+def offset_bounds(records: Sequence[SourceRecord]) -> tuple[dict[Partition, int], dict[Partition, int]]:
+    """``first_offsets`` and ``next_offsets`` in one pass."""
+    first: dict[Partition, int] = {}
+    after: dict[Partition, int] = {}
     for record in records:
-        partition = (record.topic, record.partition)
-        partitions[partition] = min(partitions.get(partition, record.offset), record.offset)
-    return partitions
+        partition, offset = (record.topic, record.partition), record.offset
+        if offset < first.get(partition, offset + 1):
+            first[partition] = offset
+        if offset >= after.get(partition, 0):
+            after[partition] = offset + 1
+    return first, after
 
 
 def _check(record: SourceRecord) -> CheckedRecord:
