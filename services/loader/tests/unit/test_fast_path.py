@@ -1,5 +1,6 @@
 """The fast path of judging a record (``checked_fast``): it gives exactly the rows the models' path gives, and
-leaves every message that path rejects to it, so rejections and their reasons stay the contracts'."""
+leaves every message that path rejects to it, so rejections and their reasons stay the contracts'. And what a
+checked batch works out in few passes: its offsets, its months."""
 
 from __future__ import annotations
 
@@ -166,3 +167,16 @@ def test_a_batch_knows_the_first_and_the_next_offset_of_each_partition(kafka_rec
     )
     assert batch.first_offsets == {("a", 0): 2, ("a", 1): 7, ("b", 0): 0}
     assert batch.next_offsets == {("a", 0): 5, ("a", 1): 10, ("b", 0): 1}
+
+
+def test_a_batch_knows_the_months_of_its_days(make_days: Any, kafka_record: Any) -> None:
+    """Partitions are made for exactly the months with a day, a month the days skip included not."""
+    spread = make_days(count=3, fetched_at=dt.datetime(2026, 11, 25, tzinfo=dt.UTC))
+    payload = orjson.loads(spread.model_dump_json())
+    for day, date in zip(payload["days"], ("2026-08-31", "2026-10-01", "2026-10-31"), strict=True):
+        day["date"] = date
+    new_year = make_days(count=40, fetched_at=dt.datetime(2026, 2, 5, tzinfo=dt.UTC))  # from 28 December
+    values = [orjson.dumps(payload), new_year.model_dump_json().encode()]
+    batch = check_batch([kafka_record("cf", 0, offset, value) for offset, value in enumerate(values)])
+    months = {dt.date(2026, 8, 1), dt.date(2026, 10, 1), dt.date(2025, 12, 1), dt.date(2026, 1, 1)}
+    assert batch.months == {*months, dt.date(2026, 2, 1)}

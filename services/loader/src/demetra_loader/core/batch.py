@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final, TypeAlias
@@ -67,7 +68,7 @@ class CheckedBatch:
         months: set[dt.date] = set()
         for checked in self.checked:
             if isinstance(checked, CampaignDays):
-                months.update(DAILY_PARTITIONS.month_of(row[DATE]) for row in checked.rows)
+                months.update(_months_of(checked.rows))
         return frozenset(months)
 
     def row(self, index: int) -> CampaignValues:
@@ -84,6 +85,20 @@ class CheckedBatch:
         days = self.checked[index]
         assert isinstance(days, CampaignDays)
         return days
+
+
+def _months_of(rows: Sequence[DailyValues]) -> Iterator[dt.date]:
+    """The months of these rows (in ascending date order, as a message's days are): one look per month,
+    not per row."""
+    index = 0
+    while index < len(rows):
+        month = DAILY_PARTITIONS.month_of(rows[index][DATE])
+        yield month
+        index = bisect_left(rows, DAILY_PARTITIONS.next_month(month), index, key=_date)
+
+
+def _date(row: DailyValues) -> dt.date:
+    return row[DATE]
 
 
 def next_offsets(records: Sequence[SourceRecord]) -> dict[Partition, int]:

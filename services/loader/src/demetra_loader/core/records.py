@@ -241,7 +241,7 @@ class CampaignDays:
     name: str
     fetched_at: dt.datetime
     sync_id: str
-    rows: Sequence[DailyValues]
+    rows: Sequence[DailyValues]  # in ascending date order, each date once (the contract's order of days)
     attempt: str | None = None
 
 
