@@ -160,7 +160,12 @@ def new_sync_on_screen(browser: Chrome, before: set[str]) -> str:
     return str(wait_for(browser, script, timeout=15, what="a new sync on screen"))
 
 
-def give_key_if_asked(browser: Chrome) -> None:
+def forget_key(browser: Chrome) -> None:
+    """As a new browser session: the console asks for the key on its next write."""
+    browser.execute_script("sessionStorage.clear()")
+
+
+def give_key(browser: Chrome) -> None:
     wait_for(browser, "return document.getElementById('key-dialog').open", what="the API key dialog")
     browser.find_element(By.ID, "key-input").send_keys(API_KEY)
     browser.find_element(By.CSS_SELECTOR, "#key-form button[type=submit]").click()
@@ -175,8 +180,9 @@ async def test_a_sync_started_from_the_console_completes_on_screen(
         c.get_attribute("data-sync-id") or "" for c in browser.find_elements(By.CSS_SELECTOR, "article.sync")
     }
     browser.find_element(By.CSS_SELECTOR, "form.start input[value='instagram']").click()
+    forget_key(browser)
     browser.find_element(By.XPATH, "//button[normalize-space()='Start sync']").click()
-    give_key_if_asked(browser)
+    give_key(browser)
     sync_id = new_sync_on_screen(browser, before)
     wait_for_sync(browser, sync_id, "completed")
     status = await pipeline.wait_finished(sync_id)
@@ -212,3 +218,35 @@ async def test_an_insight_links_to_its_campaign_page(browser: Chrome, pipeline: 
     ]
     assert shown == [item["id"] for item in insights["items"]]
     screenshot(browser, "campaign")
+
+
+async def test_a_failed_channel_shows_its_error_and_its_retry_completes_the_sync(
+    browser: Chrome, pipeline: Pipeline
+) -> None:
+    # Facebook's platform is down: the sync fails that channel.
+    pipeline.stop("ingestor-facebook")
+    pipeline.start(
+        "ingestor-facebook-down", "demetra_ingestor", CHANNEL="facebook", MOCK_FAIL_CHANNELS="facebook"
+    )
+    async with pipeline.client() as client:
+        response = await client.post("/api/syncs", json={"channels": ["facebook"]})
+        sync_id = response.json()["sync_id"]
+    failed = await pipeline.wait_finished(sync_id)
+    assert failed["status"] == "failed"
+    (channel,) = failed["channels"]
+    open_page(browser, pipeline, "/syncs")
+    wait_for_sync(browser, sync_id, "failed")
+    row = f"article.sync[data-sync-id='{sync_id}'] tr[data-channel='facebook']"
+    assert browser.find_element(By.CSS_SELECTOR, f"{row} td.error-text").text == channel["error"]
+
+    # The platform is back; the retry button re-requests the failed channel and the sync completes.
+    pipeline.stop("ingestor-facebook-down")
+    pipeline.start("ingestor-facebook", "demetra_ingestor", CHANNEL="facebook")
+    forget_key(browser)
+    browser.find_element(By.CSS_SELECTOR, f"article.sync[data-sync-id='{sync_id}'] button.retry").click()
+    give_key(browser)
+    wait_for_sync(browser, sync_id, "completed")
+    status = await pipeline.wait_finished(sync_id)
+    assert status["status"] == "completed"
+    (channel,) = status["channels"]
+    assert channel["loaded"] == channel["fetched"] > 0
