@@ -129,6 +129,14 @@ async def test_the_campaign_table_sorts_and_pages_as_the_api_does(
         ).json()
     assert table_ids(browser) == [item["campaign_id"] for item in first["items"]]
 
+    # The export link asks the API for the same list as CSV.
+    export = browser.find_element(By.XPATH, "//a[normalize-space()='Export CSV']").get_attribute("href")
+    async with pipeline.client() as client:
+        csv = await client.get(export or "")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    exported = [line.split(",")[0] for line in csv.text.splitlines()[1:]]
+    assert exported[: len(first["items"])] == [item["campaign_id"] for item in first["items"]]
+
     browser.find_element(By.XPATH, "//button[normalize-space()='Next page']").click()
     wait_for_table(browser, second, "the second page")
     browser.find_element(By.XPATH, "//button[normalize-space()='Previous page']").click()
