@@ -661,7 +661,7 @@ class Service:
 
 
 SERVICES: tuple[Service, ...] = (
-    Service("query-api", "demetra_query_api", 8000, paths=("/docs", "/health")),
+    Service("query-api", "demetra_query_api", 8000, paths=("/console/", "/docs", "/health")),
     Service("scheduler", "demetra_scheduler", 8001, paths=("/api/scheduler/status", "/health")),
     Service("loader", "demetra_loader", 8002, paths=("/metrics", "/health")),
     Service("insights", "demetra_insights", 8003, paths=("/metrics", "/health")),
