@@ -71,6 +71,7 @@ from demetra_common.tables import (
     CampaignRow,
 )
 from demetra_common.topics import CAMPAIGN_FETCHED, PARTITIONS
+from demetra_loader.repository import CAMPAIGN_TOTALS
 from demetra_mock import mock_campaign_days
 from demetra_testkit import ServiceProcess, eventually, pipeline_env, private_database, private_topics
 from demetra_testkit.syncs import TimedSync, timed_sync
@@ -440,15 +441,15 @@ class Seeded:
 
 def channel_rows(
     channel: Channel, as_of: dt.datetime, size: int, first: dt.date, last: dt.date
-) -> tuple[list[tuple[Any, ...]], list[tuple[str, str]], list[tuple[str, dt.date, dt.date]]]:
+) -> tuple[list[tuple[Any, ...]], list[tuple[str, str, str]], list[tuple[str, dt.date, dt.date]]]:
     """A channel's daily rows (DAILY_COLUMNS), its campaigns' names and their first and last days."""
     rows: list[tuple[Any, ...]] = []
-    names: list[tuple[str, str]] = []
+    names: list[tuple[str, str, str]] = []
     spans: list[tuple[str, dt.date, dt.date]] = []
     for campaign in mock_campaign_days(channel, as_of, size, first, last):
         if not campaign.days:
             continue
-        names.append((campaign.campaign_id, campaign.name))
+        names.append((campaign.campaign_id, campaign.name, SEED_SYNC_ID))
         spans.append((campaign.campaign_id, campaign.days[0].date, campaign.days[-1].date))
         rows.extend(
             (
@@ -469,26 +470,12 @@ def channel_rows(
     return rows, names, spans
 
 
-NAMES_TABLE = "CREATE TEMPORARY TABLE bench_names (campaign_id text PRIMARY KEY, name text)"
-# campaigns re-derived from the daily rows, as the loader derives them (one expression per column).
-DERIVED = {
-    "campaign_id": "d.campaign_id",
-    "channel": "d.channel",
-    "name": "n.name",
-    "date": "max(d.date)",
-    "impressions": "sum(d.impressions)",
-    "clicks": "sum(d.clicks)",
-    "engagement": "sum(d.engagement)",
-    "cost": "sum(d.cost)",
-    "conversion_rate": "coalesce(sum(d.conversions) / nullif(sum(d.clicks), 0), 0)",
-    "roi": "coalesce(least(1000, greatest(-1, (sum(d.revenue) - sum(d.cost)) / nullif(sum(d.cost), 0))), 0)",
-    "fetched_at": "max(d.fetched_at)",
-    "sync_id": "max(d.sync_id)",
-}
+NAMES_TABLE = "CREATE TEMPORARY TABLE bench_names (campaign_id text PRIMARY KEY, name text, sync_id text)"
+# campaigns derived from the daily rows with the loader's own expressions
 DERIVE_CAMPAIGNS = (
     f"INSERT INTO {CAMPAIGNS} ({', '.join(CAMPAIGN_DATA_COLUMNS)}) "
-    f"SELECT {', '.join(DERIVED[c] for c in CAMPAIGN_DATA_COLUMNS)} "
-    f"FROM {DAILY} d JOIN bench_names n USING (campaign_id) GROUP BY d.campaign_id, d.channel, n.name"
+    f"SELECT {', '.join(CAMPAIGN_TOTALS[c] for c in CAMPAIGN_DATA_COLUMNS)} "
+    f"FROM {DAILY} d JOIN bench_names n USING (campaign_id) GROUP BY n.campaign_id, n.name, n.sync_id"
 )
 
 
@@ -523,13 +510,11 @@ async def seed_year(url: str, size: int, days: int) -> Seeded:
     try:
         for month in DAILY_PARTITIONS.months(first, last):
             await connection.execute(DAILY_PARTITIONS.create_sql(month))
-        await connection.execute(
-            "CREATE TEMPORARY TABLE bench_names (campaign_id text PRIMARY KEY, name text)"
-        )
+        await connection.execute(NAMES_TABLE)
         spans: list[tuple[str, dt.date, dt.date]] = []
         copying: asyncio.Task[None] | None = None
 
-        async def copy(rows: Sequence[tuple[Any, ...]], names: Sequence[tuple[str, str]]) -> None:
+        async def copy(rows: Sequence[tuple[Any, ...]], names: Sequence[tuple[str, str, str]]) -> None:
             await connection.copy_records_to_table(DAILY, records=rows, columns=DAILY_COLUMNS)
             await connection.copy_records_to_table("bench_names", records=names)
 

@@ -124,10 +124,12 @@ SELECT message, count(*) AS existing, count(*) FILTER (WHERE rewritten) AS rewri
   FROM compared
  GROUP BY message
 """
-# The touched campaigns' rows re-derived from all their daily rows. The version is the newest fetched_at
+# The touched campaigns' rows re-derived from all their daily rows: CAMPAIGN_TOTALS is each column's
+# expression over the daily rows `d` of a campaign `n` (campaign_id, name, sync_id); bench/history derives
+# with it too. The version is the newest fetched_at
 # of their days; it replaces a row as old or older (a backfill's later chunks carry the same version), so a
 # newer schema-1 snapshot still wins.
-_CAMPAIGN_TOTALS = {
+CAMPAIGN_TOTALS = {
     "campaign_id": "n.campaign_id",
     "channel": "min(d.channel)",
     "name": "n.name",
@@ -145,7 +147,7 @@ _CAMPAIGN_TOTALS = {
 }
 _DERIVE_CAMPAIGNS = f"""
 INSERT INTO campaigns AS c ({_COLUMN_LIST})
-SELECT {", ".join(_CAMPAIGN_TOTALS[column] for column in CAMPAIGN_DATA_COLUMNS)}
+SELECT {", ".join(CAMPAIGN_TOTALS[column] for column in CAMPAIGN_DATA_COLUMNS)}
   FROM unnest($1::text[], $2::text[], $3::text[]) AS n(campaign_id, name, sync_id)
   JOIN {_DAILY} AS d ON d.campaign_id = n.campaign_id
  GROUP BY n.campaign_id, n.name, n.sync_id
