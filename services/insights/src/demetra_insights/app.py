@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from faststream.kafka import KafkaBroker
 
+from demetra_common.aio import cancel_all
 from demetra_common.kafka import make_broker
 from demetra_common.ops import ReadinessCheck, ops_router, service_app
 from demetra_insights.handlers import declare_publishers, register_handlers
@@ -84,10 +84,7 @@ def create_app(settings: InsightsSettings) -> FastAPI:
             logger.info("analysing %s in group %s", settings.topics.channel_loaded, settings.group)
             yield
         finally:
-            if outbox is not None:
-                outbox.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await outbox
+            await cancel_all([outbox])
             await parts.broker.stop()
             await parts.database.close()
             logger.info("insights stopped")

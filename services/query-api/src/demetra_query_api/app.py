@@ -9,7 +9,6 @@ Nothing connects at import or at build time: the lifespan opens the (lazy) datab
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import re
@@ -22,6 +21,7 @@ from fastapi import Depends, FastAPI, Request, Response, status
 from fastapi.middleware.cors import CORSMiddleware
 from faststream.kafka import KafkaBroker
 
+from demetra_common.aio import cancel_all
 from demetra_common.kafka import make_broker
 from demetra_common.logging import configure_logging
 from demetra_common.ops import REQUEST_ID_HEADER, add_request_ids, ops_router, service_app
@@ -180,11 +180,7 @@ def create_app(settings: QueryApiSettings) -> FastAPI:
         try:
             yield
         finally:
-            for task in background:
-                task.cancel()
-            for task in background:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_all(background)
             await context.publisher.stop()
             await context.database.close()
 

@@ -12,7 +12,6 @@ them for ``offsets.retention.minutes``), so its lag keeps growing with every mes
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -20,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Gauge
 
+from demetra_common.aio import cancel_all
 from demetra_common.topics import Topics
 
 logger = logging.getLogger(__name__)
@@ -92,11 +92,8 @@ class LagMonitor:
             self._task = asyncio.create_task(self._measure_forever(), name="consumer-lag")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_all([self._task])
+        self._task = None
 
     async def _measure_forever(self) -> None:
         while True:

@@ -9,7 +9,6 @@ to one replica pauses every replica.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.publisher.usecase import DefaultPublisher
 from pydantic import ValidationError
 
+from demetra_common.aio import cancel_all
 from demetra_common.contracts import LAST_SLOT_KEY, LastSlot
 from demetra_common.topics import SCHEDULER_STATE
 from demetra_scheduler.service import PausedState
@@ -99,10 +99,7 @@ class KafkaStateStore:
                     apply(record)
 
     async def close(self) -> None:
-        if self._follower is not None:
-            self._follower.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._follower
+        await cancel_all([self._follower])
         if self._consumer is not None:
             await self._consumer.stop()
 

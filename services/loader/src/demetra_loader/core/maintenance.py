@@ -4,10 +4,11 @@ history, and publishing restatements a crash left unpublished."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from demetra_common.aio import cancel_all
 
 logger = logging.getLogger(__name__)
 
@@ -31,11 +32,7 @@ class Maintenance:
         self._tasks = [asyncio.create_task(self._every(job), name=f"loader-{job.name}") for job in self._jobs]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
 
     @staticmethod

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from demetra_common.aio import cancel_all
 from demetra_loader.core.announcements import ChannelAnnouncer
 from demetra_loader.core.batch import CheckedBatch
 from demetra_loader.core.loading import BatchOutcome, CampaignLoader
@@ -81,11 +81,7 @@ class LoadPipeline:
                 await self._committed.join()
         except TimeoutError:
             logger.warning("abandoning %d uncommitted batch(es) at shutdown", self._queue.qsize() + 1)
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_all(self._tasks)
         self._tasks = []
 
     async def _write_forever(self) -> None:
