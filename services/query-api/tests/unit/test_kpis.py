@@ -58,3 +58,11 @@ def test_as_dict_rounds_cost_to_cents() -> None:
 
 def test_every_metric_has_a_field_in_the_response_model() -> None:
     assert list(MetricValues.model_fields) == [m.value for m in Metric]
+
+
+def test_the_metrics_begin_with_the_daily_rows_additive_metrics() -> None:
+    from demetra_common.contracts import DailyMetric
+    from demetra_query_api.metrics.kpis import ADDITIVE, Metric
+
+    assert [m.value for m in Metric][: len(DailyMetric)] == [m.value for m in DailyMetric]
+    assert tuple(Metric)[: len(DailyMetric)] == ADDITIVE

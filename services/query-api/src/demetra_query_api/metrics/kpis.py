@@ -19,6 +19,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from demetra_common.contracts import DailyMetric
+
 
 class Metric(StrEnum):
     """What a timeseries or a history can report: the additive metrics, then the rates derived from them."""
@@ -38,19 +40,11 @@ class Metric(StrEnum):
 
 
 ALL_METRICS: tuple[Metric, ...] = tuple(Metric)
-# The metrics of the summary's response: every metric (plus campaigns and ROI, see Totals.as_dict).
-SUMMARY_METRICS: tuple[Metric, ...] = tuple(Metric)
 
 
-# Every additive metric, in Metric's order: the sums a group keeps.
-ADDITIVE: tuple[Metric, ...] = (
-    Metric.IMPRESSIONS,
-    Metric.CLICKS,
-    Metric.ENGAGEMENT,
-    Metric.COST,
-    Metric.CONVERSIONS,
-    Metric.REVENUE,
-)
+# Every additive metric, in Metric's order: the sums a group keeps. They are the daily row's metrics
+# (DailyMetric), which Metric names first, then the rates (a unit test checks it).
+ADDITIVE: tuple[Metric, ...] = tuple(Metric(metric.value) for metric in DailyMetric)
 # The additive metrics counted in whole numbers (integers; the others are doubles).
 COUNTS: frozenset[Metric] = frozenset({Metric.IMPRESSIONS, Metric.CLICKS, Metric.ENGAGEMENT})
 # Metrics reported rounded to this many decimals (cost to cents, as it is stored).
@@ -159,5 +153,5 @@ class Totals:
         return {metric.value: self.value(metric) for metric in metrics}
 
     def as_dict(self) -> dict[str, int | float | None]:
-        """The summary's figures."""
-        return {"campaigns": self.campaigns, **self.values(SUMMARY_METRICS), "roi": self.roi}
+        """The summary's figures: every metric, plus campaigns and ROI."""
+        return {"campaigns": self.campaigns, **self.values(ALL_METRICS), "roi": self.roi}
