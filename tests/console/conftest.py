@@ -8,8 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -19,6 +18,7 @@ from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.security import API_KEY_HEADER
 from demetra_mock import mock_campaign_days
 from demetra_testkit import (
+    ServiceGroup,
     ServiceProcess,
     create_database,
     drop_database,
@@ -38,21 +38,17 @@ BREAK_DAYS = 3
 class Pipeline:
     """The running services and what the tests need to reach them."""
 
-    env: dict[str, str]
-    log_dir: Path
+    group: ServiceGroup
     api: ServiceProcess
     broken_campaign: str
     as_of: dt.date
     date_from: dt.date
-    services: dict[str, ServiceProcess] = field(default_factory=dict)
 
-    def start(self, name: str, module: str, **env: str) -> ServiceProcess:
-        service = ServiceProcess(name, module, env={**self.env, **env}, log_dir=self.log_dir).start()
-        self.services[name] = service
-        return service
+    def start(self, module: str, name: str, **env: str) -> ServiceProcess:
+        return self.group.start(module, name, **env)
 
     def stop(self, name: str) -> None:
-        self.services.pop(name).stop()
+        self.group.stop(name)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(base_url=self.api.url, headers={API_KEY_HEADER: API_KEY}, timeout=10)
@@ -96,19 +92,18 @@ async def pipeline(
             LOG_FORMAT="text",
             FETCH_RETRY_ATTEMPTS="1",
         )
-        log_dir = tmp_path_factory.mktemp("console-logs")
-        api = ServiceProcess("query-api", "demetra_query_api", env=env, log_dir=log_dir)
-        pipeline = Pipeline(env, log_dir, api, broken, as_of, date_from)
+        group = ServiceGroup(env, tmp_path_factory.mktemp("console-logs"))
         try:
-            pipeline.start("loader", "demetra_loader")
-            pipeline.start("insights", "demetra_insights")
+            group.start("demetra_loader", "loader")
+            group.start("demetra_insights", "insights")
             for channel in ALL_CHANNELS:
                 extra = {"CHANNEL": channel.value}
                 if channel is Channel.TIKTOK:
                     start = as_of - dt.timedelta(days=BREAK_DAYS)
                     extra["MOCK_ANOMALIES"] = f"tracking_break:{broken}:{start}:{BREAK_DAYS + 7}"
-                pipeline.start(f"ingestor-{channel.value}", "demetra_ingestor", **extra)
-            pipeline.services["query-api"] = api.start()
+                group.start("demetra_ingestor", f"ingestor-{channel.value}", **extra)
+            api = group.start("demetra_query_api", "query-api")
+            pipeline = Pipeline(group, api, broken, as_of, date_from)
             await timed_sync(api.url, API_KEY, {"date_from": str(date_from), "date_to": str(as_of)})
 
             async def an_insight() -> bool:
@@ -126,6 +121,5 @@ async def pipeline(
             await eventually(summarised, timeout=30, interval=0.5, what="the backfill in the summary")
             yield pipeline
         finally:
-            for service in reversed(list(pipeline.services.values())):
-                service.stop()
+            group.close()
             await drop_database(postgres_server_url, name)

@@ -234,7 +234,7 @@ async def test_a_failed_channel_shows_its_error_and_its_retry_completes_the_sync
     # Facebook's platform is down: the sync fails that channel.
     pipeline.stop("ingestor-facebook")
     pipeline.start(
-        "ingestor-facebook-down", "demetra_ingestor", CHANNEL="facebook", MOCK_FAIL_CHANNELS="facebook"
+        "demetra_ingestor", "ingestor-facebook-down", CHANNEL="facebook", MOCK_FAIL_CHANNELS="facebook"
     )
     async with pipeline.client() as client:
         response = await client.post("/api/syncs", json={"channels": ["facebook"]})
@@ -249,7 +249,7 @@ async def test_a_failed_channel_shows_its_error_and_its_retry_completes_the_sync
 
     # The platform is back; the retry button re-requests the failed channel and the sync completes.
     pipeline.stop("ingestor-facebook-down")
-    pipeline.start("ingestor-facebook", "demetra_ingestor", CHANNEL="facebook")
+    pipeline.start("demetra_ingestor", "ingestor-facebook", CHANNEL="facebook")
     forget_key(browser)
     browser.find_element(By.CSS_SELECTOR, f"article.sync[data-sync-id='{sync_id}'] button.retry").click()
     give_key(browser)

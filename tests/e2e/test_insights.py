@@ -11,8 +11,6 @@ plus tiktok's 3-day attribution window and the mature days the estimate compares
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -27,44 +25,13 @@ from demetra_common.topics import Topics
 from demetra_mock import mock_campaign_days
 from demetra_testkit import ServiceProcess, eventually, read_topic
 from demetra_testkit.syncs import publish_request
+from tests.e2e.pipeline import API_KEY, Pipeline
 
 pytestmark = pytest.mark.slow
 
-API_KEY = "e2e-insights-key"
 SIZE = 60
 HISTORY_DAYS = 25
 BREAK_DAYS = 3  # the newest complete days without a conversion
-
-
-class Services:
-    """Starts services on demand; stops every one still running at the end of the test."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = {**env, "API_KEY": API_KEY, "LOG_FORMAT": "text", "LOG_LEVEL": "INFO"}
-        self.log_dir = log_dir
-        self.running: list[ServiceProcess] = []
-
-    def start(self, module: str, name: str, **env: str) -> ServiceProcess:
-        service = ServiceProcess(name, module, env={**self.env, **env}, log_dir=self.log_dir)
-        self.running.append(service.start())
-        return service
-
-    def stop(self, service: ServiceProcess) -> None:
-        service.stop()
-        self.running.remove(service)
-
-    def close(self) -> None:
-        for service in reversed(self.running):
-            service.stop()
-
-
-@pytest.fixture
-def services(service_env: dict[str, str], tmp_path: Path) -> Iterator[Services]:
-    running = Services(service_env, tmp_path / "logs")
-    try:
-        yield running
-    finally:
-        running.close()
 
 
 def slots() -> tuple[dt.datetime, dt.datetime]:
@@ -128,7 +95,7 @@ async def analyses(service: ServiceProcess) -> float:
 
 
 async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_replay_and_resolves(
-    services: Services, kafka_bootstrap: str, topics: Topics, database_url: str
+    pipeline: Pipeline, kafka_bootstrap: str, topics: Topics, database_url: str
 ) -> None:
     first_slot, later_slot = slots()
     as_of = first_slot.date()
@@ -137,16 +104,16 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
     assert silent_spend >= 600, "the mock's biggest spender no longer makes a critical break"
     start = as_of - dt.timedelta(days=BREAK_DAYS)
     sizing = {"MOCK_CAMPAIGNS_PER_CHANNEL": str(SIZE), "SYNC_RATE_LIMIT": "100/minute"}
-    services.start("demetra_loader", "loader")
-    insights_service = services.start("demetra_insights", "insights")
-    ingestor = services.start(
+    pipeline.start("demetra_loader", "loader")
+    insights_service = pipeline.start("demetra_insights", "insights")
+    ingestor = pipeline.start(
         "demetra_ingestor",
         "ingestor-tiktok",
         CHANNEL="tiktok",
         MOCK_ANOMALIES=f"tracking_break:{campaign_id}:{start}:{BREAK_DAYS + 7}",
         **sizing,
     )
-    api = services.start("demetra_query_api", "query-api", **sizing)
+    api = pipeline.start("demetra_query_api", "query-api", **sizing)
 
     backfill = SyncRequested(
         sync_id="e2e-insights-backfill",
@@ -180,8 +147,8 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
     assert InsightChanged.model_validate_json(detected.value or b"").insight_id == opened["id"]
 
     # A restart, and channel.loaded replayed to the new process: nothing new anywhere.
-    services.stop(insights_service)
-    insights_service = services.start("demetra_insights", "insights-restarted")
+    insights_service.stop()
+    insights_service = pipeline.start("demetra_insights", "insights-restarted")
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     await producer.start()
     try:
@@ -197,8 +164,8 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
     await read_topic(kafka_bootstrap, topics.insight_detected, count=1, idle_after=1.5)  # still exactly one
 
     # The tracking is repaired: a later sync (the ingestor without the injection) fetches real conversions.
-    services.stop(ingestor)
-    services.start("demetra_ingestor", "ingestor-tiktok-recovered", CHANNEL="tiktok", **sizing)
+    ingestor.stop()
+    pipeline.start("demetra_ingestor", "ingestor-tiktok-recovered", CHANNEL="tiktok", **sizing)
     recovery = backfill.model_copy(update={"sync_id": "e2e-insights-recovered", "slot": later_slot})
     await publish_request(kafka_bootstrap, topics, recovery)
     await wait_completed(api, recovery.sync_id)

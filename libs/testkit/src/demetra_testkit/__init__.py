@@ -231,6 +231,32 @@ async def private_topics(bootstrap: str, *, prefix: str = "t") -> AsyncIterator[
             await admin.close()
 
 
+class ServiceGroup:
+    """The service processes of one test (or module), each its own process, started on demand by name and
+    all stopped at the end (``close``), newest first; ``stop(name)`` ends one early (a restart reuses its
+    name)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.services: dict[str, ServiceProcess] = {}
+        self._started: list[ServiceProcess] = []
+
+    def start(self, module: str, name: str | None = None, **env: str) -> ServiceProcess:
+        name = name or f"{module.removeprefix('demetra_')}-{len(self._started) + 1}"
+        service = ServiceProcess(name, module, env={**self.env, **env}, log_dir=self.log_dir)
+        self._started.append(service)
+        self.services[name] = service.start()
+        return service
+
+    def stop(self, name: str) -> None:
+        self.services.pop(name).stop()
+
+    def close(self) -> None:
+        for service in reversed(self._started):
+            service.stop()  # a no-op for one already stopped
+
+
 def pipeline_env(
     bootstrap: str, database_url: str, topics: Topics, *, api_key: str, **settings: str
 ) -> dict[str, str]:
