@@ -150,6 +150,17 @@ async def test_the_campaign_table_sorts_and_pages_as_the_api_does(
         ).json()
     wait_for_table(browser, by_roi, "sorted by ROI")
 
+    # The filter form: a second channel ticked and applied lists both channels, as the API does.
+    browser.find_element(By.CSS_SELECTOR, "form.filters input[name='channel'][value='tiktok']").click()
+    browser.find_element(
+        By.XPATH, "//form[contains(@class, 'filters')]//button[normalize-space()='Apply']"
+    ).click()
+    both = {**params, "channel": ["google_ads", "tiktok"], "sort": "roi", "order": "desc"}
+    async with pipeline.client() as client:
+        two_channels = (await client.get("/api/campaigns", params=both)).json()
+    assert {item["channel"] for item in two_channels["items"]} == {"google_ads", "tiktok"}
+    wait_for_table(browser, two_channels, "the two channels' page")
+
 
 def wait_for_sync(browser: Chrome, sync_id: str, status: str, timeout: float = 60) -> None:
     card = f"article.sync[data-sync-id='{sync_id}']"

@@ -3,7 +3,7 @@
 import { get, schema, url } from "./api.js";
 import { checkboxes, h, input, select, table } from "./dom.js";
 import { channelLabel, dateTime, label, metric } from "./format.js";
-import { hashFor, navigate } from "./router.js";
+import { filterForm, hashFor, navigate } from "./router.js";
 
 const PATH = "/api/campaigns";
 // Filters the form offers, each shown only when the API takes that parameter.
@@ -72,22 +72,8 @@ export async function campaignsPage({ query }) {
         )
       : label(name);
 
-  const form = h(
-    "form",
-    {
-      class: "filters",
-      "aria-label": "Filters",
-      onsubmit: (event) => {
-        event.preventDefault();
-        const data = new FormData(event.target);
-        const next = {};
-        for (const [name, value] of data.entries()) {
-          if (name === "channel") (next.channel ??= []).push(value);
-          else next[name] = value;
-        }
-        navigate("/campaigns", next);
-      },
-    },
+  const form = filterForm(
+    "/campaigns",
     api.parameter(PATH, "channel")
       ? checkboxes("Channels", "channel", api.enumOf(PATH, "channel").map((c) => [c, channelLabel(c)]), params.channel)
       : null,

@@ -3,7 +3,7 @@
 import { get, schema } from "./api.js";
 import { checkboxes, h, select, table } from "./dom.js";
 import { channelLabel, dateTime, label, metric } from "./format.js";
-import { hashFor, navigate } from "./router.js";
+import { filterForm, hashFor } from "./router.js";
 
 const PATH = "/api/insights";
 export const INSIGHT_HEADERS = ["Severity", "Kind", "Campaign", "Days", "Observed", "Expected", "Money at stake", "Explanation", "Status"];
@@ -46,23 +46,8 @@ export async function insightsPage({ query }) {
     limit: 50,
   };
   const page = await get(PATH, { ...params, status: params.status === "all" ? null : params.status });
-  const form = h(
-    "form",
-    {
-      class: "filters",
-      "aria-label": "Filters",
-      onsubmit: (event) => {
-        event.preventDefault();
-        const data = new FormData(event.target);
-        navigate("/insights", {
-          status: data.get("status"),
-          sort: data.get("sort"),
-          severity: data.getAll("severity"),
-          kind: data.getAll("kind"),
-          channel: data.getAll("channel"),
-        });
-      },
-    },
+  const form = filterForm(
+    "/insights",
     select("Status", "status", [["open", "Open"], ["resolved", "Resolved"], ["all", "All"]], params.status),
     select("Sort by", "sort", api.enumOf(PATH, "sort").map((name) => [name, name === "money" ? "Money at stake" : "Newest first"]), params.sort),
     checkboxes("Severity", "severity", api.enumOf(PATH, "severity").map((name) => [name, label(name)]), params.severity),

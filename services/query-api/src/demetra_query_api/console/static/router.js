@@ -1,4 +1,5 @@
 // Navigation helpers shared by the pages: the page's state lives in the hash's query string.
+import { h } from "./dom.js";
 
 export function currentQuery() {
   const hash = window.location.hash.replace(/^#/, "");
@@ -18,4 +19,15 @@ export function hashFor(path, params = {}) {
 
 export function navigate(path, params = {}) {
   window.location.hash = hashFor(path, params);
+}
+
+// A page's filter form: submitting it goes to ``path`` with every field's values (repeated names, such as
+// checkbox groups, as lists).
+export function filterForm(path, ...fields) {
+  const submit = (event) => {
+    event.preventDefault();
+    const data = new FormData(event.target);
+    navigate(path, Object.fromEntries([...new Set(data.keys())].map((name) => [name, data.getAll(name)])));
+  };
+  return h("form", { class: "filters", "aria-label": "Filters", onsubmit: submit }, fields);
 }
