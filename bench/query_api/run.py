@@ -7,7 +7,9 @@ and a peer (PostGraphile 4).
 1. Seeds a private database (created on the server of DATABASE_URL, dropped at the end): --rows campaigns and
    daily rows for the first 1,000 of them (for the summary) with generate_series in SQL (no row crosses the
    wire: faster than COPY from Python), --syncs hourly syncs with their event rows (a request, then per
-   channel fetch.started, fetch.completed and two loads); ANALYZE; refreshes the summary aggregate.
+   channel fetch.started, fetch.completed and two loads) and their sync projection (filled from those rows
+   by the loader's own refresh, ``sync_projection.backfill_syncs``); ANALYZE; refreshes the summary
+   aggregate.
 2. Starts the API as production does (``python -m demetra_query_api``, --workers uvicorn processes x
    --pool-size connections) with RESPONSE_CACHE_TTL_S=0 (every request queries PostgreSQL), and builds the
    workloads from the API's own declaration, with a fixed seed (--seed):
@@ -61,6 +63,7 @@ import asyncpg
 import orjson
 
 from demetra_common.db import asyncpg_url, plain_dsn
+from demetra_common.sync_projection import backfill_syncs
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, CampaignRow
 from demetra_query_api.campaigns.repository import CAMPAIGN_FILTERS
 from demetra_query_api.campaigns.schemas import CampaignQuery
@@ -148,7 +151,9 @@ async def seed(url: str, rows: int, syncs: int) -> None:
             await connection.execute(SEED_CAMPAIGNS, start, min(rows, start + chunk - 1))
         await connection.execute(SEED_DAYS, DAILY_CAMPAIGNS)
         await connection.execute(SEED_SYNCS, syncs)
-        for table in ("campaigns", "campaign_daily", "events"):
+        async with connection.transaction():  # the sync projection, as the loader keeps it
+            await backfill_syncs(connection)
+        for table in ("campaigns", "campaign_daily", "events", "syncs", "sync_channels"):
             await connection.execute(f"ANALYZE {table}")
         await connection.execute("REFRESH MATERIALIZED VIEW campaign_daily_metrics")
         counts = [await connection.fetchval(f"SELECT count(*) FROM {t}") for t in ("campaigns", "events")]

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Date,
     DateTime,
@@ -202,6 +203,109 @@ class EventRow(Base):
         Index(None, "occurred_at"),
         Index(None, "type", "occurred_at"),
     )
+
+
+class SyncRow(Base):
+    """The sync projection, one row per sync: what its events say the clock aside
+    (``demetra_common.sync_status.SyncFacts``), kept by the loader in the transaction that records them
+    (``demetra_common.sync_projection``). The query API lists and serves syncs from it and its channels.
+
+    The list is newest first by the sync's first event (``listed_at``, then that event's ``listed_id``).
+    ``state`` / ``timed_out_state`` / ``idle_at`` are the ``SyncOutcome``: the status filter is ``state``
+    until ``idle_at`` + timeout, ``timed_out_state`` after.
+    """
+
+    __tablename__ = "syncs"
+
+    sync_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    listed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    listed_id: Mapped[int] = mapped_column(BigInteger)
+    trigger: Mapped[str | None] = mapped_column(Text)
+    request_seen: Mapped[bool] = mapped_column(Boolean)
+    requested_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    date_from: Mapped[dt.date | None] = mapped_column(Date)
+    date_to: Mapped[dt.date | None] = mapped_column(Date)
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    idle_since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    requested: Mapped[int] = mapped_column(Integer)
+    request: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    state: Mapped[str] = mapped_column(Text)
+    timed_out_state: Mapped[str] = mapped_column(Text)
+    idle_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class SyncChannelRow(Base):
+    """The sync projection, one row per (sync, channel): the channel's ``ChannelStatus`` the clock aside
+    (never timed out; the query API settles it), and whether the loader announced it (channel.loaded)."""
+
+    __tablename__ = "sync_channels"
+
+    sync_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    channel: Mapped[str] = mapped_column(Text, primary_key=True)
+    status: Mapped[str] = mapped_column(Text)
+    requested: Mapped[bool] = mapped_column(Boolean)
+    fetched: Mapped[int | None] = mapped_column(BigInteger)
+    loaded: Mapped[int] = mapped_column(BigInteger)
+    inserted: Mapped[int] = mapped_column(BigInteger)
+    updated: Mapped[int] = mapped_column(BigInteger)
+    unchanged: Mapped[int] = mapped_column(BigInteger)
+    rejected: Mapped[int] = mapped_column(BigInteger)
+    date_from: Mapped[dt.date | None] = mapped_column(Date)
+    date_to: Mapped[dt.date | None] = mapped_column(Date)
+    through: Mapped[dt.date | None] = mapped_column(Date)
+    rows_fetched: Mapped[int | None] = mapped_column(BigInteger)
+    rows_loaded: Mapped[int] = mapped_column(BigInteger)
+    restated: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_event_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    timed_out: Mapped[bool] = mapped_column(Boolean)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempt: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer)
+    announced: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+    __table_args__ = (
+        CheckConstraint(CHANNEL_CHECK, name="channel_known"),
+        # The announcer's candidates: completed, not yet announced (a few rows at any time).
+        Index(
+            "ix_sync_channels_unannounced",
+            "finished_at",
+            postgresql_where=text("status = 'completed' AND NOT announced"),
+        ),
+    )
+
+
+# The columns of sync_channels that hold a ChannelStatus, in its field order (a unit test holds them to it).
+SYNC_CHANNEL_STATUS_COLUMNS: tuple[str, ...] = tuple(
+    column.name
+    for column in SyncChannelRow.__table__.columns
+    if column.name not in ("sync_id", "announced", "updated_at")
+)
+
+_syncs = SyncRow.__table__.c
+# The list's order and its filters: each filter set (none, status, trigger, both) has its (filter columns,
+# listed_at, listed_id) index, so a page is one index range. A status filter also reads the running syncs
+# whose channels all timed out (``idle_at`` set): the partial indexes on timed_out_state.
+SYNC_LIST_INDEXES: tuple[Index, ...] = (
+    *(
+        Index(None, *(_syncs[name] for name in filters), _syncs.listed_at, _syncs.listed_id)
+        for filters in ((), ("state",), ("trigger",), ("trigger", "state"))
+    ),
+    *(
+        Index(
+            "ix_syncs_" + "_".join((*filters, "timed_out_state", "listed_at")),
+            *(_syncs[name] for name in (*filters, "timed_out_state")),
+            _syncs.listed_at,
+            _syncs.listed_id,
+            postgresql_where=_syncs.idle_at.isnot(None),
+        )
+        for filters in ((), ("trigger",))
+    ),
+)
 
 
 class CampaignDayRow(Base):

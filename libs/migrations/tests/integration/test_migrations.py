@@ -9,7 +9,10 @@ from demetra_common.tables import DAILY_PARTITIONS, Base
 from demetra_migrations.migrate import downgrade, upgrade
 from demetra_testkit import private_database
 
-EXPECTED = {"campaigns", "events", "consumer_offsets", "campaign_daily", "restatements", "insights"}
+EXPECTED = {
+    "campaigns", "events", "consumer_offsets", "campaign_daily", "restatements", "insights", "syncs",
+    "sync_channels",
+}  # fmt: skip
 
 
 async def _tables(url: str) -> set[str]:

@@ -15,8 +15,15 @@ from typing import Any, Final
 import asyncpg
 import orjson
 
-from demetra_common.contracts import EventType
 from demetra_common.db import TransactionalPool
+from demetra_common.sync_projection import EventValues as EventValues  # the loader's modules use it
+from demetra_common.sync_projection import (
+    event_columns,
+    insert_events_sql,
+    record_events,
+    refresh_syncs,
+)
+from demetra_common.sync_status import ChannelState
 from demetra_common.tables import (
     CAMPAIGN_DATA_COLUMNS,
     DAILY_COLUMNS,
@@ -24,12 +31,11 @@ from demetra_common.tables import (
     DAILY_PARTITIONS,
     CampaignDayRow,
     RestatementRow,
+    SyncChannelRow,
 )
 
 # One row of ``campaigns`` as the loader writes it, in CAMPAIGN_DATA_COLUMNS order.
 CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, float, dt.datetime, str]
-# One row of ``events``: event_id, sync_id, channel, type, payload (JSON text), occurred_at.
-EventValues = tuple[uuid.UUID, str, str | None, str, str, dt.datetime]
 Partition = tuple[str, int]  # (topic, partition)
 # One row of ``campaign_daily`` in DAILY_COLUMNS order.
 DailyValues = tuple[str, dt.date, str, int, int, int, Decimal, float, float, dt.datetime, str]
@@ -180,56 +186,28 @@ ORDER BY p.topic, p.partition
 ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = o.next_offset
 RETURNING o.topic, o.partition, o.next_offset
 """
-_INSERT_EVENTS = """
-INSERT INTO events (event_id, sync_id, channel, type, payload, occurred_at)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::jsonb[], $6::timestamptz[])
-ON CONFLICT (event_id) DO NOTHING
-"""
-# A batch's last statement: its load events and the offsets after it, in one round trip.
+# A batch's last statement: its load events and the offsets after it, in one round trip; returns the sync_id
+# of each new load row (their syncs' projection is refreshed next, in the same transaction).
 _FINISH_BATCH = f"""
 WITH saved AS (
     UPDATE consumer_offsets o SET next_offset = GREATEST(o.next_offset, p.next_offset), updated_at = now()
     FROM unnest($7::text[], $8::int[], $9::bigint[]) AS p(topic, partition, next_offset)
     WHERE o.group_id = $10 AND o.topic = p.topic AND o.partition = p.partition
 )
-{_INSERT_EVENTS}
+{insert_events_sql(1)}
 """
 
-# --- announcements: the (sync, channel) pairs whose newest fetch.completed the loads of its attempt reached,
-# and that carry no load.announced row yet (the sync status's rule: it counts that attempt). The candidates
-# are the pairs given ($1, $2: what a commit touched) and, when $3 is not NULL, every pair with a
-# fetch.completed recorded within $3 (the periodic pass).
-_LOAD_COUNT = " + ".join(
-    f"(e.payload->>'{field}')::bigint" for field in ("inserted", "updated", "unchanged", "rejected")
-)
-_OF_ATTEMPT = f"e.type = '{EventType.LOAD}' AND e.payload->>'attempt' IS NOT DISTINCT FROM o.attempt"
-_LOADED = f"coalesce(sum({_LOAD_COUNT}) FILTER (WHERE {_OF_ATTEMPT}), 0)"
-_WINDOW_TYPES = f"('{EventType.FETCH_STARTED}', '{EventType.FETCH_COMPLETED}')"
+# --- announcements: the (sync, channel) pairs the sync projection says are completed (sync_status's rule:
+# the loads of the attempt of the newest fetch.completed reached its count) and not announced yet. The
+# candidates are the pairs given ($1, $2: what a commit touched) and, when $3 is not NULL, every pair that
+# completed within $3 (the periodic pass: the partial index on the unannounced completed channels).
 _COMPLETED_UNANNOUNCED = f"""
-WITH candidates AS (
-    SELECT sync_id, channel FROM unnest($1::text[], $2::text[]) AS t(sync_id, channel)
-    UNION
-    SELECT sync_id, channel FROM events
-     WHERE $3::interval IS NOT NULL AND type = '{EventType.FETCH_COMPLETED}'
-       AND occurred_at > now() - $3::interval
-), outcomes AS (
-    SELECT DISTINCT ON (e.sync_id, e.channel) e.sync_id, e.channel,
-           e.payload->>'attempt' AS attempt, (e.payload->>'count')::bigint AS fetched
-      FROM candidates AS c JOIN events AS e ON e.sync_id = c.sync_id AND e.channel = c.channel
-     WHERE e.type = '{EventType.FETCH_COMPLETED}'
-     ORDER BY e.sync_id, e.channel, e.occurred_at DESC
-)
-SELECT o.sync_id, o.channel, o.fetched, {_LOADED} AS loaded,
-       coalesce(sum((e.payload->>'rows')::bigint) FILTER (WHERE {_OF_ATTEMPT}), 0) AS rows,
-       coalesce(sum((e.payload->>'restated')::bigint) FILTER (WHERE {_OF_ATTEMPT}), 0) AS restated,
-       min(e.payload->>'date_from') FILTER (WHERE e.type IN {_WINDOW_TYPES}) AS date_from,
-       max(e.payload->>'date_to') FILTER (WHERE e.type IN {_WINDOW_TYPES}) AS date_to,
-       coalesce(max(e.recorded_at) FILTER (WHERE {_OF_ATTEMPT}), now()) AS loaded_at
-  FROM outcomes AS o JOIN events AS e ON e.sync_id = o.sync_id AND e.channel = o.channel
- WHERE o.fetched IS NOT NULL
- GROUP BY o.sync_id, o.channel, o.attempt, o.fetched
-HAVING count(*) FILTER (WHERE e.type = '{EventType.LOAD_ANNOUNCED}') = 0 AND {_LOADED} >= o.fetched
- ORDER BY o.sync_id, o.channel
+SELECT sync_id, channel, fetched, loaded, rows_loaded, restated, date_from, date_to, finished_at
+  FROM {SyncChannelRow.__tablename__}
+ WHERE status = '{ChannelState.COMPLETED}' AND NOT announced
+   AND ((sync_id, channel) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+        OR ($3::interval IS NOT NULL AND finished_at > now() - $3::interval))
+ ORDER BY sync_id, channel
 """
 _LOCK_ANNOUNCEMENTS = "SELECT pg_advisory_xact_lock(hashtextextended('demetra_loader.announcements', 0))"
 
@@ -280,10 +258,6 @@ class CompletedLoad:
     date_from: dt.date | None
     date_to: dt.date | None
     loaded_at: dt.datetime
-
-
-def _date_or_none(text: str | None) -> dt.date | None:
-    return dt.date.fromisoformat(text) if text else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,21 +445,20 @@ class PostgresRepository:
     ) -> None:
         """Record the batch's load events and move its offsets forward, in one statement."""
         ordered = sorted(next_offsets.items())
-        await self._connection.execute(
+        new = await self._connection.fetch(
             _FINISH_BATCH,
-            *_columns(events, 6),
+            *event_columns(events),
             [topic for (topic, _), _ in ordered],
             [partition for (_, partition), _ in ordered],
             [offset for _, offset in ordered],
             group_id,
         )
+        await refresh_syncs(self._connection, {row[0] for row in new})
 
     async def insert_events(self, rows: Sequence[EventValues]) -> int:
-        """Insert event rows, ignoring event_ids already recorded; returns how many were new."""
-        if not rows:
-            return 0
-        status = await self._connection.execute(_INSERT_EVENTS, *_columns(rows, 6))
-        return int(status.rsplit(" ", 1)[1])
+        """Insert event rows, ignoring event_ids already recorded, and refresh their syncs' projection;
+        returns how many were new."""
+        return await record_events(self._connection, rows)
 
     async def lock_announcements(self) -> None:
         """The announcer's lock, held until the transaction ends (replicas take turns)."""
@@ -494,8 +467,8 @@ class PostgresRepository:
     async def completed_unannounced(
         self, pairs: Sequence[tuple[str, str]], recent: dt.timedelta | None
     ) -> list[CompletedLoad]:
-        """The (sync, channel) pairs, of ``pairs`` and (if ``recent``) of every fetch.completed recorded
-        within ``recent``, whose loads reached the fetch.completed count and that were not announced."""
+        """The (sync, channel) pairs, of ``pairs`` and (if ``recent``) of every pair that completed within
+        ``recent``, that the sync projection says are completed and that were not announced."""
         rows = await self._connection.fetch(
             _COMPLETED_UNANNOUNCED, [sync for sync, _ in pairs], [channel for _, channel in pairs], recent
         )
@@ -505,11 +478,11 @@ class PostgresRepository:
                 row["channel"],
                 row["fetched"],
                 row["loaded"],
-                row["rows"],
+                row["rows_loaded"],
                 row["restated"],
-                _date_or_none(row["date_from"]),
-                _date_or_none(row["date_to"]),
-                row["loaded_at"],
+                row["date_from"],
+                row["date_to"],
+                row["finished_at"],
             )
             for row in rows
         ]

@@ -14,9 +14,9 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from demetra_common.contracts import utcnow
 from demetra_common.ops import OPS_PATHS
+from demetra_common.sync_status import SyncState
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.syncs import service as syncs
-from demetra_query_api.syncs.status import SyncState
 
 logger = logging.getLogger(__name__)
 

@@ -31,6 +31,7 @@ from demetra_common.contracts import (
     Trigger,
 )
 from demetra_common.db import plain_dsn
+from demetra_common.sync_projection import refresh_syncs
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_COLUMNS, DAILY_PARTITIONS
 from demetra_common.topics import Topics
 from demetra_query_api.app import create_app
@@ -245,17 +246,21 @@ async def insert_event(
     recorded_at: dt.datetime | None = None,
     event_id: uuid.UUID | None = None,
 ) -> None:
-    await db.execute(
-        "INSERT INTO events (event_id, sync_id, channel, type, payload, occurred_at, recorded_at) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
-        event_id or uuid.uuid4(),
-        sync_id,
-        channel.value if channel else None,
-        kind.value,
-        dict(payload or {}),
-        occurred_at,
-        recorded_at or occurred_at,
-    )
+    """One events row, and its sync's projection refreshed in the same transaction, as the loader does
+    (with ``recorded_at`` of the test's choosing, which the loader leaves to PostgreSQL)."""
+    async with db.transaction():
+        await db.execute(
+            "INSERT INTO events (event_id, sync_id, channel, type, payload, occurred_at, recorded_at) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (event_id) DO NOTHING",
+            event_id or uuid.uuid4(),
+            sync_id,
+            channel.value if channel else None,
+            kind.value,
+            dict(payload or {}),
+            occurred_at,
+            recorded_at or occurred_at,
+        )
+        await refresh_syncs(db, [sync_id])
 
 
 class SyncWriter:

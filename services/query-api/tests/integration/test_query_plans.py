@@ -1,7 +1,7 @@
 """The main list queries use the indexes (EXPLAIN on a seeded, analysed table), custom and generic plans
-(the campaign list's whole matrix: test_campaign_list_plans.py); a campaign's history reads only the
-partitions of its range, the timeseries reads the view by its index, and pages of insights in either order
-are read from their sort's index."""
+(the campaign list's whole matrix: test_campaign_list_plans.py; the sync history's: test_sync_plans.py); a
+campaign's history reads only the partitions of its range, the timeseries reads the view by its index, and
+pages of insights in either order are read from their sort's index."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ from demetra_query_api.cursors import InsightSort
 from demetra_query_api.insights.repository import insight_page_statement
 from demetra_query_api.metrics.repository import period_statement
 from demetra_query_api.metrics.timeseries import Granularity
-from demetra_query_api.syncs.repository import _sync_heads_statement
 
 ROWS = 50_000
 
@@ -39,21 +38,11 @@ SELECT (ARRAY['fb','ig','gads','tt'])[1 + g % 4] || '_' || lpad(g::text, 8, '0')
 FROM generate_series(1, {ROWS}) AS g
 """
 
-SEED_EVENTS = """
-INSERT INTO events (event_id, sync_id, channel, type, payload, occurred_at)
-SELECT gen_random_uuid(), 'sched-' || (g / 10),
-       (ARRAY['facebook','instagram','google_ads','tiktok'])[1 + g % 4], 'load', '{"inserted": 1}'::jsonb,
-       TIMESTAMPTZ '2026-01-01 00:00Z' + make_interval(secs => g)
-FROM generate_series(1, 20000) AS g
-"""
-
 
 @pytest.fixture
 async def analysed(db: asyncpg.Connection) -> asyncpg.Connection:
     await db.execute(SEED_CAMPAIGNS)
-    await db.execute(SEED_EVENTS)
     await db.execute("ANALYZE campaigns")
-    await db.execute("ANALYZE events")
     return db
 
 
@@ -81,15 +70,7 @@ async def test_one_campaign_is_a_unique_index_lookup(analysed: asyncpg.Connectio
     assert "uq_campaigns_campaign_id" in plan, plan
 
 
-async def test_sync_history_walks_the_events_by_time_using_indexes(analysed: asyncpg.Connection) -> None:
-    statement = _sync_heads_statement(True)
-    args = statement.args(
-        {"after_at": dt.datetime(2026, 1, 1, 3, tzinfo=dt.UTC), "after_id": 10_000, "limit": 21}
-    )
-    plan = await _plan(analysed, statement.sql, args, generic=True)
-    assert "ix_events_occurred_at" in plan, plan
-    assert "ix_events_sync_id_occurred_at" in plan, plan
-    assert "Seq Scan" not in plan, plan
+# Pages of the sync history, every filter: test_sync_plans.py.
 
 
 # --------------------------------------------------------------------------------------- daily history

@@ -222,32 +222,6 @@ async def test_history_filters_by_derived_status_and_trigger(
     assert [s["sync_id"] for s in items] == [history[i] for i in reversed(expected)]
 
 
-async def test_a_filtered_page_examines_a_bounded_number_of_syncs(
-    history: list[str], database_url: str
-) -> None:
-    import asyncpg
-
-    from demetra_common.db import plain_dsn
-    from demetra_query_api.syncs import service
-    from demetra_query_api.syncs.status import SyncState
-
-    connection = await asyncpg.connect(plain_dsn(database_url))
-    try:
-        page = await service.sync_history(
-            connection,
-            status=SyncState.PARTIAL,
-            trigger=None,
-            cursor=None,
-            limit=5,
-            now=utcnow(),
-            timeout=dt.timedelta(minutes=10),
-            max_scanned=4,
-        )
-        assert page.items == [] and page.next_cursor is not None  # stopped early, more to examine
-    finally:
-        await connection.close()
-
-
 @pytest.mark.parametrize(
     ("query", "field"),
     [

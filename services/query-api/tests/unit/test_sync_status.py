@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from demetra_common.contracts import Channel, EventType, Trigger
-from demetra_query_api.syncs.status import ChannelState, EventGroup, SyncState, derive_sync
+from demetra_common.sync_status import ChannelState, EventGroup, SyncState, derive_sync
 
 T0 = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
 TIMEOUT = dt.timedelta(minutes=10)

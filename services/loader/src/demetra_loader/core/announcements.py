@@ -1,20 +1,20 @@
 """Announcing completely loaded channels: ``ChannelLoaded`` on channel.loaded, the insights service's trigger.
 
-A (sync, channel) is loaded when its loads (the sum of inserted + updated + unchanged + rejected over the
-``load`` rows of the fetch attempt of its newest fetch.completed) reach that fetch.completed's count: the same
-rule as the sync status. The two facts arrive through
-two consumers (campaign.fetched batches and sync.events), so both look after they commit: the pipeline
-for the pairs a batch counted, the events recorder for the pairs a fetch.completed names. Whichever
-commits last sees the pair complete (READ COMMITTED: each looks after its own commit), possibly both.
+A (sync, channel) is loaded when the sync projection says it is completed (``sync_channels``, kept with the
+events by ``demetra_common.sync_projection``: the sync status's own rule, the loads of the attempt of its
+newest fetch.completed reached that fetch.completed's count). The two facts arrive through two consumers
+(campaign.fetched batches and sync.events), so both look after they commit: the pipeline for the pairs a
+batch counted, the events recorder for the pairs a fetch.completed names. Whichever commits last sees the
+pair complete (READ COMMITTED: each looks after its own commit), possibly both.
 
 The memory of what was announced is one more ``events`` row per pair, of type ``load.announced`` (its
-event_id is the announcement's), written in the transaction that found the pair, after the publish was
-acknowledged; that transaction holds an advisory lock, so replicas and the two consumers take turns and
-do not announce one pair twice. A loader that dies between the publish and the commit left a complete
-pair without its row, and the periodic pass (every pair with a fetch.completed in the last
-``LOADER_ANNOUNCE_LOOKBACK_S``) announces it again. No schema change, one statement finds the pairs, and
-that rare duplicate is harmless: its event_id is derived from (sync_id, channel), and the insights
-service re-analysing a channel changes nothing.
+event_id is the announcement's; the projection marks the channel ``announced``), written in the transaction
+that found the pair, after the publish was acknowledged; that transaction holds an advisory lock, so
+replicas and the two consumers take turns and do not announce one pair twice. A loader that dies between
+the publish and the commit left a complete pair unannounced, and the periodic pass (every pair that
+completed in the last ``LOADER_ANNOUNCE_LOOKBACK_S``) announces it again. That rare duplicate is harmless:
+its event_id is derived from (sync_id, channel), and the insights service re-analysing a channel changes
+nothing.
 """
 
 from __future__ import annotations

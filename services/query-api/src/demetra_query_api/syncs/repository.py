@@ -1,5 +1,5 @@
-"""The sync statements: the history walk (each sync's first event, newest first) and the event aggregates
-a sync's status is derived from."""
+"""The sync statements, over the sync projection (``syncs`` and ``sync_channels``, which the loader keeps
+with the events): one sync's facts, and a page of the history, newest first by the sync's first event."""
 
 from __future__ import annotations
 
@@ -10,145 +10,170 @@ from functools import lru_cache
 from typing import Any
 
 import asyncpg
+import orjson
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
     DateTime,
-    Numeric,
+    Select,
     Text,
-    any_,
+    and_,
     bindparam,
-    case,
-    cast,
-    exists,
-    func,
-    literal,
     or_,
     select,
     tuple_,
+    union_all,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 
-from demetra_common.contracts import EventType
-from demetra_common.tables import EventRow
+from demetra_common.contracts import ALL_CHANNELS, Channel, Trigger
+from demetra_common.sync_status import ChannelState, ChannelStatus, SyncFacts, SyncState
+from demetra_common.tables import SYNC_CHANNEL_STATUS_COLUMNS, SyncChannelRow, SyncRow
 from demetra_query_api.statements import Statement, compile_statement
-from demetra_query_api.syncs.status import EventGroup
 
-events = EventRow.__table__.c
-_earlier = EventRow.__table__.alias("earlier")
+syncs = SyncRow.__table__.c
+channels = SyncChannelRow.__table__.c
+
+# The facts of a sync (SyncFacts' fields but its channels), then its position in the list.
+_FACT_COLUMNS = (
+    syncs.sync_id,
+    syncs.trigger,
+    syncs.request_seen,
+    syncs.requested_at,
+    syncs.date_from,
+    syncs.date_to,
+    syncs.started_at,
+    syncs.idle_since,
+    syncs.requested,
+    syncs.request.cast(Text).label("request"),  # text: parsed only for a retry
+)
+_LISTED = (syncs.listed_at, syncs.listed_id)
+_NEWEST_FIRST = (syncs.listed_at.desc(), syncs.listed_id.desc())
+_CHANNEL_COLUMNS = tuple(channels[name] for name in SYNC_CHANNEL_STATUS_COLUMNS)
 
 
-@lru_cache(maxsize=4)
-def _sync_heads_statement(after: bool) -> Statement:
-    # The first event of each sync (by occurred_at, then id), newest first: a sync is listed from whichever
-    # row came first, so syncs known only from fetch or load rows are listed too.
-    has_earlier = exists(
-        select(literal(1)).where(
-            _earlier.c.sync_id == events.sync_id,
-            _earlier.c.occurred_at <= events.occurred_at,
-            or_(_earlier.c.occurred_at < events.occurred_at, _earlier.c.id < events.id),
-        )
+def _status_is(status: SyncState) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """A sync's derived status is ``status`` at ``cutoff`` (now - timeout) in one of two ways, each served
+    by its own index: its ``state``, while some unfinished channel was heard from since the cutoff (or none
+    is unfinished); its ``timed_out_state``, once every unfinished channel was silent since before it
+    (``SyncOutcome.at``, in SQL)."""
+    cutoff = bindparam("cutoff", type_=DateTime(timezone=True))
+    return (
+        and_(syncs.state == status.value, or_(syncs.idle_at.is_(None), syncs.idle_at >= cutoff)),
+        and_(syncs.timed_out_state == status.value, syncs.idle_at < cutoff),
     )
-    statement = select(events.sync_id, events.occurred_at, events.id).where(~has_earlier)
+
+
+@lru_cache(maxsize=64)
+def _page_statement(status: SyncState | None, trigger: bool, after: bool) -> Statement:
+    """One page of syncs (``limit`` of them, newest first, after the cursor) with their channel rows. A
+    status filter reads two index ranges (``_status_is``), each at most ``limit`` rows, and merges them."""
+    shared: list[ColumnElement[bool]] = []
+    if trigger:
+        shared.append(syncs.trigger == bindparam("trigger", type_=Text))
     if after:
         bound = tuple_(
             bindparam("after_at", type_=DateTime(timezone=True)), bindparam("after_id", type_=BigInteger)
         )
-        statement = statement.where(tuple_(events.occurred_at, events.id) < bound)
-    statement = statement.order_by(events.occurred_at.desc(), events.id.desc())
-    return compile_statement(statement.limit(bindparam("limit", type_=BigInteger)))
-
-
-@dataclass(frozen=True, slots=True)
-class SyncHead:
-    sync_id: str
-    occurred_at: dt.datetime
-    id: int
-
-
-async def sync_heads(
-    connection: asyncpg.Connection, after: tuple[dt.datetime, int] | None, limit: int
-) -> list[SyncHead]:
-    values: dict[str, Any] = {"limit": limit}
-    if after is not None:
-        values["after_at"], values["after_id"] = after
-    records = await _sync_heads_statement(after is not None).fetch(connection, **values)
-    return [SyncHead(r["sync_id"], r["occurred_at"], r["id"]) for r in records]
-
-
-def _number(key: str) -> ColumnElement[Any]:
-    """A numeric payload field, or NULL if the payload holds something else there (never an error)."""
-    field = events.payload[key]
-    return case((func.jsonb_typeof(field) == "number", cast(field.astext, Numeric)))
-
-
-def _load_sum(key: str) -> ColumnElement[Any]:
-    total = func.coalesce(func.sum(_number(key)).filter(events.type == EventType.LOAD.value), 0)
-    return cast(total, BigInteger).label(key)  # bigint decodes far cheaper than numeric
-
-
-def _text_bound(key: str, kind: EventType, *, largest: bool) -> ColumnElement[Any]:
-    """The smallest or largest text of a payload field over the events of one type (NULL where the
-    payload holds no text there)."""
-    field = case((func.jsonb_typeof(events.payload[key]) == "string", events.payload[key].astext))
-    aggregate = func.max(field) if largest else func.min(field)
-    return aggregate.filter(events.type == kind.value).label(key)
-
-
-# The fetch attempt an event belongs to (status.py counts one attempt per channel); NULL where none is named.
-_ATTEMPT = events.payload["attempt"].astext.label("attempt")
-
-_SYNC_GROUPS = compile_statement(
-    select(
-        events.sync_id,
-        events.channel,
-        events.type,
-        func.min(events.occurred_at).label("first_at"),
-        func.max(events.occurred_at).label("last_at"),
-        func.max(events.recorded_at).label("last_recorded_at"),
-        cast(
-            func.max(_number("count")).filter(events.type == EventType.FETCH_COMPLETED.value), BigInteger
-        ).label("count"),
-        _load_sum("inserted"),
-        _load_sum("updated"),
-        _load_sum("unchanged"),
-        _load_sum("rejected"),
-        func.array_agg(aggregate_order_by(events.payload["error"].astext, events.occurred_at.desc()))
-        .filter(events.type == EventType.FETCH_FAILED.value)[1]
-        .label("last_error"),
-        # Daily rows: summed over the load rows; the newest (largest) a fetch event reported otherwise.
-        cast(
-            case(
-                (events.type == EventType.LOAD.value, func.sum(_number("rows"))),
-                else_=func.max(_number("rows")),
-            ),
-            BigInteger,
-        ).label("rows"),
-        _load_sum("restated"),
-        # Days as the payload's ISO text (which sorts as the dates do); the status rule parses them.
-        _text_bound("date_from", EventType.FETCH_STARTED, largest=False),
-        _text_bound("date_to", EventType.FETCH_STARTED, largest=True),
-        _text_bound("through", EventType.FETCH_PROGRESS, largest=True),
-        func.jsonb_agg(events.payload)
-        .filter(events.type == EventType.SYNC_REQUESTED.value)
-        .label("requests"),
-        _ATTEMPT,
-        func.count().label("events"),
+        shared.append(tuple_(*_LISTED) < bound)
+    limit = bindparam("limit", type_=BigInteger)
+    branches: list[Select[Any]] = [
+        select(*_FACT_COLUMNS, *_LISTED).where(*shared, *condition).order_by(*_NEWEST_FIRST).limit(limit)
+        for condition in ([[]] if status is None else [[c] for c in _status_is(status)])
+    ]
+    if len(branches) == 1:
+        page = branches[0].subquery("page")
+    else:
+        merged = union_all(*(branch.subquery().select() for branch in branches)).subquery("merged")
+        page = (
+            select(merged)
+            .order_by(merged.c.listed_at.desc(), merged.c.listed_id.desc())
+            .limit(limit)
+            .subquery("page")
+        )
+    statement = (
+        select(page, *_CHANNEL_COLUMNS)
+        .select_from(page.outerjoin(SyncChannelRow, channels.sync_id == page.c.sync_id))
+        .order_by(page.c.listed_at.desc(), page.c.listed_id.desc())
     )
-    .where(events.sync_id == any_(bindparam("sync_ids", type_=ARRAY(Text))))
-    .group_by(events.sync_id, events.channel, events.type, _ATTEMPT)
+    return compile_statement(statement)
+
+
+_ONE_SYNC = compile_statement(
+    select(*_FACT_COLUMNS, *_LISTED, *_CHANNEL_COLUMNS)
+    .select_from(SyncRow.__table__.outerjoin(SyncChannelRow, channels.sync_id == syncs.sync_id))
+    .where(syncs.sync_id == bindparam("sync_id", type_=Text))
 )
 
 
-async def sync_event_groups(
-    connection: asyncpg.Connection, sync_ids: Sequence[str]
-) -> dict[str, list[EventGroup]]:
-    """The event aggregates of each sync, per (channel, type, attempt)."""
-    records = await _SYNC_GROUPS.fetch(connection, sync_ids=list(sync_ids))
-    groups: dict[str, list[EventGroup]] = {}
-    # Positional, in the select's column order (which is EventGroup's after the type and channel): by-name
-    # lookups cost more than the query here.
-    for sync_id, channel, kind, *facts, requests, attempt, count in records:
-        group = EventGroup(kind, channel, *facts, requests or (), attempt, count)  # type: ignore[call-arg]
-        groups.setdefault(sync_id, []).append(group)
-    return groups
+@dataclass(frozen=True, slots=True)
+class StoredSync:
+    """A sync's facts as the projection holds them, and its position in the list."""
+
+    facts: SyncFacts
+    listed_at: dt.datetime
+    listed_id: int
+
+
+_FACTS = len(_FACT_COLUMNS)
+_CHANNEL_ORDER = {channel.value: index for index, channel in enumerate(ALL_CHANNELS)}
+
+
+def _stored_syncs(records: Sequence[asyncpg.Record]) -> list[StoredSync]:
+    """Rows of (sync facts, listed, channel) joined, in list order, to one StoredSync per sync."""
+    found: dict[str, tuple[tuple[Any, ...], list[ChannelStatus]]] = {}
+    for row in records:
+        record = tuple(row)
+        sync_id = record[0]
+        entry = found.get(sync_id)
+        if entry is None:
+            entry = found[sync_id] = (record, [])
+        channel = record[_FACTS + 2 :]
+        if channel[0] is not None:
+            # Positional: the columns are ChannelStatus' fields in order (SYNC_CHANNEL_STATUS_COLUMNS).
+            entry[1].append(ChannelStatus(Channel(channel[0]), ChannelState(channel[1]), *channel[2:]))
+    stored = []
+    for record, channel_rows in found.values():
+        channel_rows.sort(key=lambda channel: _CHANNEL_ORDER[channel.channel.value])
+        trigger, request = record[1], record[9]
+        sync = SyncFacts(
+            sync_id=record[0],
+            trigger=Trigger(trigger) if trigger is not None else None,
+            request_seen=record[2],
+            requested_at=record[3],
+            date_from=record[4],
+            date_to=record[5],
+            started_at=record[6],
+            idle_since=record[7],
+            requested=record[8],
+            channels=channel_rows,
+            request=orjson.loads(request) if request is not None else None,
+        )
+        stored.append(StoredSync(sync, record[_FACTS], record[_FACTS + 1]))
+    return stored
+
+
+async def sync_page(
+    connection: asyncpg.Connection,
+    *,
+    status: SyncState | None,
+    trigger: Trigger | None,
+    cutoff: dt.datetime,
+    after: tuple[dt.datetime, int] | None,
+    limit: int,
+) -> list[StoredSync]:
+    """Up to ``limit`` syncs newest first after ``after`` whose status at ``cutoff`` + timeout is
+    ``status`` and whose trigger is ``trigger`` (each when given)."""
+    values: dict[str, Any] = {"limit": limit}
+    if status is not None:
+        values["cutoff"] = cutoff
+    if trigger is not None:
+        values["trigger"] = trigger.value
+    if after is not None:
+        values["after_at"], values["after_id"] = after
+    statement = _page_statement(status, trigger is not None, after is not None)
+    return _stored_syncs(await statement.fetch(connection, **values))
+
+
+async def one_sync(connection: asyncpg.Connection, sync_id: str) -> SyncFacts | None:
+    found = _stored_syncs(await _ONE_SYNC.fetch(connection, sync_id=sync_id))
+    return found[0].facts if found else None

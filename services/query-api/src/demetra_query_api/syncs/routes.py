@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
 
 from demetra_common.contracts import ID_PATTERN, SyncRequested, utcnow
+from demetra_common.sync_status import SyncStatus
 from demetra_query_api.cursors import SyncCursor
 from demetra_query_api.deps import AppContext, ContextDep
 from demetra_query_api.http import (
@@ -25,7 +26,6 @@ from demetra_query_api.ranges import backfill_range
 from demetra_query_api.schemas import INVALID_QUERY, Problem
 from demetra_query_api.syncs import service
 from demetra_query_api.syncs.schemas import SyncAccepted, SyncCreate, SyncPage, SyncQuery
-from demetra_query_api.syncs.status import SyncStatus
 
 router = APIRouter(tags=["syncs"])
 # Write endpoints: the app includes this router behind the API key check.
@@ -71,9 +71,9 @@ def _timeout(context: AppContext) -> dt.timedelta:
     responses=INVALID_QUERY,
     summary="Sync history",
     description=(
-        "Syncs newest first (by their first recorded event), each with the status derived from the events "
-        "table. Filter by derived `status` or by `trigger`. With a filter a page may hold fewer than "
-        "`limit` syncs (at most 2000 are examined per request): follow `next` until it is null."
+        "Syncs newest first (by their first recorded event), each with the status derived from its events "
+        "(read from the sync projection the loader keeps with them). Filter by derived `status` or by "
+        "`trigger`. Follow `next` until it is null."
     ),
 )
 async def list_syncs(request: Request) -> Response:

@@ -8,12 +8,12 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from demetra_common.contracts import Channel, DistinctChannels, SyncId, Trigger
+from demetra_common.sync_status import SyncState, SyncStatus
 from demetra_query_api.schemas import Day, cursor_parameter
-from demetra_query_api.syncs.status import SyncState, SyncStatus
 
 
 class SyncPage(BaseModel):
-    """Syncs newest first. A page may hold fewer than `limit` items when filtering; follow `next`."""
+    """Syncs newest first; follow `next` until it is null."""
 
     items: list[SyncStatus]
     limit: int

@@ -5,30 +5,27 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
 from pydantic import ValidationError
 
-from demetra_common.contracts import ALL_CHANNELS, Channel, EventType, SyncRequested, Trigger
+from demetra_common.contracts import ALL_CHANNELS, Channel, SyncRequested, Trigger
+from demetra_common.sync_status import ChannelState, SyncState, SyncStatus, settle
 from demetra_query_api.cursors import SyncCursor
 from demetra_query_api.ranges import DateRange
 from demetra_query_api.syncs import repository
-from demetra_query_api.syncs.status import ChannelState, SyncState, SyncStatus, derive_sync
 
-# The history walk stops after this many syncs per request, so a rare status filter cannot turn one request
-# into a scan of the whole history: the page then holds fewer items and `next` continues from there.
-MAX_SYNCS_SCANNED = 2000
+# demetra_syncs_recent counts at most this many syncs per pass.
+MAX_RECENT_SYNCS = 2000
 
 
 async def sync_status(
     connection: asyncpg.Connection, sync_id: str, *, now: dt.datetime, timeout: dt.timedelta
 ) -> SyncStatus | None:
-    groups = await repository.sync_event_groups(connection, [sync_id])
-    if sync_id not in groups:
-        return None
-    return derive_sync(sync_id, groups[sync_id], now=now, timeout=timeout)
+    facts = await repository.one_sync(connection, sync_id)
+    return settle(facts, now=now, timeout=timeout) if facts is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,42 +43,29 @@ async def sync_history(
     limit: int,
     now: dt.datetime,
     timeout: dt.timedelta,
-    max_scanned: int = MAX_SYNCS_SCANNED,
 ) -> SyncPage:
-    """Syncs newest first (by their first event), filtered by derived status and trigger."""
-    items: list[SyncStatus] = []
-    position = (cursor.occurred_at, cursor.id) if cursor else None
-    filtered = status is not None or trigger is not None
-    scanned = 0
-    while True:
-        wanted = limit - len(items)
-        batch = min(max(4 * wanted, 50) if filtered else wanted, max_scanned - scanned)
-        heads = await repository.sync_heads(connection, position, batch + 1)  # one more: is there a next?
-        more = len(heads) > batch
-        heads = heads[:batch]
-        groups = await repository.sync_event_groups(connection, [head.sync_id for head in heads])
-        for index, head in enumerate(heads):
-            scanned += 1
-            position = (head.occurred_at, head.id)
-            if head.sync_id not in groups:  # its rows vanished between the two queries
-                continue
-            view = derive_sync(head.sync_id, groups[head.sync_id], now=now, timeout=timeout)
-            if (status is None or view.status is status) and (trigger is None or view.trigger is trigger):
-                items.append(view)
-            if len(items) == limit:
-                has_more = more or index < len(heads) - 1
-                return SyncPage(items, SyncCursor(*position).encode() if has_more else None)
-        if not more:
-            return SyncPage(items, None)
-        if scanned >= max_scanned and position is not None:
-            return SyncPage(items, SyncCursor(*position).encode())
+    """Syncs newest first (by their first event), filtered by derived status and trigger: one page of the
+    sync projection (an index range per filter), each sync settled at ``now``."""
+    stored = await repository.sync_page(
+        connection,
+        status=status,
+        trigger=trigger,
+        cutoff=now - timeout,
+        after=(cursor.occurred_at, cursor.id) if cursor else None,
+        limit=limit + 1,  # one more: is there a next page?
+    )
+    items = [settle(sync.facts, now=now, timeout=timeout) for sync in stored[:limit]]
+    if len(stored) <= limit:
+        return SyncPage(items, None)
+    last = stored[limit - 1]
+    return SyncPage(items, SyncCursor(last.listed_at, last.listed_id).encode())
 
 
 async def recent_outcomes(
     connection: asyncpg.Connection, *, since: dt.datetime, now: dt.datetime, timeout: dt.timedelta
 ) -> Counter[tuple[SyncState, bool]]:
-    """The syncs started since ``since`` (newest first, at most ``MAX_SYNCS_SCANNED``), counted by
-    (derived status, timed out)."""
+    """The syncs started since ``since`` (newest first, at most ``MAX_RECENT_SYNCS``), counted by (derived
+    status, timed out)."""
     counts: Counter[tuple[SyncState, bool]] = Counter()
     cursor: SyncCursor | None = None
     while True:
@@ -92,7 +76,7 @@ async def recent_outcomes(
             if item.started_at < since:
                 return counts
             counts[item.status, item.timed_out] += 1
-        if page.next_cursor is None or counts.total() >= MAX_SYNCS_SCANNED:
+        if page.next_cursor is None or counts.total() >= MAX_RECENT_SYNCS:
             return counts
         cursor = SyncCursor.decode(page.next_cursor)
 
@@ -146,32 +130,25 @@ async def plan_retry(
 ) -> RetryPlan | None:
     """The request that re-fetches the failed channels of ``sync_id``, or None when the sync is unknown.
 
-    The retry is the sync's first recorded request again (same sync_id, as-of, slot and days, so the same
-    data is asked for) naming only the channels whose status is failed (timed out included), with a new
-    event_id and trigger api. The ingestors fetch it because a failed channel has no completed fetch; a
-    completed channel, were it named, would be skipped. Raises ``NothingToRetry`` when no channel failed.
+    The retry is the sync's first recorded request again (its payload is in the projection: same sync_id,
+    as-of, slot and days, so the same data is asked for) naming only the channels whose status is failed
+    (timed out included), with a new event_id and trigger api. The ingestors fetch it because a failed
+    channel has no completed fetch; a completed channel, were it named, would be skipped. Raises
+    ``NothingToRetry`` when no channel failed.
     """
-    groups = (await repository.sync_event_groups(connection, [sync_id])).get(sync_id)
-    if not groups:
+    facts = await repository.one_sync(connection, sync_id)
+    if facts is None:
         return None
-    status = derive_sync(sync_id, groups, now=now, timeout=timeout)
+    status = settle(facts, now=now, timeout=timeout)
     failed = [channel.channel for channel in status.channels if channel.status is ChannelState.FAILED]
     if not failed:
         states = ", ".join(f"{c.channel.value} {c.status.value}" for c in status.channels) or "no channel"
         raise NothingToRetry(f"sync {sync_id} has no failed channel to retry ({states})")
-    original = _first_request(g.requests for g in groups if g.type == EventType.SYNC_REQUESTED)
+    try:
+        original = SyncRequested.model_validate(facts.request) if facts.request is not None else None
+    except ValidationError:
+        original = None
     if original is None:
         raise NothingToRetry(f"sync {sync_id} has no recorded request to repeat")
     retry = original.model_copy(update={"event_id": uuid.uuid4(), "trigger": Trigger.API, "channels": failed})
     return RetryPlan(status, retry)
-
-
-def _first_request(payloads: Iterable[Sequence[object]]) -> SyncRequested | None:
-    requests = []
-    for group in payloads:
-        for payload in group:
-            try:
-                requests.append(SyncRequested.model_validate(payload))
-            except ValidationError:
-                continue
-    return min(requests, key=lambda request: request.requested_at, default=None)

@@ -1,10 +1,20 @@
-"""Sync status, derived from the events table alone (DESIGN.md, "Sync status, read from the events table").
+"""Sync status: the one rule that derives a sync's status from its events (docs/architecture.md, "One sync,
+counted once").
 
-The repository aggregates a sync's event rows per (channel, type); this module turns those aggregates into
-a status. Everything here is a pure function of the rows and the clock, so rows that repeat (a re-sent
-fetch.started, two scheduler replicas requesting the same sync) or arrive out of order change nothing:
-status comes from what kinds of rows exist, the newest of each, and sums of load counts, never from how
-many rows there are.
+It works in two steps, both pure:
+- ``sync_facts(sync_id, groups)``: from the aggregates of a sync's event rows (one ``EventGroup`` per
+  (channel, type, attempt)) to what the events say regardless of the clock: per channel its counted attempt,
+  counts, times and state as if no channel could time out. The loader stores these facts in the sync
+  projection (``demetra_common.sync_projection``: tables ``syncs`` and ``sync_channels``) in the transaction
+  that records the events;
+- ``settle(facts, now=..., timeout=...)``: the status at ``now``: a channel not finished and silent for
+  ``timeout`` has failed (timed out). The query API settles the stored facts of the syncs it serves.
+``derive_sync`` is both at once. ``SyncOutcome`` is what the list's status filter needs of the clock: the
+state now, the state once every unfinished channel timed out, and from when.
+
+Everything here is a pure function of the rows and the clock, so rows that repeat (a re-sent fetch.started,
+two scheduler replicas requesting the same sync) or arrive out of order change nothing: status comes from
+what kinds of rows exist, the newest of each, and sums of load counts, never from how many rows there are.
 
 Per channel, of one fetch attempt (every fetch of a channel is an attempt: its messages, events and load
 rows carry its id; a fetch re-run after a crash or for a retry is a new attempt). The attempt counted is the
@@ -34,7 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -176,7 +186,7 @@ class ChannelStatus:
 
 @dataclass(frozen=True, slots=True)
 class SyncStatus:
-    """A sync's status, derived from the events table at request time."""
+    """A sync's status at some moment: its facts (``SyncFacts``) settled at that moment."""
 
     sync_id: Annotated[str, Field(examples=["sched-20261125T1400Z"])]
     status: Annotated[
@@ -214,6 +224,7 @@ class _Request:
     requested_at: dt.datetime | None
     date_from: dt.date | None = None
     date_to: dt.date | None = None
+    first: Mapping[str, Any] | None = None  # the earliest request's payload
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -263,6 +274,7 @@ def _parse_requests(group: EventGroup | None) -> _Request | None:
         requested_at=requested_at,
         date_from=_parse_date(first.get("date_from")),
         date_to=_parse_date(first.get("date_to")),
+        first=first,
     )
 
 
@@ -278,15 +290,8 @@ def counted_attempt(groups: Sequence[EventGroup]) -> str | None:
     return max(began, key=lambda attempt: began[attempt], default=None)
 
 
-def _channel_status(
-    channel: Channel,
-    all_groups: Sequence[EventGroup],
-    *,
-    requested: bool,
-    idle_since: dt.datetime,
-    now: dt.datetime,
-    timeout: dt.timedelta,
-) -> ChannelStatus:
+def _channel_facts(channel: Channel, all_groups: Sequence[EventGroup], *, requested: bool) -> ChannelStatus:
+    """What a channel's events say, the clock aside (an unfinished channel is never timed out here)."""
     attempt = counted_attempt(all_groups)
     groups = {g.type: g for g in all_groups if g.type not in ATTEMPT_TYPES or g.attempt == attempt}
     attempts = len({g.attempt for g in all_groups if g.type == EventType.FETCH_STARTED})
@@ -322,15 +327,6 @@ def _channel_status(
         error = "expired: the request was older than SYNC_REQUEST_MAX_AGE when read; not fetched"
     else:
         status = ChannelState.PENDING
-
-    timed_out = False
-    if status in UNFINISHED:
-        quiet_since = last_event_at or idle_since
-        if now - quiet_since > timeout:
-            timed_out = True
-            finished_at = quiet_since + timeout
-            error = f"timeout: no progress for {timeout.total_seconds():g} s while {status.value}"
-            status = ChannelState.FAILED
     return ChannelStatus(
         channel=channel,
         status=status,
@@ -350,11 +346,34 @@ def _channel_status(
         started_at=started.first_at if started else None,
         finished_at=finished_at,
         last_event_at=last_event_at,
-        timed_out=timed_out,
+        timed_out=False,
         error=error,
         attempt=attempt,
         attempts=attempts,
         skipped=skipped.events if skipped else 0,
+    )
+
+
+def _quiet_since(channel: ChannelStatus, idle_since: dt.datetime) -> dt.datetime:
+    """From when an unfinished channel counts as silent: its newest event, else the request's."""
+    return channel.last_event_at or idle_since
+
+
+def _settle_channel(
+    channel: ChannelStatus, *, idle_since: dt.datetime, now: dt.datetime, timeout: dt.timedelta
+) -> ChannelStatus:
+    """The channel at ``now``: failed (timed out) when unfinished and silent for longer than ``timeout``."""
+    if channel.status not in UNFINISHED:
+        return channel
+    quiet_since = _quiet_since(channel, idle_since)
+    if now - quiet_since <= timeout:
+        return channel
+    return replace(
+        channel,
+        status=ChannelState.FAILED,
+        timed_out=True,
+        finished_at=quiet_since + timeout,
+        error=f"timeout: no progress for {timeout.total_seconds():g} s while {channel.status.value}",
     )
 
 
@@ -371,10 +390,54 @@ def _sync_state(statuses: Iterable[ChannelState]) -> SyncState:
     return SyncState.PARTIAL
 
 
-def derive_sync(
-    sync_id: str, groups: Iterable[EventGroup], *, now: dt.datetime, timeout: dt.timedelta
-) -> SyncStatus:
-    """The status of one sync from the aggregates of its event rows (at least one)."""
+@dataclass(frozen=True, slots=True)
+class SyncFacts:
+    """What a sync's events say, the clock aside: the sync projection stores exactly this."""
+
+    sync_id: str
+    trigger: Trigger | None
+    request_seen: bool
+    requested_at: dt.datetime | None
+    date_from: dt.date | None
+    date_to: dt.date | None
+    started_at: dt.datetime  # the request time, or the first event if earlier or no request
+    idle_since: dt.datetime  # the request's newest sign of life (else the first event): silence from it
+    requested: int  # channels requested (channels seen, when no request was recorded)
+    channels: Sequence[ChannelStatus]  # never timed out
+    request: Mapping[str, Any] | None = None  # the earliest recorded request's payload
+
+
+@dataclass(frozen=True, slots=True)
+class SyncOutcome:
+    """The sync's state as a function of the clock, for a status filter in SQL: ``state`` until ``idle_at``
+    + timeout, ``timed_out_state`` after it. ``idle_at`` is None once nothing can time out (finished)."""
+
+    state: SyncState
+    timed_out_state: SyncState
+    idle_at: dt.datetime | None
+
+    def at(self, now: dt.datetime, timeout: dt.timedelta) -> SyncState:
+        """The state ``settle`` derives at ``now`` (the SQL filter is this, on the stored columns)."""
+        if self.idle_at is not None and self.idle_at < now - timeout:
+            return self.timed_out_state
+        return self.state
+
+
+def outcome(facts: SyncFacts) -> SyncOutcome:
+    state = _sync_state(channel.status for channel in facts.channels)
+    if state is not SyncState.RUNNING:
+        return SyncOutcome(state, state, None)
+    if not facts.channels:  # a request naming no channel this API knows times out like a silent channel
+        return SyncOutcome(state, SyncState.FAILED, facts.idle_since)
+    unfinished = [c for c in facts.channels if c.status in UNFINISHED]
+    timed_out = _sync_state(
+        ChannelState.FAILED if c.status in UNFINISHED else c.status for c in facts.channels
+    )
+    return SyncOutcome(state, timed_out, max(_quiet_since(c, facts.idle_since) for c in unfinished))
+
+
+def sync_facts(sync_id: str, groups: Iterable[EventGroup]) -> SyncFacts:
+    """The facts of one sync from the aggregates of its event rows (at least one)."""
     by_channel: dict[Channel, list[EventGroup]] = {}
     request_group: EventGroup | None = None
     first_at: dt.datetime | None = None
@@ -390,44 +453,55 @@ def derive_sync(
     request = _parse_requests(request_group)
     requested = request.channels if request else ()
     channels = sorted(set(requested) | set(by_channel), key=ALL_CHANNELS.index)
-    idle_since = request_group.activity_at if request_group else first_at
-    channel_statuses = [
-        _channel_status(
-            channel,
-            by_channel.get(channel, []),
-            requested=channel in requested,
-            idle_since=idle_since,
-            now=now,
-            timeout=timeout,
-        )
-        for channel in channels
-    ]
-    state = _sync_state(status.status for status in channel_statuses)
-    # A request naming no channel this API knows can never progress: it times out like a silent channel.
-    stalled = not channel_statuses and now - idle_since > timeout
-    if stalled:
-        state = SyncState.FAILED
-    started_at = min(request.requested_at, first_at) if request and request.requested_at else first_at
-    finished_at = (
-        max((c.finished_at for c in channel_statuses if c.finished_at), default=idle_since + timeout)
-        if state is not SyncState.RUNNING
-        else None
-    )
-    duration = ((finished_at or now) - started_at).total_seconds()
-    return SyncStatus(
+    return SyncFacts(
         sync_id=sync_id,
-        status=state,
         trigger=request.trigger if request else None,
         request_seen=request is not None,
         requested_at=request.requested_at if request else None,
         date_from=request.date_from if request else None,
         date_to=request.date_to if request else None,
-        started_at=started_at,
+        started_at=min(request.requested_at, first_at) if request and request.requested_at else first_at,
+        idle_since=request_group.activity_at if request_group else first_at,
+        requested=len(requested) if request else len(channels),
+        channels=[
+            _channel_facts(channel, by_channel.get(channel, []), requested=channel in requested)
+            for channel in channels
+        ],
+        request=request.first if request else None,
+    )
+
+
+def settle(facts: SyncFacts, *, now: dt.datetime, timeout: dt.timedelta) -> SyncStatus:
+    """The sync's status at ``now``: its facts, with every channel silent for ``timeout`` failed."""
+    idle_since = facts.idle_since
+    channel_statuses = [
+        _settle_channel(channel, idle_since=idle_since, now=now, timeout=timeout)
+        for channel in facts.channels
+    ]
+    state = _sync_state(status.status for status in channel_statuses)
+    stalled = not channel_statuses and now - idle_since > timeout
+    if stalled:
+        state = SyncState.FAILED
+    finished_at = (
+        max((c.finished_at for c in channel_statuses if c.finished_at), default=idle_since + timeout)
+        if state is not SyncState.RUNNING
+        else None
+    )
+    duration = ((finished_at or now) - facts.started_at).total_seconds()
+    return SyncStatus(
+        sync_id=facts.sync_id,
+        status=state,
+        trigger=facts.trigger,
+        request_seen=facts.request_seen,
+        requested_at=facts.requested_at,
+        date_from=facts.date_from,
+        date_to=facts.date_to,
+        started_at=facts.started_at,
         finished_at=finished_at,
         duration_s=max(0.0, duration),
         timed_out=stalled or any(c.timed_out for c in channel_statuses),
         counts=SyncCounts(
-            requested=len(requested) if request else len(channels),
+            requested=facts.requested,
             fetched=sum(c.fetched or 0 for c in channel_statuses),
             loaded=sum(c.loaded for c in channel_statuses),
             inserted=sum(c.inserted for c in channel_statuses),
@@ -440,3 +514,10 @@ def derive_sync(
         ),
         channels=channel_statuses,
     )
+
+
+def derive_sync(
+    sync_id: str, groups: Iterable[EventGroup], *, now: dt.datetime, timeout: dt.timedelta
+) -> SyncStatus:
+    """The status of one sync at ``now`` from the aggregates of its event rows (at least one)."""
+    return settle(sync_facts(sync_id, groups), now=now, timeout=timeout)
