@@ -67,3 +67,57 @@ async def test_the_campaign_indexes_of_the_migrations_are_those_tables_declares(
         assert await _index_definitions(empty_database_url, "campaigns") == await _index_definitions(
             declared, "campaigns"
         )
+
+
+BEFORE_THE_PROJECTION = "0400"
+EVENTS = """
+INSERT INTO events (event_id, sync_id, channel, type, payload, occurred_at, recorded_at)
+VALUES (gen_random_uuid(), 'sched-old', NULL, 'sync.requested',
+        '{"sync_id": "sched-old", "trigger": "schedule", "channels": ["facebook", "tiktok"],
+          "requested_at": "2026-11-20T10:00:00+00:00"}', '2026-11-20T10:00Z', '2026-11-20T10:00Z'),
+       (gen_random_uuid(), 'sched-old', 'facebook', 'fetch.completed', '{"count": 2}',
+        '2026-11-20T10:01Z', '2026-11-20T10:01Z'),
+       (gen_random_uuid(), 'sched-old', 'facebook', 'load', '{"inserted": 2}',
+        '2026-11-20T10:02Z', '2026-11-20T10:02Z'),
+       (gen_random_uuid(), 'sched-old', 'tiktok', 'fetch.failed', '{"error": "boom"}',
+        '2026-11-20T10:03Z', '2026-11-20T10:03Z'),
+       (gen_random_uuid(), 'api-lonely', 'google_ads', 'fetch.started', '{}',
+        '2026-11-21T08:00Z', '2026-11-21T08:00Z')
+"""
+
+
+async def _execute(url: str, sql: str) -> None:
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        await connection.execute(sql)
+    finally:
+        await connection.close()
+
+
+async def _fetch(url: str, sql: str) -> list[tuple[object, ...]]:
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        return [tuple(row) for row in await connection.fetch(sql)]
+    finally:
+        await connection.close()
+
+
+async def test_the_sync_projection_is_backfilled_from_the_events_recorded_before_it(
+    empty_database_url: str,
+) -> None:
+    """An existing deployment: migration 0500 fills syncs and sync_channels from its events, by the rule."""
+    await asyncio.to_thread(upgrade, empty_database_url, BEFORE_THE_PROJECTION)
+    await _execute(empty_database_url, EVENTS)
+    await asyncio.to_thread(upgrade, empty_database_url)
+    assert await _fetch(
+        empty_database_url, "SELECT sync_id, trigger, state, requested FROM syncs ORDER BY listed_at"
+    ) == [("sched-old", "schedule", "partial", 2), ("api-lonely", None, "running", 1)]
+    assert await _fetch(
+        empty_database_url,
+        "SELECT sync_id, channel, status, fetched, loaded, error FROM sync_channels "
+        "ORDER BY sync_id, channel",
+    ) == [
+        ("api-lonely", "google_ads", "fetching", None, 0, None),
+        ("sched-old", "facebook", "completed", 2, 2, None),
+        ("sched-old", "tiktok", "failed", None, 0, "boom"),
+    ]

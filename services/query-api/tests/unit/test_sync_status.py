@@ -1,11 +1,23 @@
-"""Sync status derivation from event aggregates: every channel and sync state, duplicates, timeouts."""
+"""Sync status derivation from event aggregates: every channel and sync state, duplicates, timeouts; the
+facts the projection stores, settled at read time, and the outcome its status filter reads."""
 
+import dataclasses
 import datetime as dt
 
 import pytest
 
 from demetra_common.contracts import Channel, EventType, Trigger
-from demetra_common.sync_status import ChannelState, EventGroup, SyncState, derive_sync
+from demetra_common.sync_status import (
+    ChannelState,
+    ChannelStatus,
+    EventGroup,
+    SyncState,
+    derive_sync,
+    outcome,
+    settle,
+    sync_facts,
+)
+from demetra_common.tables import SYNC_CHANNEL_STATUS_COLUMNS
 
 T0 = dt.datetime(2026, 11, 25, 14, 0, tzinfo=dt.UTC)
 TIMEOUT = dt.timedelta(minutes=10)
@@ -356,3 +368,50 @@ def test_an_expired_request_is_expired_not_pending_nor_timed_out() -> None:
     assert [c.status for c in status.channels] == [ChannelState.EXPIRED, ChannelState.EXPIRED]
     assert status.status is SyncState.EXPIRED and not status.timed_out
     assert derive(requested(FB), group(EventType.FETCH_EXPIRED, FB, 1), now=3600).status is SyncState.EXPIRED
+
+
+# ------------------------------------------------------------- the projection's facts, settled and filtered
+
+STORIES = {
+    "pending": (requested(FB, IG),),
+    "one loading, one failed": (
+        requested(FB, IG),
+        group(EventType.FETCH_COMPLETED, FB, 5, count=3),
+        group(EventType.FETCH_FAILED, IG, 8, last_error="boom"),
+    ),
+    "one fetching, one completed": (
+        requested(FB, IG),
+        group(EventType.FETCH_STARTED, FB, 1),
+        group(EventType.FETCH_COMPLETED, IG, 2, count=0),
+    ),
+    "a slow channel and a quiet one": (
+        requested(FB, IG),
+        group(EventType.FETCH_STARTED, FB, 1),
+        group(EventType.FETCH_STARTED, IG, 1, 400),
+    ),
+    "completed": (requested(FB), group(EventType.FETCH_COMPLETED, FB, 5, count=0)),
+    "expired": (requested(FB), group(EventType.FETCH_EXPIRED, FB, 5)),
+    "no known channel": (requested(),),
+}
+
+
+@pytest.mark.parametrize("story", list(STORIES))
+def test_facts_settled_at_any_moment_are_the_status_derived_then(story: str) -> None:
+    facts = sync_facts("s", STORIES[story])
+    assert all(not channel.timed_out for channel in facts.channels)  # the facts know no clock
+    for seconds in (60, 599, 601, 700, 1000, 1001, 1100, 10_000):
+        assert settle(facts, now=at(seconds), timeout=TIMEOUT) == derive(*STORIES[story], now=seconds)
+
+
+@pytest.mark.parametrize("story", list(STORIES))
+def test_the_outcome_is_the_settled_state_at_every_moment(story: str) -> None:
+    """What the list's status filter computes in SQL from the stored outcome is what settle derives."""
+    facts = sync_facts("s", STORIES[story])
+    result = outcome(facts)
+    for seconds in range(0, 2000, 7):
+        settled = settle(facts, now=at(seconds), timeout=TIMEOUT).status
+        assert result.at(at(seconds), TIMEOUT) is settled, (story, seconds)
+
+
+def test_the_projection_columns_are_the_channel_status_fields_in_order() -> None:
+    assert tuple(field.name for field in dataclasses.fields(ChannelStatus)) == SYNC_CHANNEL_STATUS_COLUMNS
