@@ -177,7 +177,8 @@ CAMPAIGN_NAME_SEARCH_INDEX = Index(
 
 
 class EventRow(Base):
-    """The sync history. Sync status is derived from these rows alone.
+    """The sync history. Sync status is derived from these rows alone (and kept, derived, in the sync
+    projection below, in the transaction that writes them).
 
     - ``sync.requested``: channel NULL, payload = the SyncRequested message (channels, trigger, ...);
     - ``fetch.started`` / ``fetch.completed`` / ``fetch.failed``: payload = the SyncEvent (count, error);

@@ -77,7 +77,8 @@ class LoaderSettings(CommonSettings):
     loader_announce_lookback_s: float = Field(
         default=86_400.0,
         gt=0,
-        description="How far back (by fetch.completed time) the periodic pass looks for unannounced pairs.",
+        description="How far back (by the time a channel completed) the periodic pass looks for unannounced "
+        "pairs.",
     )
 
     @property
