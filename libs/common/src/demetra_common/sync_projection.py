@@ -42,7 +42,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 
 from demetra_common.contracts import EventType
-from demetra_common.sync_status import EventGroup, SyncFacts, outcome, sync_facts
+from demetra_common.sync_status import EventGroup, SyncFacts, finished_status, outcome, sync_facts
 from demetra_common.tables import SYNC_CHANNEL_STATUS_COLUMNS, EventRow, SyncChannelRow, SyncRow
 
 # One row of ``events``: event_id, sync_id, channel, type, payload (JSON text), occurred_at.
@@ -214,6 +214,7 @@ def _groups_by_sync(
 def _sync_row(facts: SyncFacts, listed: tuple[dt.datetime, int]) -> dict[str, Any]:
     """The ``syncs`` row of these facts, listed at the sync's first event (occurred_at, events id)."""
     result = outcome(facts)
+    finished = finished_status(facts)
     return {
         "sync_id": facts.sync_id,
         "listed_at": listed[0],
@@ -230,6 +231,7 @@ def _sync_row(facts: SyncFacts, listed: tuple[dt.datetime, int]) -> dict[str, An
         "state": result.state,
         "timed_out_state": result.timed_out_state,
         "idle_at": result.idle_at,
+        "finished_status": orjson.dumps(finished).decode() if finished is not None else None,
     }
 
 

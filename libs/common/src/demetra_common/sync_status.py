@@ -436,6 +436,13 @@ def outcome(facts: SyncFacts) -> SyncOutcome:
     return SyncOutcome(state, timed_out, max(_quiet_since(c, facts.idle_since) for c in unfinished))
 
 
+def finished_status(facts: SyncFacts) -> SyncStatus | None:
+    """A finished sync's status, the same at every moment (no channel is left to time out), else None."""
+    if outcome(facts).idle_at is not None:
+        return None
+    return settle(facts, now=facts.started_at, timeout=dt.timedelta(0))
+
+
 def sync_facts(sync_id: str, groups: Iterable[EventGroup]) -> SyncFacts:
     """The facts of one sync from the aggregates of its event rows (at least one)."""
     by_channel: dict[Channel, list[EventGroup]] = {}

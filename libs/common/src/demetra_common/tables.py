@@ -213,7 +213,8 @@ class SyncRow(Base):
 
     The list is newest first by the sync's first event (``listed_at``, then that event's ``listed_id``).
     ``state`` / ``timed_out_state`` / ``idle_at`` are the ``SyncOutcome``: the status filter is ``state``
-    until ``idle_at`` + timeout, ``timed_out_state`` after.
+    until ``idle_at`` + timeout, ``timed_out_state`` after. A finished sync (``idle_at`` NULL) also holds its
+    status as served (``finished_status``), so a page of finished syncs needs no channel rows.
     """
 
     __tablename__ = "syncs"
@@ -233,6 +234,9 @@ class SyncRow(Base):
     state: Mapped[str] = mapped_column(Text)
     timed_out_state: Mapped[str] = mapped_column(Text)
     idle_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # A finished sync's status is the same at every moment: its JSON, as the query API serves it
+    # (``sync_status.finished_status``; a change of the status's shape refreshes the projection).
+    finished_status: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

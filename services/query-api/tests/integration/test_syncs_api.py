@@ -71,6 +71,8 @@ async def test_a_sync_whose_channels_all_loaded_is_completed_with_times(
     assert dt.datetime.fromisoformat(body["finished_at"]) == start + dt.timedelta(seconds=8)
     assert body["duration_s"] == pytest.approx(8.0)
     assert body["counts"]["loaded"] == 6 and body["counts"]["rejected"] == 1
+    # The list serves a finished sync's status as the projection stored it: the same as the sync's own.
+    assert (await client.get("/api/syncs")).json()["items"] == [body]
 
 
 async def test_some_channels_failed_and_the_rest_completed_is_partial(

@@ -13,6 +13,7 @@ from demetra_common.sync_status import (
     EventGroup,
     SyncState,
     derive_sync,
+    finished_status,
     outcome,
     settle,
     sync_facts,
@@ -415,3 +416,14 @@ def test_the_outcome_is_the_settled_state_at_every_moment(story: str) -> None:
 
 def test_the_projection_columns_are_the_channel_status_fields_in_order() -> None:
     assert tuple(field.name for field in dataclasses.fields(ChannelStatus)) == SYNC_CHANNEL_STATUS_COLUMNS
+
+
+@pytest.mark.parametrize("story", list(STORIES))
+def test_a_finished_sync_s_stored_status_is_its_status_at_every_moment(story: str) -> None:
+    facts = sync_facts("s", STORIES[story])
+    stored = finished_status(facts)
+    settled = [settle(facts, now=at(seconds), timeout=TIMEOUT) for seconds in (60, 601, 1001, 10_000)]
+    if stored is None:
+        assert outcome(facts).state is SyncState.RUNNING
+    else:
+        assert settled == [stored] * len(settled)

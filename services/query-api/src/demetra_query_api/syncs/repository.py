@@ -46,7 +46,8 @@ _FACT_COLUMNS = (
     syncs.requested,
     syncs.request.cast(Text).label("request"),  # text: parsed only for a retry
 )
-_LISTED = (syncs.listed_at, syncs.listed_id)
+_POSITION = (syncs.listed_at, syncs.listed_id)
+_LISTED = (*_POSITION, syncs.state, syncs.finished_status)
 _NEWEST_FIRST = (syncs.listed_at.desc(), syncs.listed_id.desc())
 _CHANNEL_COLUMNS = tuple(channels[name] for name in SYNC_CHANNEL_STATUS_COLUMNS)
 
@@ -65,8 +66,9 @@ def _status_is(status: SyncState) -> tuple[ColumnElement[bool], ColumnElement[bo
 
 @lru_cache(maxsize=64)
 def _page_statement(status: SyncState | None, trigger: bool, after: bool) -> Statement:
-    """One page of syncs (``limit`` of them, newest first, after the cursor) with their channel rows. A
-    status filter reads two index ranges (``_status_is``), each at most ``limit`` rows, and merges them."""
+    """One page of syncs (``limit`` of them, newest first, after the cursor), the running ones with their
+    channel rows (a finished sync's status is stored whole). A status filter reads two index ranges
+    (``_status_is``), each at most ``limit`` rows, and merges them."""
     shared: list[ColumnElement[bool]] = []
     if trigger:
         shared.append(syncs.trigger == bindparam("trigger", type_=Text))
@@ -74,7 +76,7 @@ def _page_statement(status: SyncState | None, trigger: bool, after: bool) -> Sta
         bound = tuple_(
             bindparam("after_at", type_=DateTime(timezone=True)), bindparam("after_id", type_=BigInteger)
         )
-        shared.append(tuple_(*_LISTED) < bound)
+        shared.append(tuple_(*_POSITION) < bound)
     limit = bindparam("limit", type_=BigInteger)
     branches: list[Select[Any]] = [
         select(*_FACT_COLUMNS, *_LISTED).where(*shared, *condition).order_by(*_NEWEST_FIRST).limit(limit)
@@ -90,9 +92,10 @@ def _page_statement(status: SyncState | None, trigger: bool, after: bool) -> Sta
             .limit(limit)
             .subquery("page")
         )
+    running = and_(channels.sync_id == page.c.sync_id, page.c.finished_status.is_(None))
     statement = (
         select(page, *_CHANNEL_COLUMNS)
-        .select_from(page.outerjoin(SyncChannelRow, channels.sync_id == page.c.sync_id))
+        .select_from(page.outerjoin(SyncChannelRow, running))
         .order_by(page.c.listed_at.desc(), page.c.listed_id.desc())
     )
     return compile_statement(statement)
@@ -107,11 +110,14 @@ _ONE_SYNC = compile_statement(
 
 @dataclass(frozen=True, slots=True)
 class StoredSync:
-    """A sync's facts as the projection holds them, and its position in the list."""
+    """A sync as the projection holds it: its facts (a page reads a finished sync's without channels) and,
+    when it is finished, its status as JSON; its position in the list and its state (the clock aside)."""
 
     facts: SyncFacts
     listed_at: dt.datetime
     listed_id: int
+    state: SyncState
+    finished_status: str | None
 
 
 _FACTS = len(_FACT_COLUMNS)
@@ -127,7 +133,7 @@ def _stored_syncs(records: Sequence[asyncpg.Record]) -> list[StoredSync]:
         entry = found.get(sync_id)
         if entry is None:
             entry = found[sync_id] = (record, [])
-        channel = record[_FACTS + 2 :]
+        channel = record[_FACTS + len(_LISTED) :]
         if channel[0] is not None:
             # Positional: the columns are ChannelStatus' fields in order (SYNC_CHANNEL_STATUS_COLUMNS).
             entry[1].append(ChannelStatus(Channel(channel[0]), ChannelState(channel[1]), *channel[2:]))
@@ -148,7 +154,8 @@ def _stored_syncs(records: Sequence[asyncpg.Record]) -> list[StoredSync]:
             channels=channel_rows,
             request=orjson.loads(request) if request is not None else None,
         )
-        stored.append(StoredSync(sync, record[_FACTS], record[_FACTS + 1]))
+        listed_at, listed_id, state, finished = record[_FACTS : _FACTS + len(_LISTED)]
+        stored.append(StoredSync(sync, listed_at, listed_id, SyncState(state), finished))
     return stored
 
 

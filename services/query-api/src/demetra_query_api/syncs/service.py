@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import orjson
 from pydantic import ValidationError
 
 from demetra_common.contracts import ALL_CHANNELS, Channel, SyncRequested, Trigger
@@ -30,8 +31,32 @@ async def sync_status(
 
 @dataclass(frozen=True, slots=True)
 class SyncPage:
-    items: list[SyncStatus]
+    items: list[SyncStatus | orjson.Fragment]  # a finished sync's status is served as stored
     next_cursor: str | None
+
+
+async def _history(
+    connection: asyncpg.Connection,
+    *,
+    status: SyncState | None,
+    trigger: Trigger | None,
+    cursor: SyncCursor | None,
+    limit: int,
+    now: dt.datetime,
+    timeout: dt.timedelta,
+) -> tuple[list[repository.StoredSync], str | None]:
+    stored = await repository.sync_page(
+        connection,
+        status=status,
+        trigger=trigger,
+        cutoff=now - timeout,
+        after=(cursor.occurred_at, cursor.id) if cursor else None,
+        limit=limit + 1,  # one more: is there a next page?
+    )
+    if len(stored) <= limit:
+        return stored, None
+    last = stored[limit - 1]
+    return stored[:limit], SyncCursor(last.listed_at, last.listed_id).encode()
 
 
 async def sync_history(
@@ -45,40 +70,42 @@ async def sync_history(
     timeout: dt.timedelta,
 ) -> SyncPage:
     """Syncs newest first (by their first event), filtered by derived status and trigger: one page of the
-    sync projection (an index range per filter), each sync settled at ``now``."""
-    stored = await repository.sync_page(
-        connection,
-        status=status,
-        trigger=trigger,
-        cutoff=now - timeout,
-        after=(cursor.occurred_at, cursor.id) if cursor else None,
-        limit=limit + 1,  # one more: is there a next page?
+    sync projection (an index range per filter); a running sync settled at ``now``, a finished one as
+    stored (the same at every moment)."""
+    stored, next_cursor = await _history(
+        connection, status=status, trigger=trigger, cursor=cursor, limit=limit, now=now, timeout=timeout
     )
-    items = [settle(sync.facts, now=now, timeout=timeout) for sync in stored[:limit]]
-    if len(stored) <= limit:
-        return SyncPage(items, None)
-    last = stored[limit - 1]
-    return SyncPage(items, SyncCursor(last.listed_at, last.listed_id).encode())
+    items = [
+        orjson.Fragment(sync.finished_status)
+        if sync.finished_status is not None
+        else settle(sync.facts, now=now, timeout=timeout)
+        for sync in stored
+    ]
+    return SyncPage(items, next_cursor)
 
 
 async def recent_outcomes(
     connection: asyncpg.Connection, *, since: dt.datetime, now: dt.datetime, timeout: dt.timedelta
 ) -> Counter[tuple[SyncState, bool]]:
     """The syncs started since ``since`` (newest first, at most ``MAX_RECENT_SYNCS``), counted by (derived
-    status, timed out)."""
+    status, timed out). A finished sync never timed out: only an unfinished channel can."""
     counts: Counter[tuple[SyncState, bool]] = Counter()
     cursor: SyncCursor | None = None
     while True:
-        page = await sync_history(
+        stored, next_cursor = await _history(
             connection, status=None, trigger=None, cursor=cursor, limit=200, now=now, timeout=timeout
         )
-        for item in page.items:
-            if item.started_at < since:
+        for sync in stored:
+            if sync.facts.started_at < since:
                 return counts
-            counts[item.status, item.timed_out] += 1
-        if page.next_cursor is None or counts.total() >= MAX_RECENT_SYNCS:
+            if sync.finished_status is not None:
+                counts[sync.state, False] += 1
+            else:
+                settled = settle(sync.facts, now=now, timeout=timeout)
+                counts[settled.status, settled.timed_out] += 1
+        if next_cursor is None or counts.total() >= MAX_RECENT_SYNCS:
             return counts
-        cursor = SyncCursor.decode(page.next_cursor)
+        cursor = SyncCursor.decode(next_cursor)
 
 
 Publish = Callable[[SyncRequested], Awaitable[None]]
