@@ -134,7 +134,10 @@ SELECT message, count(*) AS existing, count(*) FILTER (WHERE rewritten) AS rewri
 # expression over the daily rows `d` of a campaign `n` (campaign_id, name, sync_id); bench/history derives
 # with it too. The version is the newest fetched_at
 # of their days; it replaces a row as old or older (a backfill's later chunks carry the same version), so a
-# newer schema-1 snapshot still wins.
+# newer schema-1 snapshot still wins. Each campaign's days are read by the primary key (campaign_id, date) of
+# every partition, one campaign at a time (LATERAL): as a join, a batch naming thousands of campaigns was
+# planned as a hash join over a sequential scan of the whole daily table, once per batch, so that a backfill
+# cost more the more history was stored (bench/history: 10,000 campaigns over 2.9M rows, 2.5 s against 1.0 s).
 CAMPAIGN_TOTALS = {
     "campaign_id": "n.campaign_id",
     "channel": "min(d.channel)",
@@ -153,10 +156,11 @@ CAMPAIGN_TOTALS = {
 }
 _DERIVE_CAMPAIGNS = f"""
 INSERT INTO campaigns AS c ({_COLUMN_LIST})
-SELECT {", ".join(CAMPAIGN_TOTALS[column] for column in CAMPAIGN_DATA_COLUMNS)}
-  FROM unnest($1::text[], $2::text[], $3::text[]) AS n(campaign_id, name, sync_id)
-  JOIN {_DAILY} AS d ON d.campaign_id = n.campaign_id
- GROUP BY n.campaign_id, n.name, n.sync_id
+SELECT t.* FROM unnest($1::text[], $2::text[], $3::text[]) AS n(campaign_id, name, sync_id)
+ CROSS JOIN LATERAL (
+    SELECT {", ".join(CAMPAIGN_TOTALS[column] for column in CAMPAIGN_DATA_COLUMNS)}
+      FROM {_DAILY} AS d WHERE d.campaign_id = n.campaign_id HAVING count(*) > 0
+ ) AS t
 ON CONFLICT (campaign_id) DO UPDATE SET {", ".join(f"{column} = excluded.{column}" for column in _VERSIONED)},
     updated_at = now()
 WHERE excluded.fetched_at >= c.fetched_at

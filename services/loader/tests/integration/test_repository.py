@@ -1,23 +1,25 @@
 """The two ways campaigns are written (the COPY fast path, the upsert that isolates refused rows), and the
-switch from the first to the second."""
+switch from the first to the second; the campaigns derived from a batch's days read them by index."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import re
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import pytest
 
+from demetra_common.tables import DAILY_PARTITIONS
 from demetra_loader.core.batch import check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.loading import CampaignLoader
 from demetra_loader.core.partitions import DailyPartitions
 from demetra_loader.core.records import campaign_values
 from demetra_loader.core.retry import RetryPolicy
-from demetra_loader.repository import PostgresDatabase, RejectedByDatabase
+from demetra_loader.repository import _DERIVE_CAMPAIGNS, PostgresDatabase, RejectedByDatabase
 from demetra_testkit import eventually
 
 T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
@@ -151,3 +153,37 @@ async def test_a_days_message_postgresql_refuses_is_isolated_and_the_others_load
         "ok_1",
         "ok_2",
     ]
+
+
+# ------------------------------------------------------------------------------ deriving campaigns' rows
+
+DERIVED_CAMPAIGNS, FIRST_DAY, DAYS = 2_000, dt.date(2026, 1, 1), 120  # 2026-01-01 .. 2026-04-30: 4 partitions
+
+SEED_DAILY = f"""
+INSERT INTO campaign_daily (campaign_id, date, channel, impressions, clicks, engagement, cost, conversions,
+                            revenue, fetched_at, sync_id)
+SELECT 'c_' || lpad(c::text, 6, '0'), DATE '{FIRST_DAY}' + day, 'facebook', 1000 + day, c % 1000, 0,
+       day, c % 17, c % 400, TIMESTAMPTZ '{FIRST_DAY}T00:00Z' + make_interval(days => day + 1), 'seed'
+FROM generate_series(1, {DERIVED_CAMPAIGNS}) AS c, generate_series(0, {DAYS - 1}) AS day
+"""
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+async def test_deriving_a_batchs_campaigns_reads_their_days_by_primary_key_not_the_whole_table(
+    db: asyncpg.Connection, generic: bool
+) -> None:
+    # A batch names thousands of campaigns: a join of them with the daily table was planned as a hash join
+    # over a sequential scan of every partition, each batch, however few of the rows were theirs.
+    for month in DAILY_PARTITIONS.months(FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS - 1)):
+        await db.execute(DAILY_PARTITIONS.create_sql(month))
+    await db.execute(SEED_DAILY)
+    await db.execute("ANALYZE campaign_daily")
+    named = [f"c_{n:06d}" for n in range(1, DERIVED_CAMPAIGNS + 1, 2)]  # half the campaigns
+    await db.execute(f"SET plan_cache_mode = {'force_generic_plan' if generic else 'force_custom_plan'}")
+    explained = await db.prepare(f"EXPLAIN {_DERIVE_CAMPAIGNS}")
+    plan = "\n".join(row[0] for row in await explained.fetch(named, ["n"] * len(named), ["s"] * len(named)))
+    for month in (1, 2, 3, 4):
+        partition = DAILY_PARTITIONS.name(dt.date(2026, month, 1))
+        assert re.search(rf"Index Scan (using|on) {partition}_pkey", plan), plan  # or a bitmap index scan
+        assert f"Seq Scan on {partition}" not in plan, plan
+    assert "Hash Join" not in plan, plan
