@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import re
+import signal
+import socket
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Mapping
+from types import FrameType
 from typing import Any, Literal
 
 import uvicorn
@@ -118,16 +124,80 @@ def ops_router(checks: Mapping[str, ReadinessCheck], *, check_timeout_s: float =
     return router
 
 
-def serve(app: Any, settings: CommonSettings, *, graceful_shutdown_s: int, **options: Any) -> None:
+def serve(
+    app: Any, settings: CommonSettings, *, graceful_shutdown_s: int, workers: int = 1, **options: Any
+) -> None:
     """Run ``app`` (an ASGI app, or an import string with ``factory=True``) on HTTP_HOST:HTTP_PORT.
 
     uvicorn's own logging config is off: the JSON logging that ``configure_logging`` set up stays in force.
+
+    With ``workers`` > 1, each worker process listens on a socket of its own (``SO_REUSEPORT``), and the
+    kernel spreads incoming connections over them. uvicorn's own workers share one socket, and the first
+    one awake accepts every connection waiting (asyncio accepts up to the backlog per wake-up): a client
+    opening 16 keep-alive connections at once got 14 of them served by one process and 2 by the other
+    (bench/history), so half the cores idled while the other's requests queued.
     """
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=graceful_shutdown_s,
+    options = {
+        "host": settings.http_host,
+        "port": settings.http_port,
+        "log_config": None,
+        "timeout_graceful_shutdown": graceful_shutdown_s,
         **options,
-    )
+    }
+    if workers > 1:
+        _serve_workers(uvicorn.Config(app, workers=workers, **options), workers)
+    else:
+        uvicorn.run(app, **options)
+
+
+def _port_socket(host: str, port: int, *, shared: bool) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def _worker(config: uvicorn.Config, sock: socket.socket) -> None:
+    """One worker process: uvicorn on its own listening socket of the port."""
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _serve_workers(config: uvicorn.Config, workers: int) -> None:
+    """``workers`` processes (spawned, as uvicorn's), each on its own SO_REUSEPORT socket, all listening
+    before any worker starts (a connection that comes early waits in its socket's queue instead of going to
+    whichever worker listens first). SIGTERM or SIGINT stops them all gracefully; if one ends on its own,
+    the others are stopped and this process exits with status 1 (the service's supervisor restarts it)."""
+    # Without SO_REUSEPORT the bind fails if anything holds the port, another server's reuse-port sockets
+    # included: a second server on the same port fails here instead of sharing its connections.
+    _port_socket(config.host, config.port, shared=False).close()
+    sockets = [_port_socket(config.host, config.port, shared=True) for _ in range(workers)]
+    for sock in sockets:
+        sock.listen(config.backlog)
+    context = multiprocessing.get_context("spawn")
+    processes = [
+        context.Process(target=_worker, args=(config, sock), name=f"worker-{number}")
+        for number, sock in enumerate(sockets)
+    ]
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, stop)
+    for process in processes:
+        process.start()
+    while not stopping.is_set() and all(process.is_alive() for process in processes):
+        stopping.wait(0.5)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()  # SIGTERM: uvicorn's graceful shutdown
+    for process in processes:
+        process.join()
+    for sock in sockets:
+        sock.close()
+    if not stopping.is_set():
+        logger.error("a worker process ended on its own: stopping the service")
+        sys.exit(1)

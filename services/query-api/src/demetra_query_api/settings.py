@@ -17,7 +17,11 @@ DEFAULT_CORS_ORIGINS = ["http://localhost:3000", "http://localhost:5173"]
 class QueryApiSettings(CommonSettings):
     http_port: int = Field(default=8000, ge=1, le=65535, description="HTTP port of the query API.")
     http_workers: int = Field(
-        default=1, ge=1, le=64, description="uvicorn worker processes (each has its own database pool)."
+        default=1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes, each on a socket of its own (SO_REUSEPORT) and with its own "
+        "database pool.",
     )
 
     sync_timeout: float = Field(

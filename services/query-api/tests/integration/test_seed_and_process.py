@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import signal
@@ -12,6 +13,7 @@ from asyncio.subprocess import PIPE, STDOUT
 from typing import Any
 
 import httpx
+import psutil
 import pytest
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
@@ -53,6 +55,15 @@ async def test_bad_mock_parameters_are_a_422(client: httpx.AsyncClient, query: s
     assert response.json()["detail"][0]["loc"] == ["query", field]
 
 
+def _sockets_on(port: int, process: psutil.Process, status: str) -> int:
+    """How many of ``process``'s TCP sockets on local ``port`` are in ``status``."""
+    return sum(
+        1
+        for connection in process.net_connections("tcp")
+        if connection.status == status and connection.laddr.port == port
+    )
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -79,7 +90,24 @@ async def test_python_m_serves_with_several_workers_and_stops_on_sigterm(
                     return None
 
             body = await eventually(serving, timeout=60, what="the API to serve campaigns")
-        assert [item["campaign_id"] for item in body["items"]] == ["fb_1"]
+            assert [item["campaign_id"] for item in body["items"]] == ["fb_1"]
+            # 16 connections opened at once are spread over both workers (each listens on a socket of its
+            # own); with one shared socket, the first worker awake accepted nearly all of them.
+            service = psutil.Process(process.pid)
+
+            async def both_listening() -> bool:
+                listening = [_sockets_on(port, child, psutil.CONN_LISTEN) for child in service.children()]
+                return sorted(listening)[-2:] == [1, 1]
+
+            await eventually(both_listening, timeout=60, what="both workers listening")
+            async with contextlib.AsyncExitStack() as stack:
+                clients = [
+                    await stack.enter_async_context(httpx.AsyncClient(base_url=http.base_url, timeout=5))
+                    for _ in range(16)
+                ]
+                await asyncio.gather(*(client.get("/health") for client in clients))
+                held = [_sockets_on(port, child, psutil.CONN_ESTABLISHED) for child in service.children()]
+        assert len([count for count in held if count]) == 2 and sum(held) == 17, held  # and `http`'s
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
