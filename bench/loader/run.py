@@ -2,6 +2,7 @@
 
     uv run python bench/loader/run.py [--messages 200000] [--baseline-sample 2000] [--rounds 3]
                                       [--peer-config BATCH,TASKS[,rewrite][,unnest] ...] [--no-peer]
+    uv run python bench/loader/run.py --index-costs [--messages N] [--rounds R] [--only WORD ...]
 
 With the messages already in a private, prefixed set of topics (realistic mock campaigns of four channels)
 and a private migrated database on the server of DATABASE_URL, it measures:
@@ -23,6 +24,9 @@ makes a run slower. The loader runs with its defaults; LOADER_* variables in the
 It ends with one line: loader_msgs_s ceiling_msgs_s loader_vs_ceiling loader_vs_baseline rss_mb (the
 loader's peak resident memory), then peer_msgs_s loader_vs_peer peer_rss_mb of the peer's fastest config
 (when it ran). Everything it creates is deleted at the end.
+
+``--index-costs`` measures instead what each index of ``campaigns`` adds to a COPY of the same rows, alone and
+in context, and the alternatives of ``index_costs.CANDIDATES`` (``index_costs.py``).
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import index_costs
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from peer import (
@@ -501,6 +506,21 @@ async def daily_main(campaigns: int, days: int, rounds: int) -> None:
     )
 
 
+async def index_costs_main(count: int, rounds: int, only: list[str]) -> None:
+    """--index-costs: what each index of campaigns adds to a COPY of the bench's rows (index_costs.py)."""
+    settings = CommonSettings()
+    rows = [campaign_values(message) for message in messages(count)]
+    say(f"index costs: COPY of {count:,} campaign rows into a copy of campaigns, best of {rounds} rounds")
+    async with private_database(settings.database_url, prefix="bench_index_costs") as database:
+        costs = await index_costs.measure(database, rows, rounds, only)
+    say(f"  {'variant':<40} {'rows/s':>9} {'wall us/row':>11} {'CPU us/row':>10} {'index MiB':>9}")
+    for cost in costs:
+        say(
+            f"  {cost.label:<40} {cost.rows_s:>9,.0f} {cost.us_per_row:>11.2f} {cost.cpu_us_per_row:>10.2f}"
+            f" {cost.index_mb:>9.1f}"
+        )
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -523,7 +543,17 @@ if __name__ == "__main__":
     )
     parser.add_argument("--campaigns", type=int, default=2_000, help="with --daily: campaigns per channel")
     parser.add_argument("--days", type=int, default=90, help="with --daily: days per message")
+    parser.add_argument(
+        "--index-costs",
+        action="store_true",
+        help="instead: the cost per row of each index of campaigns and of the alternatives (index_costs.py)",
+    )
+    parser.add_argument(
+        "--only", action="append", default=[], help="with --index-costs: variants whose label contains this"
+    )
     arguments = parser.parse_args()
+    if arguments.index_costs:
+        sys.exit(asyncio.run(index_costs_main(arguments.messages, arguments.rounds, arguments.only)))
     if arguments.daily:
         sys.exit(asyncio.run(daily_main(arguments.campaigns, arguments.days, arguments.rounds)))
     configs = (
