@@ -58,6 +58,7 @@ class Cost:
     us_per_row: float  # wall time over the base's
     cpu_us_per_row: float  # the server process's CPU over the base's
     index_mb: float
+    table_mb: float
 
 
 def _on_copy(definition: str) -> str:
@@ -123,13 +124,16 @@ async def measure(
         ]
         best: dict[str, float] = {}
         best_cpu: dict[str, float] = {}
-        sizes: dict[str, float] = {}
+        sizes: dict[str, tuple[float, float]] = {}
         for _ in range(rounds):
             for variant in chosen:
                 seconds, cpu = await _copy_once(connection, variant, rows)
                 best[variant.label] = min(seconds, best.get(variant.label, seconds))
                 best_cpu[variant.label] = min(cpu, best_cpu.get(variant.label, cpu))
-                sizes[variant.label] = await connection.fetchval(f"SELECT pg_indexes_size('{COPY}')") / 2**20
+                sized = await connection.fetchrow(
+                    f"SELECT pg_indexes_size('{COPY}') AS indexes, pg_table_size('{COPY}') AS heap"
+                )
+                sizes[variant.label] = (sized["indexes"] / 2**20, sized["heap"] / 2**20)
         await connection.execute(f"DROP TABLE IF EXISTS {COPY}")
     finally:
         await connection.close()
@@ -140,7 +144,7 @@ async def measure(
             len(rows) / best[v.label],
             (best[v.label] - base) / len(rows) * 1e6,
             (best_cpu[v.label] - base_cpu) / len(rows) * 1e6,
-            sizes[v.label],
+            *sizes[v.label],
         )
         for v in chosen
     ]

@@ -2,6 +2,7 @@
 
     uv run python bench/loader/run.py [--messages 200000] [--baseline-sample 2000] [--rounds 3]
                                       [--peer-config BATCH,TASKS[,rewrite][,unnest] ...] [--no-peer]
+                                      [--loader-replicas 1,2]
     uv run python bench/loader/run.py --index-costs [--messages N] [--rounds R] [--only WORD ...]
 
 With the messages already in a private, prefixed set of topics (realistic mock campaigns of four channels)
@@ -20,10 +21,13 @@ and a private migrated database on the server of DATABASE_URL, it measures:
     Central.
 
 Each figure is the best of ``--rounds`` runs (3): the machine may be shared, and interference only ever
-makes a run slower. The loader runs with its defaults; LOADER_* variables in the environment reach it.
-It ends with one line: loader_msgs_s ceiling_msgs_s loader_vs_ceiling loader_vs_baseline rss_mb (the
-loader's peak resident memory), then peer_msgs_s loader_vs_peer peer_rss_mb of the peer's fastest config
-(when it ran). Everything it creates is deleted at the end.
+makes a run slower. The loader runs with its defaults; LOADER_* variables in the environment reach it. Each
+round runs it as each of ``--loader-replicas`` (1,2): that many processes in one consumer group, sharing the
+partitions (how production scales it out; the peer's counterpart is ``tasks.max``).
+It ends with one line: loader_msgs_s ceiling_msgs_s loader_vs_ceiling loader_vs_baseline rss_mb (one
+loader process against the ceilings; its peak resident memory), then loader_replicas peer_msgs_s
+loader_vs_peer peer_rss_mb: the loader's fastest replica count against the peer's fastest config (when it
+ran). Everything it creates is deleted at the end.
 
 ``--index-costs`` measures instead what each index of ``campaigns`` adds to a COPY of the same rows, alone and
 in context, and the alternatives of ``index_costs.CANDIDATES`` (``index_costs.py``).
@@ -173,44 +177,49 @@ class LoaderRun:
     load_events: int
 
 
-async def run_loader(env: dict[str, str], database_url: str, count: int, log_dir: Path) -> LoaderRun:
-    """(a): the real loader process, timed by its commits (consumer_offsets moves with the rows)."""
+async def run_loader(
+    env: dict[str, str], database_url: str, count: int, log_dir: Path, replicas: int = 1
+) -> LoaderRun:
+    """(a): the real loader, ``replicas`` processes of one consumer group (the partitions shared among them,
+    as production scales it out), timed by their commits (consumer_offsets moves with the rows)."""
     connection = await asyncpg.connect(plain_dsn(database_url))
-    service = ServiceProcess("loader", "demetra_loader", env, log_dir)
+    services = [ServiceProcess(f"loader-{n}", "demetra_loader", env, log_dir) for n in range(replicas)]
     progress = "SELECT coalesce(sum(next_offset), 0)::bigint FROM consumer_offsets"
+
+    def cpu() -> float:
+        return sum(cpu_seconds(service.process.pid) for service in services if service.process is not None)
+
     try:
         started = time.perf_counter()
-        starting = asyncio.create_task(asyncio.to_thread(service.start, timeout=120))
+        starting = [asyncio.create_task(asyncio.to_thread(s.start, timeout=120)) for s in services]
         first_at = last_at = first_cpu = 0.0
         first_count = 0
         while True:
             done = await connection.fetchval(progress)
             now = time.perf_counter()
             if done and not first_at:
-                first_at, first_count = now, done
-                assert service.process is not None
-                first_cpu = cpu_seconds(service.process.pid)
+                first_at, first_count, first_cpu = now, done, cpu()
             if done >= count:
                 last_at = now
                 break
-            if starting.done() and (error := starting.exception()):
-                raise error
+            for task in starting:
+                if task.done() and (error := task.exception()):
+                    raise error
             await asyncio.sleep(0.01)
-        await starting
-        assert service.process is not None
-        cpu = cpu_seconds(service.process.pid) - first_cpu
-        rss = peak_rss_mb(service.process.pid)
+        await asyncio.gather(*starting)
+        used = cpu() - first_cpu
+        rss = max(peak_rss_mb(service.process.pid) for service in services if service.process is not None)
         load_events = await connection.fetchval("SELECT count(*) FROM events WHERE type = 'load'")
         counted = await connection.fetchval(
             "SELECT sum((payload->>'inserted')::int + (payload->>'unchanged')::int) FROM events"
         )
         assert counted == count, f"the loader counted {counted} of {count}"
     finally:
-        await asyncio.to_thread(service.stop)
+        await asyncio.gather(*(asyncio.to_thread(service.stop) for service in services))
         await connection.close()
     loaded = count - first_count
     return LoaderRun(
-        loaded / (last_at - first_at), count / (last_at - started), cpu / loaded * 1e6, rss, load_events
+        loaded / (last_at - first_at), count / (last_at - started), used / loaded * 1e6, rss, load_events
     )
 
 
@@ -242,7 +251,9 @@ async def orm_baseline(database_url: str, values: list[bytes]) -> float:
         await engine.dispose()
 
 
-async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConfig]) -> None:
+async def main(
+    count: int, sample: int, rounds: int, peer_configs: list[PeerConfig], replica_counts: list[int]
+) -> None:
     settings = CommonSettings()
     bootstrap = settings.kafka_bootstrap_servers
     server_url = settings.database_url
@@ -288,36 +299,43 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
 
         kafka_rates: list[float] = []
         copy_rates: list[float] = []
-        loader_runs: list[LoaderRun] = []
+        loader_runs: dict[int, list[LoaderRun]] = {replicas: [] for replicas in replica_counts}
         peer_runs: dict[PeerConfig, list[PeerRun]] = {config: [] for config in peer_configs}
         loaded: tuple[object, ...] | None = None  # the fingerprint of the loader's table
         peer_failures: list[str] = []
         for round_ in range(1, rounds + 1):
             kafka_rates.append(await bare_consume(bootstrap, topics.campaign_fetched, count))
             copy_rates.append(await raw_copy(ceiling_db, rows))
-            async with private_database(server_url, prefix=f"bench_loader_{round_}") as loader_db:
-                env = {
-                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                    "KAFKA_TOPIC_PREFIX": topics.prefix,
-                    "LOADER_GROUP_ID": f"loader-{round_}",  # each round reads the topic from the start
-                    "DATABASE_URL": loader_db,
-                    "LOG_LEVEL": "WARNING",
-                    "LOG_FORMAT": "text",
-                    "ENVIRONMENT": "test",
-                }
-                run = await run_loader(env, loader_db, count, log_dir)
-                if peer_runtime is not None:
-                    this_round = await fingerprint(loader_db)
-                    assert loaded in (None, this_round), (
-                        f"the loader's table differs between rounds: {this_round}"
-                    )
-                    loaded = this_round
-            loader_runs.append(run)
-            say(
-                f"  {round_:>5}   {kafka_rates[-1]:>13,.0f} msgs/s   {copy_rates[-1]:>7,.0f} rows/s"
-                f"   {run.msgs_s:>7,.0f} msgs/s ({run.overall_msgs_s:>6,.0f} msgs/s)"
-                f"         {run.cpu_us_per_msg:>5.1f} us/msg  {run.load_events:>6}"
-            )
+            for replicas, runs_of in loader_runs.items():
+                async with private_database(server_url, prefix=f"bench_loader_{round_}") as loader_db:
+                    env = {
+                        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                        "KAFKA_TOPIC_PREFIX": topics.prefix,
+                        # each round reads the topic from the start
+                        "LOADER_GROUP_ID": f"loader-{round_}-x{replicas}",
+                        "DATABASE_URL": loader_db,
+                        "LOG_LEVEL": "WARNING",
+                        "LOG_FORMAT": "text",
+                        "ENVIRONMENT": "test",
+                    }
+                    run = await run_loader(env, loader_db, count, log_dir, replicas)
+                    if peer_runtime is not None:
+                        this_round = await fingerprint(loader_db)
+                        assert loaded in (None, this_round), (
+                            f"the loader's table differs between rounds: {this_round}"
+                        )
+                        loaded = this_round
+                runs_of.append(run)
+                ceilings = (
+                    f"{kafka_rates[-1]:>13,.0f} msgs/s   {copy_rates[-1]:>7,.0f} rows/s"
+                    if replicas == replica_counts[0]
+                    else f"{'loader x' + str(replicas):>34}"
+                )
+                say(
+                    f"  {round_:>5}   {ceilings}   {run.msgs_s:>7,.0f} msgs/s "
+                    f"({run.overall_msgs_s:>6,.0f} msgs/s)"
+                    f"         {run.cpu_us_per_msg:>5.1f} us/msg  {run.load_events:>6}"
+                )
             if peer_runtime is None:
                 continue
             for config, runs in peer_runs.items():
@@ -357,10 +375,18 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
             f"({count:,} would take {count / baseline / 60:.1f} min)"
         )
         kafka_ceiling, copy_ceiling = max(kafka_rates), max(copy_rates)
-        loader = max(loader_runs, key=lambda run: run.msgs_s)
+        # The loader's figures against the ceilings are of one process (one connection, like the COPY).
+        one = replica_counts[0]
+        loader = max(loader_runs[one], key=lambda run: run.msgs_s)
         ceiling = min(kafka_ceiling, copy_ceiling)
-        rss = max(run.rss_mb for run in loader_runs)
-        say(f"  best of {rounds}: loader {loader.msgs_s:,.0f} msgs/s (first to last commit)")
+        rss = max(run.rss_mb for run in loader_runs[one])
+        best_loaders = {n: max(runs, key=lambda run: run.msgs_s) for n, runs in loader_runs.items()}
+        for replicas, best_loader in best_loaders.items():
+            say(
+                f"  best of {rounds}: loader x{replicas} {best_loader.msgs_s:,.0f} msgs/s (first to last "
+                f"commit), CPU {best_loader.cpu_us_per_msg:.1f} us per message (all replicas), peak RSS "
+                f"{max(run.rss_mb for run in loader_runs[replicas]):.0f} MB per replica"
+            )
         say(
             f"  best of {rounds}: ceilings: bare aiokafka consume + orjson decode {kafka_ceiling:,.0f} msgs/s"
         )
@@ -386,14 +412,20 @@ async def main(count: int, sample: int, rounds: int, peer_configs: list[PeerConf
                 )
             fastest = max(best, key=lambda config: best[config].msgs_s)
             peer, peer_rss = best[fastest], max(run.rss_mb for run in peer_runs[fastest])
+            # against the peer: each side's fastest way to run (the peer's tasks.max, the loader's replicas)
+            replicas = max(best_loaders, key=lambda n: best_loaders[n].msgs_s)
+            ours = best_loaders[replicas]
+            ours_rss = max(run.rss_mb for run in loader_runs[replicas]) * replicas
             say(
-                f"  loader / peer = {loader.msgs_s / peer.msgs_s:.2f} (the peer's fastest: {fastest.label}); "
-                f"CPU {loader.cpu_us_per_msg:.1f} vs {peer.cpu_us_per_msg:.1f} us per message, "
-                f"RSS {rss:.0f} vs {peer_rss:,.0f} MB; both tables equal (count, sums, md5 of every row)"
+                f"  loader / peer = {ours.msgs_s / peer.msgs_s:.2f} (the loader's fastest: {replicas} "
+                f"replica(s), {loader.msgs_s / peer.msgs_s:.2f} with {one}; the peer's: {fastest.label}); "
+                f"CPU {ours.cpu_us_per_msg:.1f} vs {peer.cpu_us_per_msg:.1f} us per message, "
+                f"RSS {ours_rss:.0f} vs {peer_rss:,.0f} MB; "
+                "both tables equal (count, sums, md5 of every row)"
             )
             line += (
-                f" peer_msgs_s={peer.msgs_s:.0f} loader_vs_peer={loader.msgs_s / peer.msgs_s:.2f}"
-                f" peer_rss_mb={peer_rss:.0f}"
+                f" loader_replicas={replicas} peer_msgs_s={peer.msgs_s:.0f}"
+                f" loader_vs_peer={ours.msgs_s / peer.msgs_s:.2f} peer_rss_mb={peer_rss:.0f}"
             )
         print(line)
         if peer_failures:
@@ -513,11 +545,11 @@ async def index_costs_main(count: int, rounds: int, only: list[str]) -> None:
     say(f"index costs: COPY of {count:,} campaign rows into a copy of campaigns, best of {rounds} rounds")
     async with private_database(settings.database_url, prefix="bench_index_costs") as database:
         costs = await index_costs.measure(database, rows, rounds, only)
-    say(f"  {'variant':<40} {'rows/s':>9} {'wall us/row':>11} {'CPU us/row':>10} {'index MiB':>9}")
+    say(f"  {'variant':<40} {'rows/s':>9} {'wall us/row':>11} {'CPU us/row':>10} {'index MiB':>9}  of table")
     for cost in costs:
         say(
             f"  {cost.label:<40} {cost.rows_s:>9,.0f} {cost.us_per_row:>11.2f} {cost.cpu_us_per_row:>10.2f}"
-            f" {cost.index_mb:>9.1f}"
+            f" {cost.index_mb:>9.1f}  {cost.index_mb / cost.table_mb:.2f}x {cost.table_mb:.1f} MiB"
         )
 
 
@@ -536,6 +568,13 @@ if __name__ == "__main__":
         f"unnest (dialect.postgres.unnest.insert.enabled); repeatable; default {' '.join(PEER_CONFIGS)}",
     )
     parser.add_argument("--no-peer", action="store_true", help="skip the Kafka Connect peer")
+    parser.add_argument(
+        "--loader-replicas",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[1, 2],
+        help="loader processes of one consumer group, each count run every round (default 1,2); the first "
+        "is the one compared with the ceilings",
+    )
     parser.add_argument(
         "--daily",
         action="store_true",
@@ -559,4 +598,14 @@ if __name__ == "__main__":
     configs = (
         [] if arguments.no_peer else arguments.peer_config or [PeerConfig.parse(c) for c in PEER_CONFIGS]
     )
-    sys.exit(asyncio.run(main(arguments.messages, arguments.baseline_sample, arguments.rounds, configs)))
+    sys.exit(
+        asyncio.run(
+            main(
+                arguments.messages,
+                arguments.baseline_sample,
+                arguments.rounds,
+                configs,
+                arguments.loader_replicas,
+            )
+        )
+    )
