@@ -10,15 +10,14 @@ all of them; each figure is the best of the rounds.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
+from process_stats import cpu_seconds  # the backend's: the server runs on this machine
 
 from demetra_common.db import plain_dsn
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS
@@ -87,12 +86,6 @@ async def variants(connection: asyncpg.Connection) -> list[Variant]:
     ]
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU of a process of this machine (the server's backend for the connection)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def _copy_once(
     connection: asyncpg.Connection, variant: Variant, rows: Sequence[Sequence[Any]]
 ) -> tuple[float, float]:
@@ -104,10 +97,10 @@ async def _copy_once(
     for statement in variant.statements:
         await connection.execute(statement.format(table=COPY))
     backend = connection.get_server_pid()
-    began, cpu = time.perf_counter(), _cpu_s(backend)
+    began, cpu = time.perf_counter(), cpu_seconds(backend)
     async with connection.transaction():
         await connection.copy_records_to_table(COPY, records=rows, columns=CAMPAIGN_DATA_COLUMNS)
-    return time.perf_counter() - began, _cpu_s(backend) - cpu
+    return time.perf_counter() - began, cpu_seconds(backend) - cpu
 
 
 async def measure(

@@ -37,6 +37,7 @@ from typing import Any
 import asyncpg
 import orjson
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from process_stats import cpu_seconds, peak_rss_mb
 from sqlalchemy import Double
 
 from demetra_common.db import plain_dsn
@@ -305,18 +306,6 @@ def _tasks_running(port: int, connector: str, tasks: int) -> bool:
     return len(states) == tasks and all(state == "RUNNING" for state in states)
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 async def run_peer(
     rt: Runtime,
     config: PeerConfig,
@@ -400,7 +389,7 @@ async def run_peer(
                 raise failed(f"{count} rows not loaded within {timeout_s:.0f}s")
             if not task_at:
                 if await asyncio.to_thread(_tasks_running, port, connector, config.tasks):
-                    task_at, task_cpu = time.perf_counter(), _cpu_seconds(process.pid)
+                    task_at, task_cpu = time.perf_counter(), cpu_seconds(process.pid)
                 else:
                     await asyncio.sleep(0.05)
                 continue
@@ -409,15 +398,15 @@ async def run_peer(
             top = await connection.fetchval(f"SELECT max(id) FROM {TABLE}")
             now = time.perf_counter()
             if top and not first_at:
-                first_at, first_cpu = now, _cpu_seconds(process.pid)
+                first_at, first_cpu = now, cpu_seconds(process.pid)
                 first_count = await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
             if top and not half_at and top >= count // 2:
                 half_at, half_count = now, await connection.fetchval(f"SELECT count(*) FROM {TABLE}")
             if top and top >= count and await connection.fetchval(f"SELECT count(*) FROM {TABLE}") >= count:
                 last_at, last_cpu, rss = (
                     time.perf_counter(),
-                    _cpu_seconds(process.pid),
-                    _peak_rss_mb(process.pid),
+                    cpu_seconds(process.pid),
+                    peak_rss_mb(process.pid),
                 )
             await asyncio.sleep(0.01)
     finally:

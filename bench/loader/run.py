@@ -62,6 +62,7 @@ from peer import (
     runtime,
 )
 from peer import table_fingerprint as fingerprint
+from process_stats import cpu_seconds, peak_rss_mb
 from sqlalchemy import select
 
 from demetra_common.contracts import CampaignDay, CampaignDaysFetched, CampaignFetched, Channel
@@ -154,18 +155,6 @@ async def raw_copy(database_url: str, rows: list[CampaignValues]) -> float:
         return len(rows) / (time.perf_counter() - began)
     finally:
         await connection.close()
-
-
-def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
