@@ -166,6 +166,19 @@ class LoaderRun:
     load_events: int
 
 
+def loader_env(bootstrap: str, prefix: str, group: str, database_url: str) -> dict[str, str]:
+    """The environment of the bench's loader processes: its defaults but for where to read and write."""
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "LOADER_GROUP_ID": group,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "WARNING",
+        "LOG_FORMAT": "text",
+        "ENVIRONMENT": "test",
+    }
+
+
 async def run_loader(
     env: dict[str, str], database_url: str, count: int, log_dir: Path, replicas: int = 1
 ) -> LoaderRun:
@@ -297,16 +310,8 @@ async def main(
             copy_rates.append(await raw_copy(ceiling_db, rows))
             for replicas, runs_of in loader_runs.items():
                 async with private_database(server_url, prefix=f"bench_loader_{round_}") as loader_db:
-                    env = {
-                        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                        "KAFKA_TOPIC_PREFIX": topics.prefix,
-                        # each round reads the topic from the start
-                        "LOADER_GROUP_ID": f"loader-{round_}-x{replicas}",
-                        "DATABASE_URL": loader_db,
-                        "LOG_LEVEL": "WARNING",
-                        "LOG_FORMAT": "text",
-                        "ENVIRONMENT": "test",
-                    }
+                    # each round's group reads the topic from the start
+                    env = loader_env(bootstrap, topics.prefix, f"loader-{round_}-x{replicas}", loader_db)
                     run = await run_loader(env, loader_db, count, log_dir, replicas)
                     if peer_runtime is not None:
                         this_round = await fingerprint(loader_db)
@@ -498,15 +503,7 @@ async def daily_main(campaigns: int, days: int, rounds: int) -> None:
             async with private_database(server_url, prefix=f"bench_daily_copy_{round_}") as copy_db:
                 copy_rates.append(await raw_daily_copy(copy_db, rows))
             async with private_database(server_url, prefix=f"bench_daily_{round_}") as loader_db:
-                env = {
-                    "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-                    "KAFKA_TOPIC_PREFIX": topics.prefix,
-                    "LOADER_GROUP_ID": f"loader-daily-{round_}",
-                    "DATABASE_URL": loader_db,
-                    "LOG_LEVEL": "WARNING",
-                    "LOG_FORMAT": "text",
-                    "ENVIRONMENT": "test",
-                }
+                env = loader_env(bootstrap, topics.prefix, f"loader-daily-{round_}", loader_db)
                 run = await run_loader(env, loader_db, count, log_dir)
                 connection = await asyncpg.connect(plain_dsn(loader_db))
                 try:
