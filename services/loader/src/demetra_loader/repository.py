@@ -205,12 +205,18 @@ WITH saved AS (
 # the loads of the attempt of the newest fetch.completed reached its count) and not announced yet. The
 # candidates are the pairs given ($1, $2: what a commit touched) and, when $3 is not NULL, every pair that
 # completed within $3 (the periodic pass: the partial index on the unannounced completed channels).
+_ANNOUNCED_COLUMNS = (
+    "sync_id, channel, fetched, loaded, rows_loaded, restated, date_from, date_to, finished_at"
+)
+_UNANNOUNCED = f"status = '{ChannelState.COMPLETED}' AND NOT announced"
 _COMPLETED_UNANNOUNCED = f"""
-SELECT sync_id, channel, fetched, loaded, rows_loaded, restated, date_from, date_to, finished_at
-  FROM {SyncChannelRow.__tablename__}
- WHERE status = '{ChannelState.COMPLETED}' AND NOT announced
-   AND ((sync_id, channel) IN (SELECT * FROM unnest($1::text[], $2::text[]))
-        OR ($3::interval IS NOT NULL AND finished_at > now() - $3::interval))
+SELECT {_ANNOUNCED_COLUMNS}
+  FROM {SyncChannelRow.__tablename__} JOIN unnest($1::text[], $2::text[]) AS p(sync_id, channel)
+       USING (sync_id, channel)
+ WHERE {_UNANNOUNCED}
+UNION
+SELECT {_ANNOUNCED_COLUMNS} FROM {SyncChannelRow.__tablename__}
+ WHERE $3::interval IS NOT NULL AND {_UNANNOUNCED} AND finished_at > now() - $3::interval
  ORDER BY sync_id, channel
 """
 _LOCK_ANNOUNCEMENTS = "SELECT pg_advisory_xact_lock(hashtextextended('demetra_loader.announcements', 0))"
