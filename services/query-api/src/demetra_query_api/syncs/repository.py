@@ -101,11 +101,19 @@ def _page_statement(status: SyncState | None, trigger: bool, after: bool) -> Sta
     return compile_statement(statement)
 
 
-_ONE_SYNC = compile_statement(
-    select(*_FACT_COLUMNS, *_LISTED, *_CHANNEL_COLUMNS)
-    .select_from(SyncRow.__table__.outerjoin(SyncChannelRow, channels.sync_id == syncs.sync_id))
-    .where(syncs.sync_id == bindparam("sync_id", type_=Text))
-)
+def _one_sync_statement(finished_channels: bool) -> Statement:
+    """One sync; the channel rows of a finished one only if ``finished_channels``."""
+    joined = channels.sync_id == syncs.sync_id
+    if not finished_channels:
+        joined = and_(joined, syncs.finished_status.is_(None))
+    return compile_statement(
+        select(*_FACT_COLUMNS, *_LISTED, *_CHANNEL_COLUMNS)
+        .select_from(SyncRow.__table__.outerjoin(SyncChannelRow, joined))
+        .where(syncs.sync_id == bindparam("sync_id", type_=Text))
+    )
+
+
+_ONE_SYNC = {finished: _one_sync_statement(finished) for finished in (False, True)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +189,10 @@ async def sync_page(
     return _stored_syncs(await statement.fetch(connection, **values))
 
 
-async def one_sync(connection: asyncpg.Connection, sync_id: str) -> SyncFacts | None:
-    found = _stored_syncs(await _ONE_SYNC.fetch(connection, sync_id=sync_id))
-    return found[0].facts if found else None
+async def one_sync(
+    connection: asyncpg.Connection, sync_id: str, *, finished_channels: bool = True
+) -> StoredSync | None:
+    """One sync, or None; without ``finished_channels`` a finished sync's facts have no channels (its
+    stored status has them)."""
+    found = _stored_syncs(await _ONE_SYNC[finished_channels].fetch(connection, sync_id=sync_id))
+    return found[0] if found else None

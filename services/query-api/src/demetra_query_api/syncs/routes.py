@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Body, HTTPException, Path, Request, Response, status
 
 from demetra_common.contracts import ID_PATTERN, SyncRequested, utcnow
@@ -98,7 +99,7 @@ async def list_syncs(request: Request) -> Response:
     "/api/syncs/{sync_id}", response_model=SyncStatus, summary="One sync's status", responses=NOT_FOUND
 )
 async def get_sync(request: Request, sync_id: SyncIdPath) -> Response:
-    async def content(context: AppContext) -> SyncStatus:
+    async def content(context: AppContext) -> SyncStatus | orjson.Fragment:
         found = await context.read(service.sync_status, sync_id, now=utcnow(), timeout=_timeout(context))
         if found is None:
             raise HTTPException(

@@ -24,9 +24,18 @@ MAX_RECENT_SYNCS = 2000
 
 async def sync_status(
     connection: asyncpg.Connection, sync_id: str, *, now: dt.datetime, timeout: dt.timedelta
-) -> SyncStatus | None:
-    facts = await repository.one_sync(connection, sync_id)
-    return settle(facts, now=now, timeout=timeout) if facts is not None else None
+) -> SyncStatus | orjson.Fragment | None:
+    stored = await repository.one_sync(connection, sync_id, finished_channels=False)
+    return _served(stored, now=now, timeout=timeout) if stored is not None else None
+
+
+def _served(
+    sync: repository.StoredSync, *, now: dt.datetime, timeout: dt.timedelta
+) -> SyncStatus | orjson.Fragment:
+    """A running sync settled at ``now``; a finished one as the projection stored it (the same then)."""
+    if sync.finished_status is not None:
+        return orjson.Fragment(sync.finished_status)
+    return settle(sync.facts, now=now, timeout=timeout)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,13 +84,7 @@ async def sync_history(
     stored, next_cursor = await _history(
         connection, status=status, trigger=trigger, cursor=cursor, limit=limit, now=now, timeout=timeout
     )
-    items = [
-        orjson.Fragment(sync.finished_status)
-        if sync.finished_status is not None
-        else settle(sync.facts, now=now, timeout=timeout)
-        for sync in stored
-    ]
-    return SyncPage(items, next_cursor)
+    return SyncPage([_served(sync, now=now, timeout=timeout) for sync in stored], next_cursor)
 
 
 async def recent_outcomes(
@@ -163,9 +166,10 @@ async def plan_retry(
     channel has no completed fetch; a completed channel, were it named, would be skipped. Raises
     ``NothingToRetry`` when no channel failed.
     """
-    facts = await repository.one_sync(connection, sync_id)
-    if facts is None:
+    stored = await repository.one_sync(connection, sync_id)
+    if stored is None:
         return None
+    facts = stored.facts
     status = settle(facts, now=now, timeout=timeout)
     failed = [channel.channel for channel in status.channels if channel.status is ChannelState.FAILED]
     if not failed:
