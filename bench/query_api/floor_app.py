@@ -6,7 +6,8 @@ workload (``FLOOR_URLS``: a JSON list of ``/api/campaigns?...`` paths). At start
 with the API's own query model and cursors, into the arguments of the list's core function
 (``demetra_query_api.campaigns.service.campaign_page``, which the route calls: the statement, the rows as
 the API's items, the next cursor); a request then only looks its URL up, runs that function through an
-asyncpg pool and renders its items with orjson. No framework, no parsing, no middleware, no HTTP caching.
+asyncpg pool (with the API's session settings, ``db.server_settings``) and renders its items with orjson.
+No framework, no parsing, no middleware, no HTTP caching.
 What the real API reaches is read against this: a figure near the floor leaves nothing to gain in Python.
 
     FLOOR_URLS=urls.json python bench/query_api/floor_app.py
@@ -26,9 +27,11 @@ import uvicorn
 from fastapi import Request
 
 from demetra_common.db import plain_dsn
+from demetra_common.ops import WORKER_STARTUP_TIMEOUT_S
 from demetra_query_api.campaigns.schemas import CampaignQuery
 from demetra_query_api.campaigns.service import campaign_page
 from demetra_query_api.cursors import CampaignCursor
+from demetra_query_api.db import server_settings
 from demetra_query_api.http import parse_query
 from demetra_query_api.settings import QueryApiSettings
 
@@ -50,7 +53,12 @@ def _arguments(path: str) -> dict[str, Any]:
 async def _start() -> None:
     settings = QueryApiSettings()
     size = settings.db_pool_size + settings.db_max_overflow
-    _state["pool"] = await asyncpg.create_pool(plain_dsn(settings.database_url), min_size=size, max_size=size)
+    _state["pool"] = await asyncpg.create_pool(
+        plain_dsn(settings.database_url),
+        min_size=size,
+        max_size=size,
+        server_settings=server_settings(settings),
+    )
     paths = json.loads(Path(os.environ["FLOOR_URLS"]).read_text())  # noqa: ASYNC240 (once, at startup)
     _state["pages"] = {path.encode(): _arguments(path) for path in paths}
 
@@ -89,9 +97,7 @@ def main() -> None:
         workers=settings.http_workers,
         access_log=False,
         log_level="warning",
-        # uvicorn restarts a worker that has not started within this: on a busy machine the imports alone
-        # take longer than its default 5 s, and the workers would be restarted for ever
-        timeout_worker_healthcheck=120,
+        timeout_worker_healthcheck=WORKER_STARTUP_TIMEOUT_S,  # the API's (ops.serve)
     )
 
 
