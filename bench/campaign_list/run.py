@@ -33,18 +33,21 @@ SERVER = os.environ.get("DATABASE_URL", "postgresql+asyncpg://demetra:demetra@12
 async def _page_ms(
     db: asyncpg.Connection, filters: dict[str, Any], sort: SortField, order: SortOrder
 ) -> list[Any]:
-    """(ms, violations) of the first page and, if there is one, the next, run with generic plans as a
-    prepared statement reaches after a few executions."""
+    """(ms, violations) of the first page and, if there is one, the next: every statement the page runs (the
+    walk, and beyond it for the capped channels), as it runs them (the walk as a generic plan)."""
     first = await repository.campaign_page(db, filters, sort, order, None, LIMIT + 1)
     positions: list[Any] = [None]
     if len(first) > LIMIT:
         positions.append((first[LIMIT - 1]["sort_key"], first[LIMIT - 1]["id"]))
     results = []
     for position in positions:
-        statement = repository.campaign_page_statement(filters, sort, order, position is not None)
-        args = statement.args(repository.campaign_page_values(filters, position, LIMIT + 1))
-        document = await explain(db, statement.sql, args, generic=True, analyze=True)
-        results.append((document["Execution Time"], plan_violations(document["Plan"])))
+        _, steps, values = await repository.campaign_page_steps(db, filters, sort, order, position, LIMIT + 1)
+        milliseconds, violations = 0.0, []
+        for statement, generic in steps:
+            document = await explain(db, statement.sql, statement.args(values), generic=generic, analyze=True)
+            milliseconds += document["Execution Time"]
+            violations += plan_violations(document["Plan"])
+        results.append((milliseconds, violations))
     return results
 
 

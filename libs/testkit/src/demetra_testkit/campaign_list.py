@@ -13,7 +13,11 @@ What the rule cannot prove: a page of a filter on one column sorted by another w
 filters (no Sort node, so the rule holds) until it has a page; the rows walked are about ``limit /
 selectivity`` when the filtered column and the sort key are independent, as in ``seed_sql``, but a filter
 anti-correlated with the sort (the matching rows all at the far end of the order) walks most of the
-channel. The benchmark (bench/campaign_list) measures every class's time on a large table.
+channel. So the repository walks at most WALK_ROWS rows per channel, and reads a channel whose walk stopped
+there short of a page in a second statement (both are checked here): filter first when at most
+FILTER_FIRST_ROWS rows match (a Sort of the matches, which a LIMIT on their count bounds: it reads them
+from a CTE), else walking on, the one way without a bound (many matches, none near the start of the
+order). The benchmark (bench/campaign_list) measures every class's time on a large table.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Every (filter set, sort, order) class of GET /api/campaigns is index-backed or bounded by LIMIT, on its
-first and its next pages, in custom and generic plans: EXPLAIN over the whole matrix on a seeded, analysed
-table (the rule: demetra_testkit.campaign_list.plan_violations)."""
+first and its next pages, in every statement a page may run (the walk, and beyond it), in custom and
+generic plans: EXPLAIN over the whole matrix on a seeded, analysed table (the rule:
+demetra_testkit.campaign_list.plan_violations)."""
 
 from __future__ import annotations
 
@@ -48,16 +49,22 @@ async def test_every_class_of_the_campaign_list_is_index_backed_or_bounded(
                 first = await repository.campaign_page(seeded, filters, sort, order, None, LIMIT + 1)
                 after = (first[LIMIT - 1]["sort_key"], first[LIMIT - 1]["id"]) if len(first) > LIMIT else None
                 for position in (None, after) if after else (None,):
-                    statement = repository.campaign_page_statement(filters, sort, order, position is not None)
-                    args = statement.args(repository.campaign_page_values(filters, position, LIMIT + 1))
-                    for generic in (False, True):
-                        plan = (await explain(seeded, statement.sql, args, generic=generic))["Plan"]
-                        for problem in plan_violations(plan):
-                            page = "next page" if position else "first page"
-                            mode = "generic" if generic else "custom"
-                            failures.append(
-                                f"{label} / {sort.value} {order.value} / {page} / {mode}: {problem}"
+                    statements = repository.campaign_page_statements(
+                        filters, sort, order, position is not None
+                    )
+                    values = repository.campaign_page_values(filters, position, LIMIT + 1)
+                    for step, (statement, _) in enumerate(statements, 1):
+                        for generic in (False, True):
+                            plan = await explain(
+                                seeded, statement.sql, statement.args(values), generic=generic
                             )
+                            for problem in plan_violations(plan["Plan"]):
+                                page = "next page" if position else "first page"
+                                mode = "generic" if generic else "custom"
+                                failures.append(
+                                    f"{label} / {sort.value} {order.value} / {page} / step {step} / {mode}: "
+                                    f"{problem}"
+                                )
     print(f"\n{classes} classes x pages x plans checked; {await sizes(seeded)}")
     assert not failures, "\n".join(failures)
 
