@@ -1,9 +1,9 @@
 """The floor for the query API benchmark: the same pages of campaigns with nothing but the unavoidable work.
 
-A bare ASGI app on the same uvicorn (httptools, uvloop), started with the API's own settings (HTTP_HOST,
-HTTP_PORT, HTTP_WORKERS, DATABASE_URL, DB_POOL_SIZE), serving the very URLs of the benchmark's mixed
-workload (``FLOOR_URLS``: a JSON list of ``/api/campaigns?...`` paths). At startup each URL is parsed once,
-with the API's own query model and cursors, into the arguments of the list's core function
+A bare ASGI app on the same uvicorn (httptools, uvloop) and workers (``ops.serve``), started with the API's
+own settings (HTTP_HOST, HTTP_PORT, HTTP_WORKERS, DATABASE_URL, DB_POOL_SIZE), serving the very URLs of the
+benchmark's mixed workload (``FLOOR_URLS``: a JSON list of ``/api/campaigns?...`` paths). At startup each
+URL is parsed once, with the API's own query model and cursors, into the arguments of the list's core function
 (``demetra_query_api.campaigns.service.campaign_page``, which the route calls: the statement, the rows as
 the API's items, the next cursor); a request then only looks its URL up, runs that function through an
 asyncpg pool (with the API's session settings, ``db.server_settings``) and renders its items with orjson.
@@ -18,16 +18,16 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import orjson
-import uvicorn
 from fastapi import Request
 
 from demetra_common.db import plain_dsn
-from demetra_common.ops import WORKER_STARTUP_TIMEOUT_S
+from demetra_common.ops import serve
 from demetra_query_api.campaigns.schemas import CampaignQuery
 from demetra_query_api.campaigns.service import campaign_page
 from demetra_query_api.cursors import CampaignCursor
@@ -89,16 +89,9 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def main() -> None:
     settings = QueryApiSettings()
-    uvicorn.run(
-        "floor_app:app",
-        app_dir=os.path.dirname(os.path.abspath(__file__)),
-        host=settings.http_host,
-        port=settings.http_port,
-        workers=settings.http_workers,
-        access_log=False,
-        log_level="warning",
-        timeout_worker_healthcheck=WORKER_STARTUP_TIMEOUT_S,  # the API's (ops.serve)
-    )
+    # Served as the API is (ops.serve: its workers, each on a socket of its own), importable by them.
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    serve("floor_app:app", settings, graceful_shutdown_s=5, workers=settings.http_workers, access_log=False)
 
 
 if __name__ == "__main__":
