@@ -252,6 +252,8 @@ async def refresh_syncs(connection: asyncpg.Connection, sync_ids: Sequence[str] 
     wanted = sorted(set(sync_ids))
     if not wanted:
         return
+    if not connection.is_in_transaction():  # the locks would end with their own statement
+        raise RuntimeError("refresh_syncs needs a transaction: the projection is written with its events")
     await connection.fetchval(_LOCK_SYNCS, wanted)  # in sync_id order: no two refreshes deadlock
     records = await connection.fetch(_COMPILED_GROUPS.string, *_group_arguments(wanted))
     syncs: list[dict[str, Any]] = []
