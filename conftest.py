@@ -9,7 +9,8 @@ A browser: ``chromium_browser`` is one headless Chromium (Debian's, through Sele
 
 Isolation: each test that asks for ``topics`` gets its own prefixed set of topics, and each test that asks
 for ``database_url`` gets its own database cloned from a migrated template, so tests never see each
-other's messages or rows.
+other's messages or rows. Both are made one test ahead and removed after the test on a thread of their own
+(``demetra_testkit.AheadOfTime``): the servers do that work while tests run, not between them.
 """
 
 from __future__ import annotations
@@ -20,15 +21,15 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 from selenium.webdriver import Chrome
+from sqlalchemy.engine import make_url
 
 from demetra_common.db import asyncpg_url
 from demetra_common.topics import Topics
-from demetra_testkit import create_database, drop_database, private_topics
+from demetra_testkit import AheadOfTime, create_database, create_topics, delete_topics, drop_database
 from demetra_testkit.browser import headless_chromium
 
 REPO = Path(__file__).resolve().parent
@@ -96,34 +97,68 @@ async def migrated_template(postgres_server_url: str) -> AsyncIterator[str]:
     await drop_database(postgres_server_url, TEMPLATE_DB)
 
 
-@asynccontextmanager
-async def _fresh_database(server_url: str, template: str | None) -> AsyncIterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    try:
-        yield await create_database(server_url, name, template=template)
-    finally:
-        await drop_database(server_url, name)
+def _database_name() -> str:
+    return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def _databases(postgres_server_url: str, migrated_template: str) -> Iterator[AheadOfTime[str]]:
+    """Clones of the template, each made while the test before it runs and dropped while the next runs."""
+
+    async def clone() -> str:
+        return await create_database(postgres_server_url, _database_name(), template=migrated_template)
+
+    async def drop(url: str) -> None:
+        await drop_database(postgres_server_url, str(make_url(url).database))
+
+    databases = AheadOfTime(clone, drop, name="test-databases")
+    yield databases
+    databases.close()
 
 
 @pytest.fixture
-async def database_url(postgres_server_url: str, migrated_template: str) -> AsyncIterator[str]:
+async def database_url(_databases: AheadOfTime[str]) -> AsyncIterator[str]:
     """A fresh database with the whole schema, dropped after the test (asyncpg SQLAlchemy URL)."""
-    async with _fresh_database(postgres_server_url, migrated_template) as url:
+    url = await _databases.take()
+    try:
         yield url
+    finally:
+        _databases.give_back(url)
 
 
 @pytest.fixture
 async def empty_database_url(postgres_server_url: str) -> AsyncIterator[str]:
     """A fresh database with no schema at all (for migration tests)."""
-    async with _fresh_database(postgres_server_url, None) as url:
-        yield url
+    name = _database_name()
+    try:
+        yield await create_database(postgres_server_url, name)
+    finally:
+        await drop_database(postgres_server_url, name)
+
+
+@pytest.fixture(scope="session")
+def _topic_sets(kafka_bootstrap: str) -> Iterator[AheadOfTime[Topics]]:
+    """Private topic sets, each created while the test before it runs and deleted while the next runs."""
+
+    async def create() -> Topics:
+        return await create_topics(kafka_bootstrap)
+
+    async def delete(topics: Topics) -> None:
+        await delete_topics(kafka_bootstrap, topics)
+
+    topic_sets = AheadOfTime(create, delete, name="test-topics")
+    yield topic_sets
+    topic_sets.close()
 
 
 @pytest.fixture
-async def topics(kafka_bootstrap: str) -> AsyncIterator[Topics]:
+async def topics(_topic_sets: AheadOfTime[Topics]) -> AsyncIterator[Topics]:
     """A private set of every Demetra topic (same partition counts), deleted after the test."""
-    async with private_topics(kafka_bootstrap) as isolated:
+    isolated = await _topic_sets.take()
+    try:
         yield isolated
+    finally:
+        _topic_sets.give_back(isolated)
 
 
 @pytest.fixture

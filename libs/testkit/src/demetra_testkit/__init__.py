@@ -8,19 +8,21 @@ the same tools instead of sleeps.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
@@ -34,6 +36,7 @@ from demetra_common.topics import Topics
 from demetra_migrations.migrate import upgrade
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 async def eventually(
@@ -126,12 +129,23 @@ class ServiceProcess:
         return self.log_dir / f"{self.name}.log"
 
     def start(self, *, timeout: float = 60.0) -> ServiceProcess:
+        return self.launch().wait_healthy(timeout=timeout)
+
+    def launch(self) -> ServiceProcess:
+        """Start the process and return at once; ``wait_healthy`` waits for it to answer."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "HTTP_PORT": str(self.port), "HTTP_HOST": "127.0.0.1"}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module], env=env, stdout=log, stderr=subprocess.STDOUT
             )
+        return self
+
+    def wait_healthy(self, *, timeout: float = 60.0) -> ServiceProcess:
+        """Until /health answers; AssertionError with the log's tail if the process dies or ``timeout``
+        passes first."""
+        if self.process is None:
+            raise AssertionError(f"{self.name} was never launched")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -215,26 +229,95 @@ async def private_database(server_url: str, *, prefix: str = "t", migrate: bool 
         await drop_database(server_url, name)
 
 
+async def create_topics(bootstrap: str, *, prefix: str = "t") -> Topics:
+    """A new prefixed copy of every Demetra topic (same partitions and configs); ``delete_topics`` ends it."""
+    topics = Topics(f"{prefix}{uuid.uuid4().hex[:10]}.")
+    await ensure_topics(bootstrap, topics)
+    return topics
+
+
+async def delete_topics(bootstrap: str, topics: Topics) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.delete_topics(list(topics.layout()))
+    finally:
+        await admin.close()
+
+
 @asynccontextmanager
 async def private_topics(bootstrap: str, *, prefix: str = "t") -> AsyncIterator[Topics]:
     """A prefixed copy of every Demetra topic (same partitions and configs), deleted after the block."""
-    topics = Topics(f"{prefix}{uuid.uuid4().hex[:10]}.")
-    await ensure_topics(bootstrap, topics)
+    topics = await create_topics(bootstrap, prefix=prefix)
     try:
         yield topics
     finally:
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-        await admin.start()
+        await delete_topics(bootstrap, topics)
+
+
+class AheadOfTime(Generic[T]):
+    """Per-test resources (a database, a topic set) made one test ahead and disposed of after it, both on a
+    thread and event loop of their own: creating and dropping them waits on the server, which can do that
+    while the current test runs instead of between tests.
+
+    ``take()`` hands out the resource made ahead (waiting for it if it is not ready yet) and starts making
+    the next; ``give_back()`` disposes of one in the background; ``close()`` waits for every disposal and
+    disposes of what was made and never taken. An error making one is raised by the ``take()`` that gets it.
+    """
+
+    def __init__(
+        self,
+        make: Callable[[], Coroutine[Any, Any, T]],
+        dispose: Callable[[T], Coroutine[Any, Any, None]],
+        *,
+        name: str = "ahead-of-time",
+    ) -> None:
+        self._make = make
+        self._dispose = dispose
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+        self._next = self._submit(self._make())
+        self._disposals: list[concurrent.futures.Future[None]] = []
+
+    def _submit(self, work: Coroutine[Any, Any, R]) -> concurrent.futures.Future[R]:
+        return asyncio.run_coroutine_threadsafe(work, self._loop)
+
+    async def take(self) -> T:
+        taken, self._next = self._next, self._submit(self._make())
+        return await asyncio.wrap_future(taken)
+
+    def give_back(self, resource: T) -> None:
+        self._disposals = [d for d in self._disposals if not d.done() or d.exception() is not None]
+        self._disposals.append(self._submit(self._dispose(resource)))
+
+    def close(self) -> None:
+        """Dispose of everything (errors of the disposals raised here, after all of them ran)."""
         try:
-            await admin.delete_topics(list(topics.layout()))
+            with suppress(Exception):  # a resource that could not be made needs no disposal
+                self.give_back(self._next.result())
+            for disposal in self._disposals:
+                disposal.result()
         finally:
-            await admin.close()
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join()
+            self._loop.close()
+
+
+@dataclass(frozen=True)
+class Service:
+    """What ``ServiceGroup.start_all`` starts: a module (``demetra_<svc>``), its name, its own variables."""
+
+    module: str
+    name: str | None = None
+    env: dict[str, str] = field(default_factory=dict)
 
 
 class ServiceGroup:
     """The service processes of one test (or module), each its own process, started on demand by name and
     all stopped at the end (``close``), newest first; ``stop(name)`` ends one early (a restart reuses its
-    name)."""
+    name). ``start_all`` starts several side by side: a service's start is mostly its imports and its first
+    connections, so they overlap instead of adding up."""
 
     def __init__(self, env: dict[str, str], log_dir: Path) -> None:
         self.env = env
@@ -243,11 +326,21 @@ class ServiceGroup:
         self._started: list[ServiceProcess] = []
 
     def start(self, module: str, name: str | None = None, **env: str) -> ServiceProcess:
-        name = name or f"{module.removeprefix('demetra_')}-{len(self._started) + 1}"
-        service = ServiceProcess(name, module, env={**self.env, **env}, log_dir=self.log_dir)
-        self._started.append(service)
-        self.services[name] = service.start()
+        (service,) = self.start_all(Service(module, name, env))
         return service
+
+    def start_all(self, *services: Service, timeout: float = 60.0) -> list[ServiceProcess]:
+        """Launch every one of ``services``, then wait until each answers /health (one deadline for all)."""
+        launched = []
+        for spec in services:
+            name = spec.name or f"{spec.module.removeprefix('demetra_')}-{len(self._started) + 1}"
+            service = ServiceProcess(name, spec.module, env={**self.env, **spec.env}, log_dir=self.log_dir)
+            self._started.append(service)
+            launched.append(service.launch())
+        deadline = time.monotonic() + timeout
+        for service in launched:
+            self.services[service.name] = service.wait_healthy(timeout=max(deadline - time.monotonic(), 1.0))
+        return launched
 
     def stop(self, name: str) -> None:
         self.services.pop(name).stop()
