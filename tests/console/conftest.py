@@ -18,6 +18,7 @@ from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.security import API_KEY_HEADER
 from demetra_mock import mock_campaign_days
 from demetra_testkit import (
+    Service,
     ServiceGroup,
     ServiceProcess,
     create_database,
@@ -94,15 +95,19 @@ async def pipeline(
         )
         group = ServiceGroup(env, tmp_path_factory.mktemp("console-logs"))
         try:
-            group.start("demetra_loader", "loader")
-            group.start("demetra_insights", "insights")
+            ingestors = []
             for channel in ALL_CHANNELS:
                 extra = {"CHANNEL": channel.value}
                 if channel is Channel.TIKTOK:
                     start = as_of - dt.timedelta(days=BREAK_DAYS)
                     extra["MOCK_ANOMALIES"] = f"tracking_break:{broken}:{start}:{BREAK_DAYS + 7}"
-                group.start("demetra_ingestor", f"ingestor-{channel.value}", **extra)
-            api = group.start("demetra_query_api", "query-api")
+                ingestors.append(Service("demetra_ingestor", f"ingestor-{channel.value}", extra))
+            *_, api = group.start_all(
+                Service("demetra_loader", "loader"),
+                Service("demetra_insights", "insights"),
+                *ingestors,
+                Service("demetra_query_api", "query-api"),
+            )
             pipeline = Pipeline(group, api, broken, as_of, date_from)
             await timed_sync(api.url, API_KEY, {"date_from": str(date_from), "date_to": str(as_of)})
 

@@ -23,7 +23,7 @@ from demetra_common.db import plain_dsn
 from demetra_common.security import API_KEY_HEADER
 from demetra_common.topics import Topics
 from demetra_mock import mock_campaign_days
-from demetra_testkit import ServiceProcess, eventually, read_topic
+from demetra_testkit import Service, ServiceProcess, eventually, read_topic
 from demetra_testkit.syncs import publish_request
 from tests.e2e.pipeline import API_KEY, Pipeline
 
@@ -104,16 +104,20 @@ async def test_a_tracking_break_raises_one_critical_insight_that_survives_a_repl
     assert silent_spend >= 600, "the mock's biggest spender no longer makes a critical break"
     start = as_of - dt.timedelta(days=BREAK_DAYS)
     sizing = {"MOCK_CAMPAIGNS_PER_CHANNEL": str(SIZE), "SYNC_RATE_LIMIT": "100/minute"}
-    pipeline.start("demetra_loader", "loader")
-    insights_service = pipeline.start("demetra_insights", "insights")
-    ingestor = pipeline.start(
-        "demetra_ingestor",
-        "ingestor-tiktok",
-        CHANNEL="tiktok",
-        MOCK_ANOMALIES=f"tracking_break:{campaign_id}:{start}:{BREAK_DAYS + 7}",
-        **sizing,
+    _, insights_service, ingestor, api = pipeline.start_all(
+        Service("demetra_loader", "loader"),
+        Service("demetra_insights", "insights"),
+        Service(
+            "demetra_ingestor",
+            "ingestor-tiktok",
+            {
+                "CHANNEL": "tiktok",
+                "MOCK_ANOMALIES": f"tracking_break:{campaign_id}:{start}:{BREAK_DAYS + 7}",
+                **sizing,
+            },
+        ),
+        Service("demetra_query_api", "query-api", sizing),
     )
-    api = pipeline.start("demetra_query_api", "query-api", **sizing)
 
     backfill = SyncRequested(
         sync_id="e2e-insights-backfill",

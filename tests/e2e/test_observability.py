@@ -27,7 +27,15 @@ from demetra_common.ops import REQUEST_ID_HEADER
 from demetra_common.security import API_KEY_HEADER
 from demetra_common.topics import Topics
 from demetra_loader.settings import LoaderSettings
-from demetra_testkit import ServiceProcess, create_database, drop_database, eventually, private_topics
+from demetra_testkit import (
+    Service,
+    ServiceGroup,
+    ServiceProcess,
+    create_database,
+    drop_database,
+    eventually,
+    private_topics,
+)
 from demetra_testkit.syncs import wait_finished
 
 pytestmark = pytest.mark.slow
@@ -82,16 +90,15 @@ async def pipeline(
                 "CONSUMER_LAG_INTERVAL_S": "1",
                 "SYNC_METRICS_INTERVAL_S": "1",
             }
-            services: dict[str, ServiceProcess] = {}
-            for name, module, extra in (
-                ("loader", "demetra_loader", {}),
-                ("ingestor", "demetra_ingestor", {"CHANNEL": "all"}),
-                ("query-api", "demetra_query_api", {}),
-                ("scheduler", "demetra_scheduler", {}),
-            ):
-                service = ServiceProcess(name, module, env={**env, **extra}, log_dir=workdir / "logs")
-                processes.callback(service.stop)
-                services[name] = service.start()
+            group = ServiceGroup(env, workdir / "logs")
+            processes.callback(group.close)
+            group.start_all(
+                Service("demetra_loader", "loader"),
+                Service("demetra_ingestor", "ingestor", {"CHANNEL": "all"}),
+                Service("demetra_query_api", "query-api"),
+                Service("demetra_scheduler", "scheduler"),
+            )
+            services = dict(group.services)
 
             api = services["query-api"].url
             request_id = f"test-{uuid.uuid4().hex[:8]}"

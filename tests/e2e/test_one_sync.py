@@ -20,7 +20,7 @@ from demetra_common.contracts import ALL_CHANNELS, LAST_SLOT_KEY, Channel, LastS
 from demetra_common.db import plain_dsn
 from demetra_common.security import API_KEY_HEADER
 from demetra_common.topics import Topics
-from demetra_testkit import ServiceProcess, eventually, read_topic
+from demetra_testkit import Service, ServiceProcess, eventually, read_topic
 from demetra_testkit.syncs import publish_request, sync_status
 from tests.e2e.pipeline import API_KEY, Pipeline
 from tests.mock_expectations import ExpectedChannel, expected_sync
@@ -90,9 +90,14 @@ def exact(status: dict[str, Any], expected: dict[str, ExpectedChannel]) -> None:
     assert counts["inserted"] + counts["updated"] + counts["unchanged"] + counts["rejected"] == total, counts
 
 
-def start_loader_and_api(pipeline: Pipeline) -> ServiceProcess:
-    pipeline.start("demetra_loader", "loader")
-    return pipeline.start("demetra_query_api", "query-api", MOCK_CAMPAIGNS_PER_CHANNEL=str(SIZE))
+def start_loader_and_api(pipeline: Pipeline, *others: Service) -> ServiceProcess:
+    """The loader, the query API and ``others``, side by side; the query API."""
+    pipeline.start_all(
+        Service("demetra_loader", "loader"),
+        Service("demetra_query_api", "query-api", {"MOCK_CAMPAIGNS_PER_CHANNEL": str(SIZE)}),
+        *others,
+    )
+    return pipeline.services["query-api"]
 
 
 def manual_request(sync_id: str) -> SyncRequested:
@@ -102,8 +107,7 @@ def manual_request(sync_id: str) -> SyncRequested:
 async def test_duplicates_before_during_and_after_the_first_fetch_are_skipped_and_counted_once(
     pipeline: Pipeline, kafka_bootstrap: str, topics: Topics
 ) -> None:
-    api = start_loader_and_api(pipeline)
-    pipeline.start("demetra_ingestor", "ingestor", **INGESTOR, **SLOW)
+    api = start_loader_and_api(pipeline, Service("demetra_ingestor", "ingestor", {**INGESTOR, **SLOW}))
     request = manual_request("dup-e2e-1")
     expected = expected_sync(ALL_CHANNELS, request.as_of(), SIZE, LOOKBACK_DAYS)
     watch = Watcher(api, request.sync_id)
@@ -134,8 +138,8 @@ async def test_duplicates_before_during_and_after_the_first_fetch_are_skipped_an
 async def test_an_ingestor_killed_mid_fetch_ends_with_the_counts_of_the_complete_attempt(
     pipeline: Pipeline, kafka_bootstrap: str, topics: Topics, database_url: str
 ) -> None:
-    api = start_loader_and_api(pipeline)
-    victim = pipeline.start("demetra_ingestor", "ingestor-killed", **INGESTOR, **SLOW)
+    api = start_loader_and_api(pipeline, Service("demetra_ingestor", "ingestor-killed", {**INGESTOR, **SLOW}))
+    victim = pipeline.services["ingestor-killed"]
     request = manual_request("crash-e2e-1")
     expected = expected_sync(ALL_CHANNELS, request.as_of(), SIZE, LOOKBACK_DAYS)
     total = sum(e.messages for e in expected.values())
@@ -166,11 +170,13 @@ async def test_an_ingestor_killed_mid_fetch_ends_with_the_counts_of_the_complete
 async def test_two_scheduler_replicas_on_a_seconds_cron_request_each_slot_once(
     pipeline: Pipeline, kafka_bootstrap: str, topics: Topics
 ) -> None:
-    api = start_loader_and_api(pipeline)
-    pipeline.start("demetra_ingestor", "ingestor", **INGESTOR)
     cron = {"SYNC_CRON": "*/10 * * * * *", "SYNC_MISFIRE_GRACE_S": "2"}
-    pipeline.start("demetra_scheduler", "scheduler-a", **cron)
-    pipeline.start("demetra_scheduler", "scheduler-b", **cron)
+    api = start_loader_and_api(
+        pipeline,
+        Service("demetra_ingestor", "ingestor", INGESTOR),
+        Service("demetra_scheduler", "scheduler-a", cron),
+        Service("demetra_scheduler", "scheduler-b", cron),
+    )
 
     async def a_completed_scheduled_sync() -> dict[str, Any] | None:
         async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:
@@ -195,8 +201,9 @@ async def test_two_scheduler_replicas_on_a_seconds_cron_request_each_slot_once(
 async def test_retry_refetches_only_the_failed_channel_of_the_same_sync(
     pipeline: Pipeline, kafka_bootstrap: str, topics: Topics
 ) -> None:
-    api = start_loader_and_api(pipeline)
-    failing = pipeline.start("demetra_ingestor", "ingestor-failing", **INGESTOR, MOCK_FAIL_CHANNELS="tiktok")
+    failing_env = {**INGESTOR, "MOCK_FAIL_CHANNELS": "tiktok"}
+    api = start_loader_and_api(pipeline, Service("demetra_ingestor", "ingestor-failing", failing_env))
+    failing = pipeline.services["ingestor-failing"]
     request = manual_request("retry-e2e-1")
     expected = expected_sync(ALL_CHANNELS, request.as_of(), SIZE, LOOKBACK_DAYS)
     watch = Watcher(api, request.sync_id)
@@ -224,8 +231,9 @@ async def test_retry_refetches_only_the_failed_channel_of_the_same_sync(
 async def test_stale_requests_expire_but_the_newest_scheduled_slot_is_fetched(
     pipeline: Pipeline, kafka_bootstrap: str, topics: Topics
 ) -> None:
-    api = start_loader_and_api(pipeline)
-    pipeline.start("demetra_ingestor", "ingestor", **INGESTOR, SYNC_REQUEST_MAX_AGE="3600")
+    api = start_loader_and_api(
+        pipeline, Service("demetra_ingestor", "ingestor", {**INGESTOR, "SYNC_REQUEST_MAX_AGE": "3600"})
+    )
     now = dt.datetime.now(dt.UTC)
     long_ago = now - dt.timedelta(hours=2)
     newest = now.replace(minute=0, second=0, microsecond=0)

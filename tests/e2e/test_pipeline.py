@@ -21,7 +21,7 @@ from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.db import plain_dsn
 from demetra_common.topics import Topics
 from demetra_mock import mock_slot
-from demetra_testkit import ServiceProcess, eventually
+from demetra_testkit import Service, ServiceProcess, eventually
 from demetra_testkit.syncs import request_sync, sync_as_of, wait_finished
 from tests.e2e.pipeline import API_KEY, Pipeline
 from tests.mock_expectations import (
@@ -57,14 +57,20 @@ def expected_table(expected: dict[str, ExpectedChannel]) -> dict[str, tuple[Any,
     }
 
 
-def start_pipeline(pipeline: Pipeline, *, size: int = SIZE, loaders: int = 1) -> ServiceProcess:
+def start_pipeline(
+    pipeline: Pipeline, *others: Service, size: int = SIZE, loaders: int = 1
+) -> ServiceProcess:
+    """``loaders`` loaders, an ingestor of every channel, the query API and ``others``, started side by
+    side; the query API."""
     sizing = {"MOCK_CAMPAIGNS_PER_CHANNEL": str(size), "SYNC_RATE_LIMIT": "100/minute"}
-    for number in range(loaders):
-        pipeline.start("demetra_loader", f"loader-{number}")
-    pipeline.start(
-        "demetra_ingestor", "ingestor-all", CHANNEL="all", SYNC_LOOKBACK_DAYS=str(LOOKBACK_DAYS), **sizing
+    ingestor = {"CHANNEL": "all", "SYNC_LOOKBACK_DAYS": str(LOOKBACK_DAYS), **sizing}
+    pipeline.start_all(
+        *(Service("demetra_loader", f"loader-{number}") for number in range(loaders)),
+        Service("demetra_ingestor", "ingestor-all", ingestor),
+        Service("demetra_query_api", "query-api", sizing),
+        *others,
     )
-    return pipeline.start("demetra_query_api", "query-api", **sizing)
+    return pipeline.services["query-api"]
 
 
 def assert_first_sync(status: dict[str, Any], expected: dict[str, ExpectedChannel]) -> None:
@@ -147,8 +153,8 @@ async def test_sync_requested_published_with_a_plain_kafka_client_runs_through(
 
 
 async def test_scheduled_sync_fires_on_a_short_cron(pipeline: Pipeline) -> None:
-    api = start_pipeline(pipeline)
-    pipeline.start("demetra_scheduler", "scheduler", SYNC_CRON="*/5 * * * * *", SYNC_MISFIRE_GRACE_S="1")
+    cron = {"SYNC_CRON": "*/5 * * * * *", "SYNC_MISFIRE_GRACE_S": "1"}
+    api = start_pipeline(pipeline, Service("demetra_scheduler", "scheduler", cron))
 
     async def a_completed_scheduled_sync() -> dict[str, Any] | None:
         async with httpx.AsyncClient(base_url=api.url, timeout=10) as client:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import ExitStack, suppress
+from contextlib import suppress
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -28,7 +28,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from demetra_common.contracts import ALL_CHANNELS
 from demetra_common.topics import Topics
-from demetra_testkit import ServiceProcess, eventually, free_port, private_topics
+from demetra_testkit import ServiceGroup, eventually, free_port, private_topics
 
 REPO = Path(__file__).resolve().parents[2]
 STACK_PATH = REPO / "deploy" / "local" / "stack.py"
@@ -198,30 +198,14 @@ async def cluster_topics(kafka_cluster: Cluster) -> AsyncIterator[Topics]:
         yield topics
 
 
-class Pipeline:
-    """The services of a sync as processes on the cluster; every one stopped at the end of the test."""
-
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env = env
-        self.log_dir = log_dir
-        self._stack = ExitStack()
-
-    def start(self, module: str, name: str, **env: str) -> ServiceProcess:
-        service = ServiceProcess(name, module, env={**self.env, **env}, log_dir=self.log_dir)
-        self._stack.callback(service.stop)
-        return service.start()
-
-    def close(self) -> None:
-        self._stack.close()
-
-
 API_KEY = "fault-test-key"
 
 
 @pytest.fixture
 def pipeline(
     kafka_cluster: Cluster, cluster_topics: Topics, database_url: str, tmp_path: Path
-) -> Iterator[Pipeline]:
+) -> Iterator[ServiceGroup]:
+    """The services of a sync as processes on the cluster; every one stopped at the end of the test."""
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_cluster.bootstrap,
         "KAFKA_TOPIC_PREFIX": cluster_topics.prefix,
@@ -231,7 +215,7 @@ def pipeline(
         "LOG_FORMAT": "text",
         "LOG_LEVEL": "INFO",
     }
-    running = Pipeline(env, tmp_path / "logs")
+    running = ServiceGroup(env, tmp_path / "logs")
     try:
         yield running
     finally:

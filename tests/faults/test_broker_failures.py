@@ -22,9 +22,9 @@ import pytest
 from demetra_common.contracts import ALL_CHANNELS
 from demetra_common.db import plain_dsn
 from demetra_common.topics import Topics
-from demetra_testkit import ServiceProcess, eventually
+from demetra_testkit import Service, ServiceGroup, ServiceProcess, eventually
 from demetra_testkit.syncs import finished_status, request_sync, sync_as_of, sync_status
-from tests.faults.conftest import API_KEY, Cluster, Pipeline, end_offsets, lag, partitions, until
+from tests.faults.conftest import API_KEY, Cluster, end_offsets, lag, partitions, until
 from tests.mock_expectations import expected_messages, expected_sync
 
 pytestmark = pytest.mark.slow
@@ -36,19 +36,21 @@ LOOKBACK_DAYS = 1  # yesterday and today so far: ~25,500 messages a channel, at 
 SYNC_TIMEOUT_S = 150.0
 
 
-def start_pipeline(pipeline: Pipeline, size: int = SIZE, **ingestor_env: str) -> ServiceProcess:
+def start_pipeline(pipeline: ServiceGroup, size: int = SIZE, **ingestor_env: str) -> ServiceProcess:
     """A loader, one ingestor for all four channels (``size`` campaigns each, a one-day lookback) and the
-    query API."""
-    pipeline.start("demetra_loader", "loader")
-    pipeline.start(
-        "demetra_ingestor",
-        "ingestor",
-        CHANNEL="all",
-        MOCK_CAMPAIGNS_PER_CHANNEL=str(size),
-        SYNC_LOOKBACK_DAYS=str(LOOKBACK_DAYS),
+    query API, started side by side."""
+    ingestor = {
+        "CHANNEL": "all",
+        "MOCK_CAMPAIGNS_PER_CHANNEL": str(size),
+        "SYNC_LOOKBACK_DAYS": str(LOOKBACK_DAYS),
         **ingestor_env,
+    }
+    *_, api = pipeline.start_all(
+        Service("demetra_loader", "loader"),
+        Service("demetra_ingestor", "ingestor", ingestor),
+        Service("demetra_query_api", "query-api", {"SYNC_RATE_LIMIT": "100/minute"}),
     )
-    return pipeline.start("demetra_query_api", "query-api", SYNC_RATE_LIMIT="100/minute")
+    return api
 
 
 async def loaded(api: ServiceProcess, sync_id: str) -> int:
@@ -174,7 +176,7 @@ async def _caught_up(cluster: Cluster, topics: Topics) -> dict[str, int] | None:
 
 
 async def test_sigkill_of_a_campaign_fetched_leader_mid_sync_loads_every_campaign_once(
-    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
+    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: ServiceGroup, database_url: str
 ) -> None:
     api = start_pipeline(pipeline)
     controller = kafka_cluster.active_controller()
@@ -200,7 +202,7 @@ async def test_sigkill_of_a_campaign_fetched_leader_mid_sync_loads_every_campaig
 
 
 async def test_sigkill_of_the_active_controller_mid_sync_loads_every_campaign_once(
-    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
+    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: ServiceGroup, database_url: str
 ) -> None:
     api = start_pipeline(pipeline)
     sync_id = await request_sync(api.url, API_KEY)
@@ -225,7 +227,7 @@ async def test_sigkill_of_the_active_controller_mid_sync_loads_every_campaign_on
 
 
 async def test_a_produce_short_of_min_insync_replicas_fails_loudly_and_never_completes_short(
-    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: Pipeline, database_url: str
+    kafka_cluster: Cluster, cluster_topics: Topics, pipeline: ServiceGroup, database_url: str
 ) -> None:
     """Two of three nodes die: no partition can have the 2 in-sync replicas ``acks=all`` needs (nor can the
     quorum move a leader), so the ingestor's produce times out. It must say so and retry, never report
