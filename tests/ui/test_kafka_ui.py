@@ -59,15 +59,21 @@ def _two_free_ports() -> int:
     """A port that is free and whose next port is free too (the overview and the dead letters)."""
     while True:
         port = free_port()
-        if port < 65535 and not _listening(port + 1):
+        if port < 65535 and _bindable(port + 1):
             return port
 
 
-def _listening(port: int) -> bool:
+def _bindable(port: int) -> bool:
+    """Nothing holds ``port``: no listener, and no connection's local end either (a busy machine's
+    outgoing connections take ports from the same range; a connect probe does not see those)."""
     import socket
 
     with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", port)) == 0
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from demetra_common.topics import Topics
-from demetra_testkit import ServiceProcess, eventually, read_topic
+from demetra_testkit import Service, ServiceGroup, ServiceProcess, eventually, read_topic
 
 
 async def test_read_topic_returns_what_was_published_and_nothing_more(
@@ -39,3 +39,18 @@ def test_service_process_reports_a_service_that_dies_at_start(tmp_path: Path) ->
     with pytest.raises(AssertionError, match="ghost exited with 1"):
         service.start(timeout=20)
     assert "No module named" in service.log_tail()
+
+
+def test_service_group_starts_services_side_by_side_and_names_the_one_that_dies(tmp_path: Path) -> None:
+    group = ServiceGroup({}, tmp_path)
+    try:
+        with pytest.raises(AssertionError, match="ghost exited with 1"):
+            group.start_all(
+                Service("demetra_common.no_such_module", "ghost"),
+                Service("demetra_common.no_such_module_either", "other-ghost"),
+                timeout=20,
+            )
+        # Both were launched before either was waited for: each has its log.
+        assert {log.name for log in tmp_path.iterdir()} == {"ghost.log", "other-ghost.log"}
+    finally:
+        group.close()
