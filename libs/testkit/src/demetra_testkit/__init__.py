@@ -296,6 +296,7 @@ class AheadOfTime(Generic[T]):
         try:
             with suppress(Exception):  # a resource that could not be made needs no disposal
                 self.give_back(self._next.result())
+            concurrent.futures.wait(self._disposals)
             for disposal in self._disposals:
                 disposal.result()
         finally:
