@@ -26,19 +26,40 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
+import itertools
 import statistics
 import time
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+import demetra_mock
 from demetra_common.contracts import ALL_CHANNELS, ATTRIBUTION_WINDOW_DAYS, CampaignDay, Channel
 from demetra_insights.core import ChannelPanel, DetectorParams, Insight, analyse, reconcile
 from demetra_insights.core.panel import METRICS
 from demetra_mock import campaigns_running, mock_campaign_days
-from demetra_mock.anomalies import ID_PREFIXES, AnomalyLabel, anomaly_labels, inject_anomalies
+from demetra_mock.anomalies import (
+    BLOCK_DAYS,
+    CONVERSION_RATE_DROP,
+    CPA_SPIKE,
+    CPC_SPIKE,
+    CPM_SPIKE,
+    CTR_DROP,
+    ID_PREFIXES,
+    ROAS_DROP,
+    SPEND_DROP,
+    SPEND_PACING,
+    SPEND_SPIKE,
+    TRACKING_BREAK,
+    AnomalyLabel,
+    anomaly_labels,
+    inject_anomalies,
+)
 
 Matrix = npt.NDArray[np.float64]
 FIRST_DAY = dt.date(2026, 6, 1)
@@ -47,12 +68,49 @@ SYNC_TIME = dt.time(6)  # the daily sync judging day d runs at 06:00 UTC on d + 
 PARAMS = DetectorParams()
 
 
+@dataclass(frozen=True)
+class Period:
+    """The simulated days: ``warmup`` backfilled days from ``first_day``, then ``scored`` days, one sync each.
+    The mock is a pure function of (channel, campaign, date), so another first day is another draw of
+    every campaign's noise, its launches and its anomalies."""
+
+    first_day: dt.date
+    scored: int
+    warmup: int = WARMUP_DAYS
+
+    @property
+    def days(self) -> int:
+        return self.warmup + self.scored
+
+    def day(self, column: int) -> dt.date:
+        return self.first_day + dt.timedelta(days=column)
+
+    def column(self, day: dt.date) -> int:
+        return (day - self.first_day).days
+
+    def sync_moment(self, column: int) -> dt.datetime:
+        """When the daily sync that judges day ``column`` runs: the morning after it."""
+        return dt.datetime.combine(self.day(column + 1), SYNC_TIME, tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True, eq=False)
+class Fetched:
+    """One fetch's campaign-days: each cell's store row and column, and its METRICS (one row each) as the
+    mock reported them and with the anomalies injected."""
+
+    rows: npt.NDArray[np.int64]
+    columns: npt.NDArray[np.int64]
+    clean: Matrix
+    anomalous: Matrix
+
+
 @dataclass(frozen=True, eq=False)
 class Store:
     """One channel's ``campaign_daily`` as the loader keeps it: a cell per (campaign, day) holding what the
     newest fetch of that day reported (NaN: never reported). Row r is the catalogue index indices[r]."""
 
     channel: Channel
+    period: Period
     indices: range
     impressions: Matrix
     clicks: Matrix
@@ -61,29 +119,30 @@ class Store:
     revenue: Matrix
 
     @classmethod
-    def empty(cls, channel: Channel, indices: range, days: int) -> Store:
+    def empty(cls, channel: Channel, period: Period, indices: range) -> Store:
         def unknown() -> Matrix:
-            return np.full((len(indices), days), np.nan)
+            return np.full((len(indices), period.days), np.nan)
 
-        return cls(channel, indices, unknown(), unknown(), unknown(), unknown(), unknown())
+        return cls(channel, period, indices, unknown(), unknown(), unknown(), unknown(), unknown())
 
-    def write(self, rows: list[int], columns: list[int], days: list[CampaignDay]) -> None:
-        at = (np.asarray(rows, dtype=np.int64), np.asarray(columns, dtype=np.int64))
-        for name in METRICS:
-            getattr(self, name)[at] = np.array([getattr(day, name) for day in days], dtype=np.float64)
+    def write(self, fetched: Fetched, values: Matrix) -> None:
+        """The loader keeps the newest fetch of each day: the cells are overwritten."""
+        for name, row in zip(METRICS, values, strict=True):
+            getattr(self, name)[fetched.rows, fetched.columns] = row
 
     def campaign_id(self, row: int) -> str:
         return f"{ID_PREFIXES[self.channel]}_{self.indices[row]:08d}"
 
-    def panel(self, first: int, last: int, as_of: dt.date) -> ChannelPanel:
-        """What the insights service loads for a sync: every campaign with a row in columns first..last."""
+    def panel(self, first: int, last: int) -> ChannelPanel:
+        """What the insights service loads for the sync judging column ``last``: every campaign with a row
+        in columns first..last."""
         columns = slice(first, last + 1)
         rows = np.flatnonzero(np.isfinite(self.cost[:, columns]).any(axis=1))
         return ChannelPanel(
             self.channel,
             tuple(self.campaign_id(int(row)) for row in rows),
-            _day(first),
-            as_of,
+            self.period.day(first),
+            self.period.day(last + 1),
             *(getattr(self, name)[rows, columns] for name in METRICS),
         )
 
@@ -95,29 +154,106 @@ class Store:
             for row in np.flatnonzero(reported.any(axis=1)).tolist()
         }
 
-    def labels(self, first_scored: int, rate: float) -> list[AnomalyLabel]:
-        """The ground truth: ``anomaly_labels`` of the scored days, clipped to the days each campaign ran."""
-        reported = np.isfinite(self.cost)
-        labels = []
-        last_day = _day(self.cost.shape[1] - 1)
-        for label in anomaly_labels(self.channel, self.indices, _day(first_scored), last_day, rate):
-            ran = np.flatnonzero(reported[label.campaign_index - self.indices.start])
-            if not ran.size:
-                continue
-            start, end = max(label.start, _day(int(ran[0]))), min(label.end, _day(int(ran[-1])))
-            if start <= end:
-                labels.append(replace(label, start=start, end=end))
-        return labels
+
+@dataclass(frozen=True)
+class Truth:
+    """A label of the ground truth, clipped to the days its campaign ran, and why it is not scored (None:
+    it is): see ``ground_truth``."""
+
+    label: AnomalyLabel
+    unscored: str | None = None
+
+
+MIN_DAYS = {SPEND_PACING: 5}  # a kind that is only itself over this many days (pacing: a sustained overspend)
+
+
+def ground_truth(clean: Store, anomalous: Store, rate: float) -> list[Truth]:
+    """Every label of the channel's campaigns overlapping the scored days, clipped to the days each ran.
+    A label is scored (recall counts it; an alert of its kind within its days is right) unless:
+    - its campaign was still learning when it started (fewer than min_history_days): by design the
+      detectors say nothing yet;
+    - it is not wholly inside the scored days: a sync saw only part of it;
+    - fewer than its kind's MIN_DAYS (else 1) of its days were complete days of the campaign: its last day
+      is partial (the mock ends a campaign at any hour), and a day's total does not show the rate of the
+      hours it ran, so a spike, a drop or a pacing there is not in the data a platform reports;
+    - the money it moved over its complete days (``label_money``, the anomalous days against the same
+      days without it) is under min_money: the product does not alert on changes too small to matter.
+    Alerts of any kind within an unscored label are not counted either way."""
+    period = clean.period
+    reported = np.isfinite(clean.cost)
+    first, last = period.day(period.warmup), period.day(period.days - 1)
+    spread = dt.timedelta(days=BLOCK_DAYS)  # labels overlapping the scored days, whole
+    launches = clean.launches()
+    truths = []
+    for label in anomaly_labels(clean.channel, clean.indices, first - spread, last + spread, rate):
+        row = label.campaign_index - clean.indices.start
+        ran = np.flatnonzero(reported[row])
+        if label.end < first or label.start > last or not ran.size:
+            continue
+        clipped = replace(
+            label,
+            start=max(label.start, period.day(int(ran[0]))),
+            end=min(label.end, period.day(int(ran[-1]))),
+        )
+        if clipped.start > clipped.end:
+            continue
+        # The campaign's last reported day is its partial end day, unless it ran on past the data.
+        complete_end = int(ran[-1]) - (1 if ran[-1] < period.days - 1 else 0)
+        columns = np.arange(period.column(clipped.start), min(period.column(clipped.end), complete_end) + 1)
+        if period.column(label.start) - launches[label.campaign_id] < PARAMS.min_history_days:
+            reason = "learning"
+        elif label.start < first or label.end > last:
+            reason = "not wholly in the scored days"
+        elif columns.size < MIN_DAYS.get(label.kind, 1):
+            reason = "too few complete days"
+        elif label_money(clean, anomalous, row, columns, label.kind) < PARAMS.min_money:
+            reason = "under min_money"
+        else:
+            reason = None
+        truths.append(Truth(clipped, reason))
+    return truths
+
+
+def label_money(clean: Store, anomalous: Store, row: int, columns: npt.NDArray[np.int64], kind: str) -> float:
+    """The money a label moved on those days, measured as the detectors measure its kind's money at stake
+    (``demetra_insights.core.detectors``), with the same days without the anomaly as the usual."""
+
+    def metric(store: Store, name: str) -> Matrix:
+        return np.asarray(getattr(store, name)[row, columns], dtype=np.float64)
+
+    cost, usual_cost = metric(anomalous, "cost"), metric(clean, "cost")
+
+    def rate(store: Store, numerator: str, denominator: str) -> Matrix:
+        return metric(store, numerator) / metric(store, denominator)
+
+    with np.errstate(divide="ignore", invalid="ignore"):
+        google = clean.channel is Channel.GOOGLE_ADS
+        price = ("cost", "clicks") if google else ("cost", "impressions")
+        money = {
+            SPEND_SPIKE: cost - usual_cost,
+            SPEND_PACING: cost - usual_cost,
+            SPEND_DROP: usual_cost - cost,
+            CPM_SPIKE: cost * (1 - rate(clean, *price) / rate(anomalous, *price)),
+            CPC_SPIKE: cost * (1 - rate(clean, *price) / rate(anomalous, *price)),
+            CTR_DROP: usual_cost - cost
+            if google
+            else cost * (1 - rate(anomalous, "clicks", "impressions") / rate(clean, "clicks", "impressions")),
+            CONVERSION_RATE_DROP: cost
+            * (1 - rate(anomalous, "conversions", "clicks") / rate(clean, "conversions", "clicks")),
+            TRACKING_BREAK: cost,
+            CPA_SPIKE: cost
+            * (1 - rate(clean, "cost", "conversions") / rate(anomalous, "cost", "conversions")),
+            ROAS_DROP: cost * (rate(clean, "revenue", "cost") - rate(anomalous, "revenue", "cost")),
+        }[kind]
+    return float(np.nansum(money))
 
 
 def fetch(
-    clean: Store, anomalous: Store, first: int, last: int, as_of: dt.datetime, size: int, rate: float
-) -> None:
+    channel: Channel, period: Period, first: int, last: int, as_of: dt.datetime, size: int, rate: float
+) -> Fetched:
     """One fetch of columns ``first..last`` at ``as_of``, as the ingestor's mock source serves it:
-    ``demetra_mock.mock_campaign_days``, then (the anomalous store only) ``inject_anomalies`` per campaign.
-    The loader keeps the newest fetch of each day: the cells are overwritten."""
-    channel = clean.channel
-    date_from, date_to = _day(first), _day(last)
+    ``demetra_mock.mock_campaign_days``, then ``inject_anomalies`` per campaign (the anomalous cells)."""
+    date_from, date_to = period.day(first), period.day(last)
     rows: list[int] = []
     columns: list[int] = []
     reported: list[CampaignDay] = []
@@ -125,21 +261,79 @@ def fetch(
     running = campaigns_running(as_of, size, date_from, date_to)
     reports = mock_campaign_days(channel, as_of, size, date_from, date_to)
     for index, campaign in zip(running, reports, strict=True):
-        rows += [index - clean.indices.start] * len(campaign.days)
-        columns += [(day.date - FIRST_DAY).days for day in campaign.days]
+        rows += [index] * len(campaign.days)
+        columns += [period.column(day.date) for day in campaign.days]
         reported += campaign.days
         injected += inject_anomalies(channel, index, campaign.days, rate)
-    clean.write(rows, columns, reported)
-    anomalous.write(rows, columns, injected)
+
+    def values(days: list[CampaignDay]) -> Matrix:
+        return np.array([[getattr(day, name) for day in days] for name in METRICS], dtype=np.float64)
+
+    return Fetched(
+        np.asarray(rows, dtype=np.int64),
+        np.asarray(columns, dtype=np.int64),
+        values(reported),
+        values(injected),
+    )
 
 
-def _day(column: int) -> dt.date:
-    return FIRST_DAY + dt.timedelta(days=column)
+def channel_fetches(
+    channel: Channel, period: Period, indices: range, size: int, rate: float
+) -> Iterator[Fetched]:
+    """A backfill of the warm-up days, then one fetch per scored day d at the morning after d, of d and the
+    lookback of the channel's attribution window (as SYNC_LOOKBACK_DAYS defaults). Rows are store rows."""
+    lookback = ATTRIBUTION_WINDOW_DAYS[channel]
+    windows = [(0, period.warmup - 1)] + [
+        (max(0, column - lookback), column) for column in range(period.warmup, period.days)
+    ]
+    for first, last in windows:
+        fetched = fetch(channel, period, first, last, period.sync_moment(last), size, rate)
+        yield replace(fetched, rows=fetched.rows - indices.start)
 
 
-def _sync_moment(column: int) -> dt.datetime:
-    """When the daily sync that judges day ``column`` runs: the morning after it."""
-    return dt.datetime.combine(_day(column + 1), SYNC_TIME, tzinfo=dt.UTC)
+class FetchCache:
+    """The fetches of a run saved under a directory, one file per channel, named by everything they depend
+    on (the run's arguments and the sources of ``demetra_mock``): detector changes replay the same data in
+    a fraction of the time (generating the mock's days is most of a run)."""
+
+    def __init__(self, directory: Path, period: Period, size: int, rate: float) -> None:
+        sources = sorted(Path(demetra_mock.__file__).parent.glob("*.py"))
+        digest = hashlib.sha256(b"".join(path.read_bytes() for path in sources))
+        digest.update(f"{period}:{size}:{rate}:{SYNC_TIME}".encode())
+        self.directory, self.key = directory, digest.hexdigest()[:16]
+
+    def path(self, channel: Channel) -> Path:
+        return self.directory / f"insights-{channel.value}-{self.key}.npz"
+
+    def load(self, channel: Channel) -> list[Fetched] | None:
+        if not self.path(channel).exists():
+            return None
+        with np.load(self.path(channel)) as saved:
+            bounds = saved["bounds"].tolist()
+            arrays = [saved[name] for name in ("rows", "columns", "clean", "anomalous")]
+        return [
+            Fetched(
+                arrays[0][start:end].astype(np.int64),
+                arrays[1][start:end].astype(np.int64),
+                arrays[2][:, start:end],
+                arrays[3][:, start:end],
+            )
+            for start, end in itertools.pairwise(bounds)
+        ]
+
+    def save(self, channel: Channel, fetches: list[Fetched]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        sizes = [len(fetched.rows) for fetched in fetches]
+        temporary = self.path(channel).with_suffix(".partial.npz")
+        np.savez(
+            temporary,
+            bounds=np.cumsum([0, *sizes]),
+            rows=np.concatenate([f.rows for f in fetches]).astype(np.int32),
+            columns=np.concatenate([f.columns for f in fetches]).astype(np.int16),
+            clean=np.concatenate([f.clean for f in fetches], axis=1),
+            anomalous=np.concatenate([f.anomalous for f in fetches], axis=1),
+        )
+        temporary.replace(self.path(channel))
 
 
 @dataclass
@@ -176,35 +370,52 @@ class Run:
 class Simulation:
     with_anomalies: Run
     without: Run
-    labels: list[AnomalyLabel]
-    launches: dict[str, int]
+    truths: list[Truth]
     fetched_s: float
+    cached: bool
 
-
-def simulate(size: int, scored_days: int, rate: float) -> Simulation:
-    """Per channel: a backfill of the warm-up days, then one sync per scored day d at the morning after d
-    (fetching d and the lookback of the channel's attribution window, as SYNC_LOOKBACK_DAYS defaults), each
-    followed by the analysis of d over what the store then holds, with and without the injected anomalies."""
-    days = WARMUP_DAYS + scored_days
-    simulation = Simulation(Run.new(), Run.new(), [], {}, 0.0)
-    for channel in ALL_CHANNELS:
-        lookback = ATTRIBUTION_WINDOW_DAYS[channel]
-        span = PARAMS.history_days(channel)
-        indices = campaigns_running(_sync_moment(days - 1), size, FIRST_DAY, _day(days - 1))
-        clean, anomalous = (Store.empty(channel, indices, days) for _ in range(2))
-        started = time.perf_counter()
-        fetch(clean, anomalous, 0, WARMUP_DAYS - 1, _sync_moment(WARMUP_DAYS - 1), size, rate)
-        simulation.fetched_s += time.perf_counter() - started
-        for column in range(WARMUP_DAYS, days):
+    def timed(self, fetches: Iterable[Fetched]) -> Iterator[Fetched]:
+        """The fetches, the time spent producing them (generating or loading) added to fetched_s."""
+        iterator = iter(fetches)
+        while True:
             started = time.perf_counter()
-            first_fetched = max(0, column - lookback)
-            fetch(clean, anomalous, first_fetched, column, _sync_moment(column), size, rate)
-            simulation.fetched_s += time.perf_counter() - started
+            fetched = next(iterator, None)
+            self.fetched_s += time.perf_counter() - started
+            if fetched is None:
+                return
+            yield fetched
+
+
+def simulate(period: Period, size: int, rate: float, cache: FetchCache | None = None) -> Simulation:
+    """Per channel: the fetches of ``channel_fetches``, each scored day's followed by the analysis of that
+    day over what the store then holds, with and without the injected anomalies."""
+    simulation = Simulation(Run.new(), Run.new(), [], 0.0, cached=False)
+    last = period.days - 1
+    for channel in ALL_CHANNELS:
+        span = PARAMS.history_days(channel)
+        indices = campaigns_running(period.sync_moment(last), size, period.first_day, period.day(last))
+        clean, anomalous = (Store.empty(channel, period, indices) for _ in range(2))
+        started = time.perf_counter()
+        saved = cache.load(channel) if cache else None
+        simulation.fetched_s += time.perf_counter() - started
+        simulation.cached = saved is not None
+        fetches = simulation.timed(
+            saved if saved is not None else channel_fetches(channel, period, indices, size, rate)
+        )
+        kept: list[Fetched] = []
+        for column, fetched in zip(range(period.warmup - 1, period.days), fetches, strict=True):
+            clean.write(fetched, fetched.clean)
+            anomalous.write(fetched, fetched.anomalous)
+            if cache and saved is None:
+                kept.append(fetched)
+            if column < period.warmup:
+                continue  # the backfill of the warm-up days: no sync judges them
             first = max(0, column - span + 1)
-            simulation.with_anomalies.sync(anomalous.panel(first, column, _day(column + 1)))
-            simulation.without.sync(clean.panel(first, column, _day(column + 1)))
-        simulation.labels += anomalous.labels(WARMUP_DAYS, rate)
-        simulation.launches.update(anomalous.launches())
+            simulation.with_anomalies.sync(anomalous.panel(first, column))
+            simulation.without.sync(clean.panel(first, column))
+        if cache and saved is None:
+            cache.save(channel, kept)
+        simulation.truths += ground_truth(clean, anomalous, rate)
     return simulation
 
 
@@ -217,17 +428,18 @@ class KindScore:
     delays: list[int] | None = None
 
 
-def score(
-    run: Run, labels: list[AnomalyLabel], launches: dict[str, int]
-) -> tuple[dict[str, KindScore], Counter[str], int]:
-    by_campaign: dict[str, list[AnomalyLabel]] = defaultdict(list)
-    for label in labels:
-        by_campaign[label.campaign_id].append(label)
+def score(run: Run, truths: list[Truth]) -> tuple[dict[str, KindScore], Counter[str], Counter[str]]:
+    """Per kind: the scored labels and those detected, the alerts opened outside unscored labels and those
+    of a label's kind; the wrong alerts by what they were; the unscored labels by why."""
+    by_campaign: dict[str, list[Truth]] = defaultdict(list)
+    for truth in truths:
+        by_campaign[truth.label.campaign_id].append(truth)
     kinds: dict[str, KindScore] = defaultdict(lambda: KindScore(delays=[]))
-    unscored = 0
-    for label in labels:
-        if _learning(label, launches):
-            unscored += 1
+    unscored: Counter[str] = Counter()
+    for truth in truths:
+        label = truth.label
+        if truth.unscored:
+            unscored[truth.unscored] += 1
             continue
         entry = kinds[label.kind]
         entry.labels += 1
@@ -239,25 +451,18 @@ def score(
     false_kinds: Counter[str] = Counter()
     for insight in run.opened:
         entry = kinds[insight.kind.value]
-        around = [lb for lb in by_campaign.get(insight.campaign_id or "", []) if lb.covers(insight.last_day)]
-        learning = [
-            lb
-            for lb in around
-            if (lb.start - FIRST_DAY).days - launches[lb.campaign_id] < PARAMS.min_history_days
+        around = [
+            t for t in by_campaign.get(insight.campaign_id or "", []) if t.label.covers(insight.last_day)
         ]
-        if learning:
+        if any(t.unscored for t in around):
             continue
         entry.opened += 1
-        if any(lb.kind == insight.kind.value for lb in around):
+        if any(t.label.kind == insight.kind.value for t in around):
             entry.true += 1
         else:
-            context = f"during {around[0].kind}" if around else "on a clean day"
+            context = f"during {around[0].label.kind}" if around else "on a clean day"
             false_kinds[f"{insight.kind.value} {context}"] += 1
     return kinds, false_kinds, unscored
-
-
-def _learning(label: AnomalyLabel, launches: dict[str, int]) -> bool:
-    return (label.start - FIRST_DAY).days - launches[label.campaign_id] < PARAMS.min_history_days
 
 
 def _ratio(numerator: float, denominator: float) -> float:
@@ -269,17 +474,32 @@ def main() -> None:
     parser.add_argument("--campaigns", type=int, default=2000)
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--rate", type=float, default=0.25)
+    parser.add_argument(
+        "--first-day",
+        type=dt.date.fromisoformat,
+        default=FIRST_DAY,
+        help="the first warm-up day: another period is another draw of the whole mock (default %(default)s)",
+    )
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        help="save the fetches here, or replay them when this run's already are (detector changes only)",
+    )
     args = parser.parse_args()
     started = time.perf_counter()
-    simulation = simulate(args.campaigns, args.days, args.rate)
-    with_anomalies, without, labels = simulation.with_anomalies, simulation.without, simulation.labels
+    period = Period(args.first_day, args.days)
+    cache = FetchCache(args.cache, period, args.campaigns, args.rate) if args.cache else None
+    simulation = simulate(period, args.campaigns, args.rate, cache)
+    with_anomalies, without, truths = simulation.with_anomalies, simulation.without, simulation.truths
     print(
         f"data: demetra_mock's daily source, {len(ALL_CHANNELS)} channels x {args.campaigns} active "
         f"campaigns x {args.days} scored days (+{WARMUP_DAYS} warm-up days backfilled), one sync per day and "
         f"channel at {SYNC_TIME:%H:%M} UTC the morning after (lookback: the attribution window); "
-        f"{len(labels)} labels at rate {args.rate}; fetching and injecting took {simulation.fetched_s:.1f}s"
+        f"{len(truths)} labels at rate {args.rate} from {period.first_day}; "
+        f"{'loading the saved fetches' if simulation.cached else 'fetching and injecting'} took "
+        f"{simulation.fetched_s:.1f}s"
     )
-    kinds, false_kinds, unscored = score(with_anomalies, labels, simulation.launches)
+    kinds, false_kinds, unscored = score(with_anomalies, truths)
 
     print(
         f"\n{'kind':<22}{'labels':>7}{'found':>7}{'recall':>8}{'alerts':>8}{'right':>7}{'precision':>10}"
@@ -303,7 +523,7 @@ def main() -> None:
         f"{'overall':<22}{labelled:>7}{detected:>7}{recall:>8.3f}{opened:>8}{true:>7}{precision:>10.3f}"
         f"{delay:>8.2f}"
     )
-    print(f"\nlabels not scored (campaign still learning when they start): {unscored}")
+    print(f"\nlabels not scored ({sum(unscored.values())}, see ground_truth): {dict(unscored.most_common())}")
     print(f"wrong alerts ({sum(false_kinds.values())}), most common first:")
     for what, count in false_kinds.most_common(12):
         print(f"  {count:>5}  {what}")
