@@ -1,15 +1,18 @@
 """Insights benchmark: how good the detectors are, measured against labelled anomalies, in one run.
 
     uv run --frozen python bench/insights/run.py [--campaigns 2000] [--days 90] [--rate 0.25]
+        [--first-day 2026-06-01] [--cache DIR]
 
 1. The daily mock of the ingestors (``demetra_mock.mock_campaign_days``): 4 channels x ``--campaigns``
    running campaigns (a 60-day life, launches and ends at any hour, so first and last days are partial and
    some campaigns are always learning), over ``--days`` scored days after WARMUP_DAYS of backfilled
-   history (a baseline for every campaign; facebook's 28-day attribution window has mature days from the
-   first scored sync).
+   history from ``--first-day`` (a baseline for every campaign; facebook's 28-day attribution window has
+   mature days from the first scored sync). The mock has no seed: everything is a function of (channel,
+   campaign, date), so another first day is another draw of every campaign, its noise and its anomalies.
 2. Labelled anomalies: every fetch goes through ``demetra_mock.anomalies.inject_anomalies`` at ``--rate``
-   (as the ingestor's mock source does with MOCK_ANOMALY_RATE); ``anomaly_labels`` of the scored days,
-   clipped to the days each campaign ran, are the ground truth. They go to the scoring only.
+   (as the ingestor's mock source does with MOCK_ANOMALY_RATE); ``ground_truth`` turns the labels into
+   what is scored (see there: a label counts when a buyer could see it in the days a platform reports).
+   They go to the scoring only.
 3. One sync per scored day d and channel, as the daily sync sees it: at 06:00 UTC on d + 1 it fetches d
    and the channel's lookback (its attribution window), the store keeps the newest fetch of every day, so
    recent days' conversions are immature; the panel is what the insights service loads (every campaign
@@ -18,8 +21,10 @@
 4. Scored: precision (opened campaign insights of the label's kind within its days) and recall (labels
    detected) per kind and overall, detection delay (sync day - the label's first day), the time of one
    channel's analysis, and the same run at rate 0 for false alarms per 1,000 clean campaign-days.
-Labels on campaigns still learning when they start (fewer than min_history_days of history) are not
-scored: by design nothing is said about them.
+
+``--cache DIR`` saves every fetch (the mock's days with and without the anomalies) and replays them when
+the same run is asked for again: most of a run is generating the mock, so a detector change is measured
+in about a fifth of the time. The file names carry the arguments and a digest of demetra_mock's sources.
 """
 
 from __future__ import annotations

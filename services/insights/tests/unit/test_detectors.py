@@ -211,3 +211,20 @@ def test_a_launch_ramp_is_not_overspend() -> None:
     for column in range(34, 60):  # their baselines hold the ramp: uncorrected, 5 of them "pace"
         found = [i for i in analyse(series.panel(), series.day(column)).insights if i.campaign_id in young]
         assert found == []
+
+
+def test_a_cpa_rise_hidden_in_conversion_noise_adds_up_over_a_week() -> None:
+    series = steady(Channel.GOOGLE_ADS, campaigns=120, days=50)
+    rng = np.random.default_rng(11)
+    noise = np.exp(rng.normal(0.0, 0.3, series.conversions.shape))  # conversions as noisy as the mock's
+    series.conversions *= noise
+    series.revenue *= noise
+    price, cvr = 1.42, 1 / 1.42  # CPC +42%, conversion rate -30%: neither an alert alone, CPA x2
+    days = slice(-7, None)
+    series.scale(0, days, clicks=1 / price, impressions=1 / price, conversions=cvr / price)
+    series.scale(0, days, revenue=cvr / price)
+    insights = analyse(series.panel()).insights
+    found = [i for i in insights if i.campaign_id == "c000"]
+    assert [i.kind for i in found] == [InsightKind.CPA_SPIKE]
+    assert found[0].first_day <= series.day(series.days - 5)  # dated from the run's start, not today
+    assert [i for i in insights if i.kind is InsightKind.CPA_SPIKE] == found  # the same noise, no rise

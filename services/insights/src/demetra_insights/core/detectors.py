@@ -33,8 +33,10 @@ Each kind, with its test (on the maturity-corrected values of ``maturity.py``):
                               spending, and the conversions they should have reported by now (clicks x
                               usual CVR x maturity, summed) >= min_expected_conversions: a small campaign's
                               break is seen once enough silent days add up; money = their spend
-    cpa_spike                 CPA's run moved up by min_ratio, and no single driver carries it: see below;
-                              money = spend above the usual CPA
+    cpa_spike                 CPA's run (of up to cpa_run_days: CPA carries the conversion rate's noise, the
+                              largest of any metric, so a doubling takes most of a week to add up) moved
+                              up by min_ratio, and no single driver carries it: see below; money = spend
+                              above the usual CPA
     roas_drop                 the order value's run moved down by min_ratio (ROAS = order value / CPA:
                               the order value is the driver of a ROAS drop that conversions do not
                               explain, and is far less noisy than ROAS) and ROAS is down too; money =
@@ -89,6 +91,7 @@ class DetectorParams:
     z_alert: float = 4.5  # robust z of one day (many tests per campaign-day: keep false alarms rare)
     z_run: float = 4.6  # z of a run's mean over 2 .. run_days days
     run_days: int = 4  # the longest run the spike / drop / rate detectors add up
+    cpa_run_days: int = 7  # CPA's runs (and its drivers', to attribute them): CVR's noise is in CPA's
     run_day_z: float = 1.0  # every day of a run moved at least this many of its sigmas the same way
     z_pacing: float = 4.0
     z_resolve: float = 2.5  # an open insight resolves once its metric is back within this
@@ -112,7 +115,7 @@ class DetectorParams:
 
     @property
     def longest_run(self) -> int:
-        return max(self.run_days + 1, self.pacing_max_days)
+        return max(self.run_days + 1, self.pacing_max_days, self.cpa_run_days)
 
     def history_days(self, channel: Channel) -> int:
         """Days of rows before a judged day that the detectors use: the baseline window before the
@@ -294,7 +297,8 @@ class _Rows:
         launch = np.argmax(reported, axis=1)
         columns = np.arange(self.first, column + 1)[None, :]
         ages = np.where((launch > 0)[:, None], columns - launch[:, None], params.ramp_days)
-        longest = {"spend": params.longest_run}
+        cpa = params.cpa_run_days
+        longest = {"spend": params.longest_run, "cpa": cpa, "price": cpa, "ctr": cpa, "cvr": cpa}
         self.scores = {
             name: _score(values, weekdays, ages, params, longest.get(name, params.run_days))
             for name, values in logs.items()
@@ -302,15 +306,16 @@ class _Rows:
         self.lengths: dict[InsightKind, Lengths] = {}
 
     # --- the tests -----------------------------------------------------------------------------------
-    def _moved(self, name: str, sign: float, ratio: float) -> Hits:
-        """Run length -> rows whose run of that length moved (see the module), and its |z|."""
+    def _moved(self, name: str, sign: float, ratio: float, longest: int | None = None) -> Hits:
+        """Run length (up to ``longest``, default run_days) -> rows whose run of that length moved (see the
+        module), and its |z|."""
         p, score = self.params, self.scores[name]
         return {
             run.days: (
                 run.moved(sign, p.z_alert if run.days == 1 else p.z_run, ratio, p.run_day_z),
                 sign * run.z,
             )
-            for run in score.runs[: p.run_days]
+            for run in score.runs[: longest or p.run_days]
         }
 
     def _spend_drops(self) -> Hits:
@@ -363,7 +368,7 @@ class _Rows:
             self.price_kind: self._moved("price", 1.0, p.min_ratio),
             InsightKind.CTR_DROP: self._moved("ctr", down, p.min_ratio),
             InsightKind.CONVERSION_RATE_DROP: self._moved("cvr", down, p.min_ratio),
-            InsightKind.CPA_SPIKE: self._moved("cpa", 1.0, p.min_ratio),
+            InsightKind.CPA_SPIKE: self._moved("cpa", 1.0, p.min_ratio, p.cpa_run_days),
             InsightKind.ROAS_DROP: self._moved("aov", down, p.min_ratio),
         }
         size = len(self.ids)
