@@ -33,10 +33,13 @@ Each kind, with its test (on the maturity-corrected values of ``maturity.py``):
                               spending, and the conversions they should have reported by now (clicks x
                               usual CVR x maturity, summed) >= min_expected_conversions: a small campaign's
                               break is seen once enough silent days add up; money = their spend
-    cpa_spike                 CPA's run (of up to cpa_run_days: CPA carries the conversion rate's noise, the
-                              largest of any metric, so a doubling takes most of a week to add up) moved
-                              up by min_ratio, and no single driver carries it: see below; money = spend
-                              above the usual CPA
+    cpa_spike                 CPA's run (of up to cpa_run_days) rose by min_ratio, every day above the
+                              usual, on the evidence of its independent drivers, CPA = CPC / CVR:
+                              hypot(CPC's z up, CVR's z down) >= z_cpa. CPA's own z carries the
+                              conversion rate's noise, the largest of any metric, whatever moved: CPC
+                              +40% is plain on its first day, CPA x2 made of it and CVR -30% would take
+                              a week in CPA's own z. And no single driver carries it (see below); money
+                              = spend above the usual CPA
     roas_drop                 the order value's run moved down by min_ratio (ROAS = order value / CPA:
                               the order value is the driver of a ROAS drop that conversions do not
                               explain, and is far less noisy than ROAS) and ROAS is down too; money =
@@ -44,7 +47,8 @@ Each kind, with its test (on the maturity-corrected values of ``maturity.py``):
 
 One root cause per anomaly: a conversion-rate drop also raises CPA and lowers ROAS; reporting all three
 would triple every incident. log CPA is the sum of its drivers' logs (price up, CTR and CVR down), so when
-CPA moved, each driver's share of CPA's mean log change over the run says who did it: a driver with at
+CPA moved, each driver's share of their moves over the run says who did it, counting only the moves beyond
+noise (the driver's z >= z_driver: else CVR's noise takes a share of a price spike): a driver with at
 least dominant_share is the cause (its kind is reported, if it moved itself, and CPA is not); with no
 dominant driver the drivers moved together and are one cpa_spike naming them all. A tracking break is not
 also a conversion-rate drop; on google_ads a CTR drop is not also a spend drop (the clicks, hence the
@@ -108,6 +112,8 @@ class DetectorParams:
     min_expected_conversions: float = 2.0  # a zero below this is plausible chance
     max_silent_days: int = 7  # a tracking break's evidence: up to this many silent days summed
     dominant_share: float = 0.7  # a driver carrying this share of a CPA rise is its cause
+    z_cpa: float = 4.9  # CPA's evidence from CPC and CVR together (two one-sided tests: above z_run)
+    z_driver: float = 2.0  # a driver's move counts in CPA's attribution from this z on
     warning_money: float = 100.0
     critical_money: float = 500.0
     maturity_min_campaigns: int = 30
@@ -288,6 +294,7 @@ class _Rows:
             "ctr": safe_log(clicks, impressions),
             "cvr": safe_log(conversions, clicks),
             "cpa": safe_log(cost, conversions),
+            "cpc": safe_log(cost, clicks),
             "roas": safe_log(revenue, cost),
             "aov": safe_log(revenue, conversions),
         }
@@ -298,11 +305,14 @@ class _Rows:
         columns = np.arange(self.first, column + 1)[None, :]
         ages = np.where((launch > 0)[:, None], columns - launch[:, None], params.ramp_days)
         cpa = params.cpa_run_days
-        longest = {"spend": params.longest_run, "cpa": cpa, "price": cpa, "ctr": cpa, "cvr": cpa}
+        longest = {"spend": params.longest_run, "cpa": cpa, "price": cpa, "ctr": cpa, "cvr": cpa, "cpc": cpa}
         self.scores = {
             name: _score(values, weekdays, ages, params, longest.get(name, params.run_days))
             for name, values in logs.items()
+            if name != "cpc" or self.social
         }
+        if not self.social:
+            self.scores["cpc"] = self.scores["price"]  # google_ads's price is its CPC
         self.lengths: dict[InsightKind, Lengths] = {}
 
     # --- the tests -----------------------------------------------------------------------------------
@@ -317,6 +327,25 @@ class _Rows:
             )
             for run in score.runs[: longest or p.run_days]
         }
+
+    def _cpa_rises(self) -> Hits:
+        """CPA's runs that rose by min_ratio, every day above the usual, with the evidence of its two
+        independent drivers: CPA = CPC / CVR, and hypot(CPC's z up, CVR's z down) >= z_cpa. CPA's own z
+        carries the conversion rate's noise (the largest) whatever moved; a CPC that rose by a third on
+        a metric with a tenth of CVR's noise is plain long before CPA's own mean is."""
+        p, s = self.params, self.scores
+        hits: Hits = {}
+        for cpa, cpc, cvr in zip(s["cpa"].runs, s["cpc"].runs, s["cvr"].runs, strict=True):
+            with quiet_nan():
+                evidence = np.hypot(np.fmax(cpc.z, 0.0), np.fmax(-cvr.z, 0.0))
+                hits[cpa.days] = (
+                    cpa.ready
+                    & (cpa.mean >= math.log(p.min_ratio))
+                    & (cpa.daily.min(axis=1) > 0)
+                    & (evidence >= p.z_cpa),
+                    evidence,
+                )
+        return hits
 
     def _spend_drops(self) -> Hits:
         """A drop of the days before the judged one (complete: the campaign ran on after them), the judged
@@ -368,7 +397,7 @@ class _Rows:
             self.price_kind: self._moved("price", 1.0, p.min_ratio),
             InsightKind.CTR_DROP: self._moved("ctr", down, p.min_ratio),
             InsightKind.CONVERSION_RATE_DROP: self._moved("cvr", down, p.min_ratio),
-            InsightKind.CPA_SPIKE: self._moved("cpa", 1.0, p.min_ratio, p.cpa_run_days),
+            InsightKind.CPA_SPIKE: self._cpa_rises(),
             InsightKind.ROAS_DROP: self._moved("aov", down, p.min_ratio),
         }
         size = len(self.ids)
@@ -497,11 +526,18 @@ class _Rows:
         """One root cause per anomaly (see the module)."""
         p, lengths = self.params, self.lengths
         cpa = lengths[InsightKind.CPA_SPIKE]
-        cpa_move = self._run_value(self.scores["cpa"], cpa, "mean")
         dominant = np.zeros(len(self.ids), dtype=np.bool_)
         with quiet_nan():
+            # Each driver's signed share of the drivers' moves that are beyond noise (z >= z_driver): a
+            # driver that did not move is not given a share of the conversion rate's noise.
+            moves = {}
             for kind, (name, sign) in self._cpa_drivers().items():
-                share = sign * self._run_value(self.scores[name], cpa, "mean") / cpa_move
+                move = sign * self._run_value(self.scores[name], cpa, "mean")
+                z = sign * self._run_value(self.scores[name], cpa, "z")
+                moves[kind] = np.where(z >= p.z_driver, move, 0.0)
+            cpa_move = sum(moves.values())
+            for kind, move in moves.items():
+                share = move / cpa_move
                 carries = (cpa > 0) & (share >= p.dominant_share)
                 dominant |= carries
                 # A driver that moved while CPA rose without it carrying the rise is part of a compound.
