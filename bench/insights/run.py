@@ -23,8 +23,9 @@
    channel's analysis, and the same run at rate 0 for false alarms per 1,000 clean campaign-days.
 
 ``--cache DIR`` saves every fetch (the mock's days with and without the anomalies) and replays them when
-the same run is asked for again: most of a run is generating the mock, so a detector change is measured
-in about a fifth of the time. The file names carry the arguments and a digest of demetra_mock's sources.
+the same run is asked for again: half of a run or more is generating the mock, so a detector change is
+measured in less than half the time. The file names carry the arguments and a digest of demetra_mock's
+sources.
 """
 
 from __future__ import annotations
