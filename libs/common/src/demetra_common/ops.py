@@ -9,7 +9,6 @@ import multiprocessing
 import re
 import signal
 import socket
-import sys
 import threading
 from collections.abc import Awaitable, Callable, Mapping
 from types import FrameType
@@ -167,8 +166,9 @@ def _worker(config: uvicorn.Config, sock: socket.socket) -> None:
 def _serve_workers(config: uvicorn.Config, workers: int) -> None:
     """``workers`` processes (spawned, as uvicorn's), each on its own SO_REUSEPORT socket, all listening
     before any worker starts (a connection that comes early waits in its socket's queue instead of going to
-    whichever worker listens first). SIGTERM or SIGINT stops them all gracefully; if one ends on its own,
-    the others are stopped and this process exits with status 1 (the service's supervisor restarts it)."""
+    whichever worker listens first). A worker that ends on its own is started again on its socket (as
+    uvicorn's own supervisor restarts its workers), so its share of connections waits in the socket's queue
+    meanwhile instead of being refused. SIGTERM or SIGINT stops them all gracefully."""
     # Without SO_REUSEPORT the bind fails if anything holds the port, another server's reuse-port sockets
     # included: a second server on the same port fails here instead of sharing its connections.
     _port_socket(config.host, config.port, shared=False).close()
@@ -176,10 +176,12 @@ def _serve_workers(config: uvicorn.Config, workers: int) -> None:
     for sock in sockets:
         sock.listen(config.backlog)
     context = multiprocessing.get_context("spawn")
-    processes = [
-        context.Process(target=_worker, args=(config, sock), name=f"worker-{number}")
-        for number, sock in enumerate(sockets)
-    ]
+
+    def started(number: int) -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_worker, args=(config, sockets[number]), name=f"worker-{number}")
+        process.start()
+        return process
+
     stopping = threading.Event()
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -187,10 +189,14 @@ def _serve_workers(config: uvicorn.Config, workers: int) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
-    for process in processes:
-        process.start()
-    while not stopping.is_set() and all(process.is_alive() for process in processes):
-        stopping.wait(0.5)
+    processes = [started(number) for number in range(workers)]
+    while not stopping.wait(0.5):
+        for number, process in enumerate(processes):
+            if not process.is_alive() and not stopping.is_set():
+                logger.error(
+                    "worker %d ended on its own (exit code %s): starting it again", number, process.exitcode
+                )
+                processes[number] = started(number)
     for process in processes:
         if process.is_alive():
             process.terminate()  # SIGTERM: uvicorn's graceful shutdown
@@ -198,6 +204,3 @@ def _serve_workers(config: uvicorn.Config, workers: int) -> None:
         process.join()
     for sock in sockets:
         sock.close()
-    if not stopping.is_set():
-        logger.error("a worker process ended on its own: stopping the service")
-        sys.exit(1)

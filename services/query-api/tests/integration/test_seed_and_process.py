@@ -70,7 +70,7 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_python_m_serves_with_several_workers_and_stops_on_sigterm(
+async def test_python_m_serves_with_several_workers_restarts_a_dead_one_and_stops_on_sigterm(
     service_env: dict[str, str], seed: Any
 ) -> None:
     await seed.campaigns([seed.row("fb_1")])
@@ -107,7 +107,19 @@ async def test_python_m_serves_with_several_workers_and_stops_on_sigterm(
                 ]
                 await asyncio.gather(*(client.get("/health") for client in clients))
                 held = [_sockets_on(port, child, psutil.CONN_ESTABLISHED) for child in service.children()]
-        assert len([count for count in held if count]) == 2 and sum(held) == 17, held  # and `http`'s
+            assert len([count for count in held if count]) == 2 and sum(held) == 17, held  # and `http`'s
+            # A worker killed is started again on its socket: two workers listen and the API serves.
+            worker = next(c for c in service.children() if _sockets_on(port, c, psutil.CONN_LISTEN))
+            worker.kill()
+            await asyncio.to_thread(worker.wait, 30)
+
+            async def replaced() -> bool:
+                workers = [c for c in service.children() if _sockets_on(port, c, psutil.CONN_LISTEN)]
+                return len(workers) == 2 and worker.pid not in {c.pid for c in workers}
+
+            await eventually(replaced, timeout=60, what="the killed worker started again")
+            body = await eventually(serving, timeout=60, what="the API to serve campaigns again")
+            assert [item["campaign_id"] for item in body["items"]] == ["fb_1"]
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = await asyncio.wait_for(process.communicate(), timeout=30)
