@@ -590,9 +590,11 @@ CAMPAIGN_DAILY_METRICS = MaterializedView(
         ViewColumn("clicks", "sum(clicks)", Numeric()),
         ViewColumn("engagement", "sum(engagement)", Numeric()),
         ViewColumn("cost", "sum(cost)", Numeric()),
-        ViewColumn("conversions", "sum(conversions)", Double()),
-        ViewColumn("revenue", "sum(revenue)", Double()),
-        ViewColumn("net_return", "sum(revenue) - sum(cost)::double precision", Double()),
+        # The doubles are added up as numeric: exact, so a day's sums do not depend on the order the rows
+        # are read in (a refresh of the same rows gives the same values, to the last bit).
+        ViewColumn("conversions", "sum(conversions::numeric)", Numeric()),
+        ViewColumn("revenue", "sum(revenue::numeric)", Numeric()),
+        ViewColumn("net_return", "sum(revenue::numeric) - sum(cost)", Numeric()),
         ViewColumn("as_of", "max(fetched_at)", DateTime(timezone=True)),
         ViewColumn("refreshed_at", "now()", DateTime(timezone=True)),
         ViewColumn("change_marker", DAILY_CHANGE_MARKER, BigInteger()),
