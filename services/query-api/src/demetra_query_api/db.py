@@ -74,6 +74,10 @@ class Database:
         self._max_size = settings.db_pool_size + settings.db_max_overflow
         self._acquire_timeout_s = settings.db_pool_timeout_s
         self._pool: asyncpg.Pool | None = None
+        # The background loops' own connection (the summary refresher, the sync outcomes): a refresh of the
+        # aggregate holds its connection for seconds, which, taken from the requests' few, would halve a
+        # worker's capacity meanwhile and queue every request behind it.
+        self._background_pool: asyncpg.Pool | None = None
         # asyncpg's pool hands a released connection to whichever task asks next, so under load a request
         # that just arrived overtakes ones that have waited (asyncio.Queue lets new getters barge in), and
         # the unlucky ones wait many times the median. asyncio.Semaphore queues strictly first come, first
@@ -82,23 +86,22 @@ class Database:
         self._turns = asyncio.Semaphore(self._max_size)
 
     async def open(self) -> None:
-        self._pool = await make_pool(
+        self._pool = await self._make_pool(self._max_size)
+        self._background_pool = await self._make_pool(1)
+
+    async def _make_pool(self, max_size: int) -> asyncpg.Pool:
+        return await make_pool(
             self._settings.database_url,
-            max_size=self._max_size,
+            max_size=max_size,
             timeout_s=self._acquire_timeout_s,
             max_inactive_connection_lifetime=300.0,
             init=_init_connection,
             server_settings=server_settings(self._settings),
         )
 
-    @property
-    def _open_pool(self) -> asyncpg.Pool:
-        if self._pool is None:
-            raise DatabaseUnavailable("the database pool is not open")
-        return self._pool
-
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection of the requests' pool, in turn (first come, first served)."""
         try:
             async with asyncio.timeout(self._acquire_timeout_s):
                 await self._turns.acquire()
@@ -106,23 +109,37 @@ class Database:
             logger.warning("database unavailable: no connection free within %ss", self._acquire_timeout_s)
             raise DatabaseUnavailable("no database connection free in time") from exc
         try:
-            async with self._open_pool.acquire(timeout=self._acquire_timeout_s) as connection:
+            async with self._acquired(self._pool) as connection:
+                yield connection
+        finally:
+            self._turns.release()
+
+    @asynccontextmanager
+    async def background_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """The background loops' one connection, apart from the requests' pool."""
+        async with self._acquired(self._background_pool) as connection:
+            yield connection
+
+    @asynccontextmanager
+    async def _acquired(self, pool: asyncpg.Pool | None) -> AsyncIterator[asyncpg.Connection]:
+        if pool is None:
+            raise DatabaseUnavailable("the database pool is not open")
+        try:
+            async with pool.acquire(timeout=self._acquire_timeout_s) as connection:
                 yield connection
         except UNAVAILABLE_ERRORS as exc:
             logger.warning("database unavailable: %s: %s", type(exc).__name__, exc)
             raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
-        finally:
-            self._turns.release()
 
     async def ping(self) -> bool:
         async with self.connection() as connection:
             return bool(await connection.fetchval("SELECT 1") == 1)
 
     async def close(self, timeout_s: float = 10.0) -> None:
-        pool, self._pool = self._pool, None
-        if pool is None:
-            return
-        try:
-            await asyncio.wait_for(pool.close(), timeout_s)
-        except TimeoutError:
-            pool.terminate()
+        pools = [pool for pool in (self._pool, self._background_pool) if pool is not None]
+        self._pool = self._background_pool = None
+        for pool in pools:
+            try:
+                await asyncio.wait_for(pool.close(), timeout_s)
+            except TimeoutError:
+                pool.terminate()

@@ -167,12 +167,13 @@ async def refresh_summary_periodically(
 ) -> None:
     """Keep the metrics summary aggregate fresh: every ``interval``, refresh it if campaigns changed.
 
-    Runs in every API process; an advisory lock lets only one refresh at a time, and the change marker stored
-    with the aggregate stops the others from refreshing again for nothing.
+    Runs in every API process, on the database's background connection (a refresh takes seconds: never one
+    of the requests' connections); an advisory lock lets only one refresh at a time, and the change marker
+    stored with the aggregate stops the others from refreshing again for nothing.
     """
     while True:
         try:
-            async with database.connection() as connection:
+            async with database.background_connection() as connection:
                 if await refresh_summary(connection, max_age=max_age):
                     logger.info("metrics summary aggregate refreshed")
         except DatabaseUnavailable:

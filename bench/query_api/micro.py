@@ -1,0 +1,199 @@
+"""The query API's CPU per request in process (no HTTP, no network client): the floor of the HTTP layer and
+of the endpoints that bench/query_api/run.py loads with wrk.
+
+    uv run python bench/query_api/micro.py [--rows 100000] [--syncs 10000] [--requests 2000]
+                                           [--database NAME] [--drop] [--profile DIR]
+
+A private database is seeded as run.py seeds it (``run.seed``: fewer campaigns by default, the same syncs
+and daily rows), then the app (``create_app``, its lifespan run in process) is called as an ASGI app, one
+request after another, with run.py's URL lists, each with a browser's ``Accept-Encoding: gzip, br``:
+
+* **trivial**: ``GET /health`` through every middleware (request id, metrics, compression, CORS, telemetry),
+  and **bare**: the same route through the router alone (no middleware): their difference is what the HTTP
+  layer costs every request;
+* **syncs** (pages 1-3 and 200 single syncs), **summary** (12 thirty-day ranges), **campaign** (500 by id).
+
+Prints the process CPU time per request (which leaves out PostgreSQL's, a process of its own) and the wall
+time. ``--database NAME`` keeps the seeded database (reused by the next run with that name; ``--drop`` drops
+it at the end). ``--profile DIR`` writes a cProfile of each list to DIR.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import importlib.util
+import os
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+import orjson
+from fastapi import FastAPI
+
+from demetra_common.db import plain_dsn
+from demetra_common.ops import ops_router
+from demetra_query_api.app import create_app
+from demetra_query_api.settings import QueryApiSettings
+from demetra_testkit import create_database, database_url_named, drop_database
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def _run_module() -> Any:
+    path = Path(__file__).resolve().parent / "run.py"
+    spec = importlib.util.spec_from_file_location("bench_query_api_run", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+run = _run_module()
+
+
+async def database(server: str, name: str, rows: int, syncs: int) -> str:
+    """The seeded database ``name`` (seeded now unless it exists)."""
+    connection = await asyncpg.connect(plain_dsn(server))
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+    finally:
+        await connection.close()
+    if exists:
+        return database_url_named(server, name)
+    url = await create_database(server, name, migrate=True)
+    await run.seed(url, rows, syncs)
+    return url
+
+
+async def call(app: ASGIApp, path: str, *, compressed: bool = True) -> tuple[int, bytes]:
+    """One GET through the ASGI app, as a server would call it (as a browser asks: gzip or brotli)."""
+    parts = urlsplit(path)
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": parts.path,
+        "raw_path": parts.path.encode(),
+        "root_path": "",
+        "query_string": parts.query.encode(),
+        "headers": [(b"host", b"bench"), *([(b"accept-encoding", b"gzip, br")] if compressed else [])],
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 80),
+    }
+    status = 0
+    body = bytearray()
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        else:
+            body.extend(message.get("body", b""))
+
+    await app(scope, receive, send)
+    return status, bytes(body)
+
+
+class _Answers:
+    """What run.other_workloads asks of the API server (``get``), answered from pages already read."""
+
+    def __init__(self, bodies: dict[str, bytes]) -> None:
+        self.bodies = bodies
+
+    def get(self, path: str) -> bytes:
+        return self.bodies[path]
+
+
+async def url_lists(app: ASGIApp, rows: int, syncs: int, seed: int) -> dict[str, list[str]]:
+    """run.py's lists for syncs, summary and campaign (the same seed, the same URLs)."""
+    bodies: dict[str, bytes] = {}
+    path = "/api/syncs"
+    for _ in range(3):  # the sync pages' cursors, read through the app as run.py reads them over HTTP
+        status, body = await call(app, path, compressed=False)
+        assert status == 200, (path, status)
+        bodies[path] = body
+        path = f"/api/syncs?cursor={orjson.loads(body)['next_cursor']}"
+    lists: dict[str, list[str]] = run.other_workloads(_Answers(bodies), random.Random(seed), rows, syncs)
+    return lists
+
+
+async def measure(name: str, app: ASGIApp, urls: list[str], profile: Path | None) -> None:
+    for path in urls[:50]:  # warm: statements prepared, caches filled
+        await call(app, path)
+    gc.collect()
+    profiler = cProfile.Profile() if profile else None
+    wall, cpu = time.perf_counter(), time.process_time()
+    if profiler:
+        profiler.enable()
+    answered = [await call(app, path) for path in urls]
+    if profiler and profile:
+        profiler.disable()
+        profiler.dump_stats(str(profile / f"{name}.prof"))
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    statuses = {status for status, _ in answered}
+    assert statuses == {200}, (name, statuses)
+    print(
+        f"{name:9} {len(urls)} requests: {1e6 * cpu / len(urls):7.0f} µs CPU/request, "
+        f"{1e6 * wall / len(urls):7.0f} µs wall/request",
+        flush=True,
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--rows", type=int, default=100_000, help="campaigns")
+    parser.add_argument("--syncs", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=2_000, help="per URL list")
+    parser.add_argument("--seed", type=int, default=13, help="run.py's seed: the same URLs")
+    parser.add_argument("--database", default=f"bench_query_api_micro_{os.getpid()}")
+    parser.add_argument("--drop", action="store_true", help="drop --database at the end")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of each list here")
+    args = parser.parse_args()
+    keep = "--database" in sys.argv and not args.drop
+    server = run.asyncpg_url(
+        os.environ.get("DATABASE_URL", "postgresql://demetra:demetra@127.0.0.1:5432/demetra")
+    )
+    url = await database(server, args.database, args.rows, args.syncs)
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    try:
+        os.environ.update(
+            DATABASE_URL=url,
+            KAFKA_TOPIC_PREFIX=f"bench-query-api-micro-{os.getpid()}.",
+            RESPONSE_CACHE_TTL_S="0",
+            DB_POOL_SIZE="1",
+            DB_MAX_OVERFLOW="0",
+            LOG_LEVEL="WARNING",
+            LOG_FORMAT="text",
+        )
+        app = create_app(QueryApiSettings())
+        async with app.router.lifespan_context(app):
+            lists = await url_lists(app, args.rows, args.syncs, args.seed)
+            await measure("trivial", app, ["/health"] * args.requests, args.profile)
+            bare = FastAPI()  # FastAPI's own defaults only: no middleware of ours
+            bare.include_router(ops_router({}))
+            await measure("bare", bare, ["/health"] * args.requests, args.profile)
+            for name, urls in lists.items():
+                cycled = [urls[i % len(urls)] for i in range(args.requests)]
+                await measure(name, app, cycled, args.profile)
+    finally:
+        if not keep:
+            await drop_database(server, args.database)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
