@@ -2,15 +2,17 @@
 of the endpoints that bench/query_api/run.py loads with wrk.
 
     uv run python bench/query_api/micro.py [--rows 100000] [--syncs 10000] [--requests 2000]
-                                           [--database NAME] [--drop] [--profile DIR]
+                                           [--compressed] [--database NAME] [--drop] [--profile DIR]
 
 A private database is seeded as run.py seeds it (``run.seed``: fewer campaigns by default, the same syncs
 and daily rows), then the app (``create_app``, its lifespan run in process) is called as an ASGI app, one
-request after another, with run.py's URL lists, each with a browser's ``Accept-Encoding: gzip, br``:
+request after another, with run.py's URL lists, as wrk sends them (no ``Accept-Encoding``; ``--compressed``
+sends a browser's ``gzip, br``):
 
-* **trivial**: ``GET /health`` through every middleware (request id, metrics, compression, CORS, telemetry),
-  and **bare**: the same route through the router alone (no middleware): their difference is what the HTTP
-  layer costs every request;
+* **trivial**: ``GET /health`` through every middleware (request id, compression, CORS, telemetry; the HTTP
+  metrics leave the ops endpoints out), **root**: ``GET /`` (the service's links: a response model, and the
+  HTTP metrics too), and **bare**: ``/health`` on a FastAPI app with no middleware of ours: the differences
+  are what the HTTP layer costs every request;
 * **syncs** (pages 1-3 and 200 single syncs), **summary** (12 thirty-day ranges), **campaign** (500 by id).
 
 Prints the process CPU time per request (which leaves out PostgreSQL's, a process of its own) and the wall
@@ -74,8 +76,9 @@ async def database(server: str, name: str, rows: int, syncs: int) -> str:
     return url
 
 
-async def call(app: ASGIApp, path: str, *, compressed: bool = True) -> tuple[int, bytes]:
-    """One GET through the ASGI app, as a server would call it (as a browser asks: gzip or brotli)."""
+async def call(app: ASGIApp, path: str, *, compressed: bool) -> tuple[int, bytes]:
+    """One GET through the ASGI app, as a server would call it (``compressed``: as a browser asks, gzip or
+    brotli)."""
     parts = urlsplit(path)
     scope = {
         "type": "http",
@@ -131,15 +134,17 @@ async def url_lists(app: ASGIApp, rows: int, syncs: int, seed: int) -> dict[str,
     return lists
 
 
-async def measure(name: str, app: ASGIApp, urls: list[str], profile: Path | None) -> None:
+async def measure(
+    name: str, app: ASGIApp, urls: list[str], profile: Path | None, *, compressed: bool
+) -> None:
     for path in urls[:50]:  # warm: statements prepared, caches filled
-        await call(app, path)
+        await call(app, path, compressed=compressed)
     gc.collect()
     profiler = cProfile.Profile() if profile else None
     wall, cpu = time.perf_counter(), time.process_time()
     if profiler:
         profiler.enable()
-    answered = [await call(app, path) for path in urls]
+    answered = [await call(app, path, compressed=compressed) for path in urls]
     if profiler and profile:
         profiler.disable()
         profiler.dump_stats(str(profile / f"{name}.prof"))
@@ -161,6 +166,7 @@ async def main() -> None:
     parser.add_argument("--seed", type=int, default=13, help="run.py's seed: the same URLs")
     parser.add_argument("--database", default=f"bench_query_api_micro_{os.getpid()}")
     parser.add_argument("--drop", action="store_true", help="drop --database at the end")
+    parser.add_argument("--compressed", action="store_true", help="Accept-Encoding: gzip, br")
     parser.add_argument("--profile", type=Path, help="write a cProfile of each list here")
     args = parser.parse_args()
     keep = "--database" in sys.argv and not args.drop
@@ -183,13 +189,16 @@ async def main() -> None:
         app = create_app(QueryApiSettings())
         async with app.router.lifespan_context(app):
             lists = await url_lists(app, args.rows, args.syncs, args.seed)
-            await measure("trivial", app, ["/health"] * args.requests, args.profile)
+            await measure(
+                "trivial", app, ["/health"] * args.requests, args.profile, compressed=args.compressed
+            )
+            await measure("root", app, ["/"] * args.requests, args.profile, compressed=args.compressed)
             bare = FastAPI()  # FastAPI's own defaults only: no middleware of ours
             bare.include_router(ops_router({}))
-            await measure("bare", bare, ["/health"] * args.requests, args.profile)
+            await measure("bare", bare, ["/health"] * args.requests, args.profile, compressed=args.compressed)
             for name, urls in lists.items():
                 cycled = [urls[i % len(urls)] for i in range(args.requests)]
-                await measure(name, app, cycled, args.profile)
+                await measure(name, app, cycled, args.profile, compressed=args.compressed)
     finally:
         if not keep:
             await drop_database(server, args.database)

@@ -221,6 +221,9 @@ SELECT {DAILY_CHANGE_MARKER} AS current_marker,
        now() AS now
 """
 _NO_TIMEOUT = "SET LOCAL statement_timeout = 0"
+# One core: a parallel refresh would take both of a small machine's for its duration (0.7 s against 1.1 s
+# serial, measured on 330,000 daily rows) and stall every request meanwhile; serial, it leaves them the rest.
+_ONE_CORE = "SET LOCAL max_parallel_workers_per_gather = 0"
 
 
 class NotInTransaction(RuntimeError):
@@ -249,5 +252,6 @@ async def refresh_daily_metrics(
     if fresh and not force:
         return False
     await connection.execute(_NO_TIMEOUT)
+    await connection.execute(_ONE_CORE)
     await connection.execute(CAMPAIGN_DAILY_METRICS.refresh_sql)
     return True
