@@ -33,14 +33,13 @@ from demetra_common.tables import (
     RestatementRow,
     SyncChannelRow,
 )
+from demetra_loader.daily_copy import DailyValues as DailyValues  # the loader's modules use them
+from demetra_loader.daily_copy import MessageDays as MessageDays
+from demetra_loader.daily_copy import Unencodable, encode_days
 
 # One row of ``campaigns`` as the loader writes it, in CAMPAIGN_DATA_COLUMNS order.
 CampaignValues = tuple[str, str, str, dt.date, int, int, int, Decimal, float, float, dt.datetime, str]
 Partition = tuple[str, int]  # (topic, partition)
-# One row of ``campaign_daily`` in DAILY_COLUMNS order.
-DailyValues = tuple[str, dt.date, str, int, int, int, Decimal, float, float, dt.datetime, str]
-# The daily rows of one message, with the message's index in its batch (staged with each row).
-MessageDays = tuple[int, Sequence[DailyValues]]
 # One row of ``restatements`` as the loader writes it, in RESTATEMENT_COLUMNS order.
 RestatementValues = tuple[uuid.UUID, str, str, dt.date, str, float, float, str, dt.datetime, dt.datetime]
 # What the loader writes of a restatement: every column but the ones PostgreSQL fills in or the outbox sets.
@@ -230,7 +229,7 @@ class RejectedByDatabase(Exception):
 def _refusals() -> Iterator[None]:
     try:
         yield
-    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
+    except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError, Unencodable) as exc:
         raise RejectedByDatabase(f"{type(exc).__name__}: {exc}") from exc
 
 
@@ -370,19 +369,15 @@ class PostgresRepository:
         """Upsert the daily rows of these messages under the version guard (distinct (campaign_id, date)
         pairs); returns, per message index with a day stored already, what happened to those days. Raises
         ``RejectedByDatabase`` if any row is refused."""
-        rows = [(*row, index) for index, message_rows in days for row in message_rows]
-        if not rows:
+        dates = [row[1] for _, rows in days for row in rows]
+        if not dates:
             return {}
-        first = min(row[1] for row in rows)
-        last = max(row[1] for row in rows)
         with _refusals():
             if self._daily_stage_used:
                 await self._connection.execute(f"TRUNCATE {_DAILY_STAGE}")
             self._daily_stage_used = True
-            await self._connection.copy_records_to_table(
-                _DAILY_STAGE, records=rows, columns=_DAILY_STAGE_COLUMNS
-            )
-            result = await self._connection.fetch(_UPSERT_DAYS, first, last)
+            await self._copy_days(_DAILY_STAGE, days, _DAILY_STAGE_COLUMNS, message_column=True)
+            result = await self._connection.fetch(_UPSERT_DAYS, min(dates), max(dates))
         return {
             row["message"]: DaysWritten(
                 row["existing"], row["rewritten"], row["changed"], _restated_days(row["restated"])
@@ -395,13 +390,25 @@ class PostgresRepository:
         rows = await self._connection.fetch(_EXISTING, list(campaign_ids))
         return {row["campaign_id"] for row in rows}
 
-    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
-        """COPY daily rows straight into campaign_daily: PostgreSQL's bulk insert, for days known to be new
-        (their campaign has no row yet). A day stored meanwhile by another writer violates the primary key:
-        ``RejectedByDatabase``, the transaction aborted, and the caller starts over on ``upsert_days``."""
-        if rows:
+    async def copy_days(self, days: Sequence[MessageDays]) -> None:
+        """COPY these messages' daily rows straight into campaign_daily: PostgreSQL's bulk insert, for days
+        known to be new (their campaign has no row yet). A day stored meanwhile by another writer violates
+        the primary key: ``RejectedByDatabase``, the transaction aborted, and the caller starts over on
+        ``upsert_days``."""
+        if any(rows for _, rows in days):
             with _refusals():
-                await self._connection.copy_records_to_table(_DAILY, records=rows, columns=DAILY_COLUMNS)
+                await self._copy_days(_DAILY, days, DAILY_COLUMNS, message_column=False)
+
+    async def _copy_days(
+        self, table: str, days: Sequence[MessageDays], columns: Sequence[str], *, message_column: bool
+    ) -> None:
+        """Binary COPY of the rows as ``daily_copy`` encodes them, a chunk at a time."""
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for chunk in encode_days(days, message_column=message_column):
+                yield chunk
+
+        await self._connection.copy_to_table(table, source=chunks(), columns=columns, format="binary")
 
     async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
         """Re-derive the ``campaigns`` rows of these (campaign_id, name, sync_id) from their daily rows;

@@ -103,14 +103,15 @@ class FakeRepository:
         self._statement("known_campaigns")
         return set(campaign_ids) & set(self._tables.campaigns)
 
-    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
+    async def copy_days(self, days: Sequence[MessageDays]) -> None:
+        rows = [row for _, message_rows in days for row in message_rows]
         if not rows:
             return
         self._statement("copy_days")
         if any(self._database.refuses_day(row) or (row[0], row[1]) in self._tables.daily for row in rows):
             self._aborted = True
             raise RejectedByDatabase("CheckViolationError: refused")
-        await self._upsert_days([(-1, rows)])
+        await self._upsert_days(days)
 
     async def upsert_days(self, days: Sequence[MessageDays]) -> dict[int, DaysWritten]:
         if not any(rows for _, rows in days):

@@ -59,7 +59,7 @@ async def write_days(
         upserted = [index for index in indices if batch.days(index).campaign_id in known]
         known_set = set(upserted)
         await repository.copy_days(
-            [row for index in indices if index not in known_set for row in plan.staged[index]]
+            [(index, plan.staged[index]) for index in indices if index not in known_set]
         )
     outcome.written = await repository.upsert_days([(index, plan.staged[index]) for index in upserted])
     restatements: list[RestatementValues] = []

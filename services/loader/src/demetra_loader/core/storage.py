@@ -11,7 +11,6 @@ from typing import Protocol
 from demetra_loader.repository import (
     CampaignValues,
     CompletedLoad,
-    DailyValues,
     DaysWritten,
     EventValues,
     MessageDays,
@@ -49,9 +48,9 @@ class Repository(Protocol):
         """Which of these have a campaigns row (one without has no daily rows either)."""
         ...
 
-    async def copy_days(self, rows: Sequence[DailyValues]) -> None:
-        """The fast write of days known to be new; ``RejectedByDatabase`` (transaction unusable) if any
-        is refused, a day stored meanwhile included."""
+    async def copy_days(self, days: Sequence[MessageDays]) -> None:
+        """The fast write of days known to be new (their messages' indices are not stored);
+        ``RejectedByDatabase`` (transaction unusable) if any is refused, a day stored meanwhile included."""
         ...
 
     async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
