@@ -1,14 +1,15 @@
-"""The loader's CPU per daily row, in process, stage by stage: judging the records (validation and rows) and
-writing them (COPY into campaign_daily), on the messages a backfill's ingestors publish.
+"""The loader's cost per daily row, in process, stage by stage: judging a batch (validation, rows, plan) and
+writing it (the batch's transaction), on the messages a backfill's ingestors publish.
 
     uv run python bench/loader/micro.py [--campaigns 500] [--days 90] [--rounds 3]
 
 The mock's daily report of 4 channels x --campaigns over --days days (``demetra_mock.mock_campaign_days``,
 the ingestors' source), serialised as the ingestors publish it (``CampaignDaysFetched``, one message per
-campaign), is judged as the loader judges a consumed batch (``check_batch``) and its rows written by the
-loader's own repository (``PostgresRepository.copy_days``, one transaction) into the empty campaign_daily of
-a private migrated database (on the server of DATABASE_URL). Prints, per stage, this process's CPU time per
-row (PostgreSQL's own, a process of its own, is left out) and the wall time, best of --rounds.
+campaign), is one batch: judged as the loader judges a consumed batch (``check_batch``), then loaded by the
+loader's own ``CampaignLoader`` (its one transaction: the COPY of the days, the derived campaigns, the load
+events and offsets) into a private migrated database on the server of DATABASE_URL, its partitions made
+before. Prints this process's CPU time per row for each (PostgreSQL's own, a process of its own, is left
+out), the wall time, and the wall time of each of the repository's statements; best of --rounds.
 """
 
 from __future__ import annotations
@@ -16,24 +17,27 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import functools
 import gc
-import os
 import time
-from collections.abc import Sequence
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-
-import asyncpg
+from typing import Any
 
 from demetra_common.contracts import ALL_CHANNELS, CampaignDaysFetched
-from demetra_common.db import plain_dsn
 from demetra_common.settings import CommonSettings
-from demetra_common.tables import DAILY_PARTITIONS
 from demetra_loader.core.batch import check_batch
-from demetra_loader.repository import MessageDays, PostgresDatabase
+from demetra_loader.core.dead_letters import DeadLetter
+from demetra_loader.core.loading import CampaignLoader
+from demetra_loader.core.partitions import DailyPartitions
+from demetra_loader.core.retry import RetryPolicy
+from demetra_loader.repository import PostgresDatabase, PostgresRepository
 from demetra_mock import mock_campaign_days
 from demetra_testkit import private_database
 
 SYNC_ID = "bench-micro"
+TIMED = ("lock_offsets", "known_campaigns", "copy_days", "upsert_days", "derive_campaigns", "finish_batch")
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,11 @@ class Record:
     value: bytes | None
     timestamp: int = 0
     headers: Sequence[tuple[str, bytes]] = ()
+
+
+class NoDeadLetters:
+    async def send(self, letters: Sequence[DeadLetter]) -> None:
+        assert not letters, letters
 
 
 def messages(campaigns: int, days: int) -> list[Record]:
@@ -70,8 +79,22 @@ def messages(campaigns: int, days: int) -> list[Record]:
     return records
 
 
-def cpu_wall() -> tuple[float, float]:
-    return time.process_time(), time.perf_counter()
+def timing(statements: list[defaultdict[str, float]]) -> None:
+    """Every TIMED method of the repository adds its wall time to the last counter of ``statements``."""
+
+    def timed(method: Callable[..., Awaitable[Any]], name: str) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(method)
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            began = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                statements[-1][name] += time.perf_counter() - began
+
+        return run
+
+    for name in TIMED:
+        setattr(PostgresRepository, name, timed(getattr(PostgresRepository, name), name))
 
 
 async def main(campaigns: int, days: int, rounds: int) -> None:
@@ -79,42 +102,43 @@ async def main(campaigns: int, days: int, rounds: int) -> None:
     server = CommonSettings().database_url
     judged: list[tuple[float, float]] = []
     written: list[tuple[float, float]] = []
-    staged: list[MessageDays] = []
+    statements: list[defaultdict[str, float]] = [defaultdict(float)]
+    timing(statements)
+    rows = 0
     for _ in range(rounds):
         gc.collect()
-        cpu, wall = cpu_wall()
+        cpu, wall = time.process_time(), time.perf_counter()
         batch = check_batch(records)
-        plan = batch.plan
-        cpu_after, wall_after = cpu_wall()
-        judged.append((cpu_after - cpu, wall_after - wall))
-        staged = [(index, plan.staged[index]) for index in sorted(plan.staged)]
+        _ = batch.plan, batch.months
+        judged.append((time.process_time() - cpu, time.perf_counter() - wall))
+        rows = sum(len(days) for days in batch.plan.staged.values())
         async with private_database(server, prefix="bench_loader_micro") as url:
-            connection = await asyncpg.connect(plain_dsn(url))
-            try:
-                for month in batch.months:
-                    await connection.execute(DAILY_PARTITIONS.create_sql(month))
-            finally:
-                await connection.close()
             database = PostgresDatabase(url, max_size=1, connect_timeout_s=10)
             await database.open()
             try:
-                async with database.transaction() as repository:
-                    await repository.known_campaigns([])  # the connection made and prepared first
-                    cpu, wall = cpu_wall()
-                    await repository.copy_days(staged)
-                cpu_after, wall_after = cpu_wall()
-                written.append((cpu_after - cpu, wall_after - wall))
+                partitions = DailyPartitions(database, retention_days=0)
+                await partitions.ensure(batch.months)  # made before, as the loader makes them ahead
+                loader = CampaignLoader(
+                    database, NoDeadLetters(), group_id="micro", retry=RetryPolicy(), partitions=partitions
+                )
+                statements.append(defaultdict(float))
+                cpu, wall = time.process_time(), time.perf_counter()
+                outcome = await loader.load(batch)
+                written.append((time.process_time() - cpu, time.perf_counter() - wall))
+                assert outcome.totals.rows == rows, (outcome.totals, rows)
             finally:
                 await database.close()
-        del batch, plan
-    count = sum(len(rows) for _, rows in staged)
-    print(f"{len(records):,} messages, {count:,} daily rows, {rounds} rounds, {os.cpu_count()} cores")
-    for name, figures in (("judge (check_batch + plan)", judged), ("write (copy_days, commit)", written)):
-        cpu = min(figure[0] for figure in figures) / count * 1e6
-        wall = min(figure[1] for figure in figures) / count * 1e6
+        del batch
+    print(f"{len(records):,} messages, {rows:,} daily rows (one batch), best of {rounds}")
+    for name, figures in (("judge (check_batch, plan)", judged), ("write (CampaignLoader.load)", written)):
+        cpu = min(figure[0] for figure in figures) / rows * 1e6
+        wall = min(figure[1] for figure in figures) / rows * 1e6
         print(f"  {name:<28} CPU {cpu:5.2f} us/row   wall {wall:5.2f} us/row")
-    total = sum(min(figure[0] for figure in figures) for figures in (judged, written)) / count * 1e6
-    print(f"loader_micro_cpu_us_per_row={total:.2f} rows={count}")
+    for name in TIMED:
+        if best := min(counter[name] for counter in statements[1:]):
+            print(f"    {name:<26}              wall {best / rows * 1e6:5.2f} us/row")
+    total = sum(min(figure[0] for figure in figures) for figures in (judged, written)) / rows * 1e6
+    print(f"loader_micro_cpu_us_per_row={total:.2f} rows={rows}")
 
 
 if __name__ == "__main__":
