@@ -143,13 +143,51 @@ def test_cpa_spike_when_small_moves_compound() -> None:
     assert kinds(analyse(series.panel())) == [InsightKind.CPA_SPIKE]
 
 
+VOLUME = ("impressions", "clicks", "cost", "conversions", "revenue")
+
+
 def test_pacing_catches_a_steady_overspend_no_single_day_shows() -> None:
     series = steady()
-    series.scale(0, slice(-4, None), impressions=1.5, clicks=1.5, cost=1.5, conversions=1.5, revenue=1.5)
-    assert kinds(analyse(series.panel(), series.day(series.days - 2))) == []
+    series.scale(0, slice(-4, None), **dict.fromkeys(VOLUME, 1.5))
+    assert kinds(analyse(series.panel(), series.day(series.days - 3))) == []  # two days: not yet a run
     (insight,) = analyse(series.panel()).insights
     assert insight.kind is InsightKind.SPEND_PACING
     assert insight.first_day == series.day(series.days - 4)
+    assert insight.metric == "spend" and insight.explanation.startswith("Spend has run ahead of pace")
+
+
+def test_pacing_is_seen_in_impressions_through_a_noisy_price() -> None:
+    series = steady(campaigns=120, days=50, spend_noise=0.25)
+    rng = np.random.default_rng(3)
+    price = np.exp(rng.normal(0.0, 0.2, series.cost.shape))  # a day's CPM noise: in spend, not in volume
+    series.cost *= price
+    series.scale(0, slice(-8, None), **dict.fromkeys(VOLUME, 1.6))  # 3.5 sigma of spend, 4.2 of volume
+    insights = analyse(series.panel()).insights
+    assert [(i.campaign_id, i.kind) for i in insights] == [("c000", InsightKind.SPEND_PACING)]
+    assert insights[0].money_at_stake == pytest.approx(
+        float(np.sum(series.cost[0, -8:] * (1 - 1 / 1.6))), rel=0.35
+    )
+
+
+def test_a_price_fall_is_not_overspend() -> None:
+    series = steady()
+    cheaper = {name: 1.5 for name in VOLUME if name != "cost"}  # the same spend buys 50% more
+    series.scale(0, slice(-6, None), **cheaper)
+    assert InsightKind.SPEND_PACING not in kinds(analyse(series.panel()))
+
+
+def test_a_learning_campaigns_overspend_is_not_judged() -> None:
+    series = steady()
+    series.cost[0, :-12] = np.nan  # launched 12 days ago
+    series.scale(0, slice(-6, None), **dict.fromkeys(VOLUME, 1.5))
+    analysis = analyse(series.panel())
+    assert kinds(analysis) == [] and analysis.learning == 1
+
+
+def test_a_small_campaigns_overspend_is_not_worth_an_alert() -> None:
+    series = steady(spend=4.0)  # +50% of 4 a day for 6 days: 12 over plan
+    series.scale(0, slice(-6, None), **dict.fromkeys(VOLUME, 1.5))
+    assert analyse(series.panel()).insights == ()
 
 
 def test_late_conversions_are_not_a_conversion_drop() -> None:

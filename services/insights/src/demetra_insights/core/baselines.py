@@ -8,11 +8,14 @@ Method (every metric is handled on the log scale, so a doubling and a halving ar
    Then the channel's profile by campaign age over its first days (``age_factors``): a launch ramp.
 2. The campaign's baseline: over the trailing window (28 days before the evaluated day), the median of the
    deseasonalised log values, and a scale of 1.4826 x their median absolute deviation (a robust standard
-   deviation). A MAD of 28 days is itself noisy (one campaign in twenty gets a scale 30% too small, and its
-   normal days then look like 4-sigma events), so it is shrunk towards the channel's typical scale for the
-   metric (the median over campaigns) as if that were ``pool_days`` extra days of evidence:
-   scale^2 = (n x mad_scale^2 + pool_days x channel_scale^2) / (n + pool_days); then a floor, so a very
-   steady campaign does not alarm on a 5% move.
+   deviation). A MAD of 28 days is itself noisy (its log has a sampling variance of ~1.45 / n: one
+   campaign in twenty gets a scale 30% too small, and its normal days then look like 4-sigma events), so
+   it is shrunk towards the channel's typical scale for the metric (the median over campaigns), by
+   empirical Bayes on the log scale: the campaigns' true scales spread around the channel's by the
+   variance of their log MAD scales less what sampling alone gives (at least ``spread_floor``^2), and a
+   campaign's own scale weighs spread^2 / (spread^2 + 1.45 / n). Where campaigns really differ in noise
+   each keeps its own; where they differ by sampling only, each gets the channel's. Then a floor, so a
+   very steady campaign does not alarm on a 5% move.
 3. A day is scored by z = (deseasonalised log value - median) / scale; its expected value is
    exp(median + weekday factor + age factor).
 4. Multi-day evidence (``runs``): the newest k days (k = 1 .. a maximum) are scored together against the
@@ -43,6 +46,7 @@ Mask = npt.NDArray[np.bool_]
 Vector = npt.NDArray[np.float64]
 MAD_TO_SIGMA = 1.4826
 MEDIAN_VARIANCE = math.pi / 2  # variance of a median of n normal draws: (pi / 2) sigma^2 / n
+MAD_LOG_VARIANCE = 1.45  # n x the variance of log(MAD scale) of n normal draws (n 14-40: 1.52-1.41)
 
 
 @contextmanager
@@ -112,15 +116,24 @@ class Baseline:
             return (deseasonalised - self.centre) / self.scale
 
 
-def robust_baseline(deseasonalised: Matrix, floor: float, pool_days: float) -> Baseline:
+def robust_baseline(deseasonalised: Matrix, floor: float, spread_floor: float) -> Baseline:
     """Median and the pooled robust scale (see the module) of each row, ignoring NaN."""
     with quiet_nan():
         centre = row_median(deseasonalised)
         own = MAD_TO_SIGMA * row_median(np.abs(deseasonalised - centre[:, None]))
         history = np.isfinite(deseasonalised).sum(axis=1)
-        channel = np.nanmedian(own[history >= 7]) if (history >= 7).any() else np.nan
-        pooled = np.sqrt((history * own**2 + pool_days * channel**2) / (history + pool_days))
-        scale = np.where(np.isfinite(pooled), pooled, own)
+        log_own = np.log(np.fmax(own, floor))
+        sampling = MAD_LOG_VARIANCE / np.maximum(history, 1)
+        known = (history >= 7) & np.isfinite(log_own)
+        if known.any():
+            channel = float(np.median(log_own[known]))
+            spread = MAD_TO_SIGMA * float(np.median(np.abs(log_own[known] - channel)))
+            between = max(spread**2 - float(np.median(sampling[known])), spread_floor**2)
+            weight = between / (between + sampling)
+            scale = np.exp(weight * log_own + (1.0 - weight) * channel)
+        else:
+            scale = own
+        scale = np.where(np.isfinite(scale), scale, own)
     return Baseline(centre, np.fmax(scale, floor), history)
 
 
@@ -158,7 +171,7 @@ def runs(
     longest: int,
     min_history: int,
     floor: float,
-    pool_days: float,
+    spread_floor: float,
 ) -> list[Run]:
     """The runs of the newest 1 .. ``longest`` columns of ``values`` (deseasonalised logs; the seasonal
     factor of each cell in ``expected_season``), each against the ``baseline_days`` columns before it."""
@@ -170,7 +183,7 @@ def runs(
             break
         first = max(0, start - baseline_days)
         window = values[:, first:start] if start > 0 else np.full((values.shape[0], 1), np.nan)
-        baseline = robust_baseline(window, floor, pool_days)
+        baseline = robust_baseline(window, floor, spread_floor)
         with quiet_nan():
             residual = values[:, start:] - baseline.centre[:, None]
             daily = residual / baseline.scale[:, None]

@@ -20,9 +20,16 @@ Each kind, with its test (on the maturity-corrected values of ``maturity.py``):
                               partial (it ends mid-day) and looks like a halved budget, while a day
                               followed by another of the campaign's days was complete. So a drop is seen
                               on its second day; money = planned spend that did not run over the run
-    spend_pacing              a run of pacing_min_days .. pacing_max_days, every day above the usual, no
-                              day a spike, mean rise between log(pacing_min_ratio) and log(min_spend_ratio),
-                              z >= z_pacing; money = the excess over those days
+    spend_pacing              a run of pacing_min_days .. pacing_max_days of *volume* (log impressions),
+                              every day above the usual (by more than -pacing_day_z sigmas), mean rise
+                              between log(pacing_min_ratio) and log(min_spend_ratio), z >= z_pacing; spend
+                              rose with it (its run's mean at least half the volume's: a price fall buys
+                              more impressions for the same spend), no day of it a spend spike and its
+                              newest 1 .. pacing_min_days - 1 days not a spike's size on their own (a
+                              spike's first days). A change of delivery moves impressions, clicks, spend
+                              and conversions by the same factor; impressions carry only delivery's
+                              noise, spend adds the day's CTR and CPC noise, so the same overspend is
+                              more sigmas in impressions. Money = the excess spend over those days
     cpm_spike / cpc_spike     the price's run moved up by min_ratio; money = what the run's volume cost
                               above the usual price
     ctr_drop                  CTR's run moved down by min_ratio; money = spend buying the lost clicks
@@ -97,10 +104,11 @@ class DetectorParams:
     run_days: int = 4  # the longest run the spike / drop / rate detectors add up
     cpa_run_days: int = 7  # CPA's runs (and its drivers', to attribute them): CVR's noise is in CPA's
     run_day_z: float = 1.0  # every day of a run moved at least this many of its sigmas the same way
-    z_pacing: float = 4.0
+    z_pacing: float = 3.6  # a 4-8 day run of volume (impressions)
+    pacing_day_z: float = 0.0  # no day of a pacing run below the usual by more than this many sigmas
     z_resolve: float = 2.5  # an open insight resolves once its metric is back within this
     scale_floor: float = 0.06  # log units: no campaign is "normal" within less than +-6% a day
-    scale_pool_days: float = 14.0  # weight of the channel's typical scale in each campaign's
+    scale_spread_floor: float = 0.05  # log units: campaigns' noise scales differ by at least this
     min_ratio: float = 1.6  # a rate must move by at least x1.6 (a run's mean) to matter
     min_spend_ratio: float = 2.0  # spend must double (or halve); smaller runs are pacing
     pacing_min_days: int = 4
@@ -174,7 +182,7 @@ def _score(
         longest=longest,
         min_history=params.min_history_days,
         floor=params.scale_floor,
-        pool_days=params.scale_pool_days,
+        spread_floor=params.scale_spread_floor,
     )
     one = scored[0]
     baseline = one.baseline
@@ -297,6 +305,7 @@ class _Rows:
             "cpc": safe_log(cost, clicks),
             "roas": safe_log(revenue, cost),
             "aov": safe_log(revenue, conversions),
+            "volume": safe_log(impressions),
         }
         # Days since each campaign's first reported day where the panel shows it; a campaign reported
         # from the panel's first day on may be older and counts as settled.
@@ -305,7 +314,15 @@ class _Rows:
         columns = np.arange(self.first, column + 1)[None, :]
         ages = np.where((launch > 0)[:, None], columns - launch[:, None], params.ramp_days)
         cpa = params.cpa_run_days
-        longest = {"spend": params.longest_run, "cpa": cpa, "price": cpa, "ctr": cpa, "cvr": cpa, "cpc": cpa}
+        longest = {
+            "spend": params.longest_run,
+            "volume": params.longest_run,
+            "cpa": cpa,
+            "price": cpa,
+            "ctr": cpa,
+            "cvr": cpa,
+            "cpc": cpa,
+        }
         self.scores = {
             name: _score(values, weekdays, ages, params, longest.get(name, params.run_days))
             for name, values in logs.items()
@@ -369,20 +386,30 @@ class _Rows:
         return hits
 
     def _pacing(self) -> Hits:
-        p, spend = self.params, self.scores["spend"]
+        """A sustained overspend judged on its volume (see the module); spend rose with it, by at least
+        half as much in log (a price fall buys more impressions for the same spend: not an overspend)."""
+        p, volume, spend = self.params, self.scores["volume"], self.scores["spend"]
         hits: Hits = {}
-        for run in spend.runs[p.pacing_min_days - 1 : p.pacing_max_days]:
+        with quiet_nan():  # a spike's first days: its newest days alone moved a spike's size
+            spiking = np.zeros(len(self.ids), dtype=np.bool_)
+            for recent in volume.runs[: p.pacing_min_days - 1]:
+                spiking |= (recent.mean >= math.log(p.min_spend_ratio)) & (recent.z >= p.z_pacing)
+        for run in volume.runs[p.pacing_min_days - 1 : p.pacing_max_days]:
+            spent = spend.run(run.days)
             with quiet_nan():
-                spike = (run.daily >= p.z_alert) & (
-                    run.daily * run.baseline.scale[:, None] >= math.log(p.min_spend_ratio)
+                spike = (spent.daily >= p.z_alert) & (
+                    spent.daily * spent.baseline.scale[:, None] >= math.log(p.min_spend_ratio)
                 )
                 hits[run.days] = (
                     run.ready
+                    & spent.ready
                     & (run.z >= p.z_pacing)
                     & (run.mean >= math.log(p.pacing_min_ratio))
                     & (run.mean < math.log(p.min_spend_ratio))
-                    & (run.daily.min(axis=1) > 0)
-                    & ~spike.any(axis=1),
+                    & (spent.mean >= run.mean / 2)
+                    & (run.daily.min(axis=1) > -p.pacing_day_z)
+                    & ~spike.any(axis=1)
+                    & ~spiking,
                     run.z,
                 )
         return hits
@@ -582,10 +609,10 @@ class _Rows:
             with quiet_nan():
                 return np.isfinite(score.z) & ((score.z > -p.z_resolve) | (score.ratio > back))
 
-        spend = s["spend"]
-        pacing = spend.run(p.pacing_min_days) if len(spend.runs) >= p.pacing_min_days else spend.run(1)
+        spend, volume = s["spend"], s["volume"]
+        pacing = volume.run(min(p.pacing_min_days, len(volume.runs)))
         with quiet_nan():
-            pacing_normal = np.isfinite(spend.z) & (pacing.z < p.z_resolve)
+            pacing_normal = np.isfinite(volume.z) & (pacing.z < p.z_resolve)
         normal: dict[InsightKind, Mask] = {
             InsightKind.SPEND_SPIKE: below(spend),
             InsightKind.SPEND_DROP: above(spend),
