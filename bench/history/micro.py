@@ -19,14 +19,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import importlib.util
 import json
 import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 
@@ -34,19 +32,9 @@ from demetra_common.db import plain_dsn
 from demetra_query_api.app import create_app
 from demetra_query_api.settings import QueryApiSettings
 from demetra_testkit import create_database, database_url_named, drop_database
+from demetra_testkit.scripts import asgi_get, load_script
 
-
-def _run_module() -> Any:
-    path = Path(__file__).resolve().parent / "run.py"
-    spec = importlib.util.spec_from_file_location("bench_history_run", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _run_module()
+run = load_script(Path(__file__).resolve().parent / "run.py", "bench_history_run")
 
 
 async def database(name: str, campaigns: int, days: int) -> tuple[str, Any]:
@@ -77,36 +65,7 @@ async def database(name: str, campaigns: int, days: int) -> tuple[str, Any]:
 
 async def call(app: Any, path: str) -> tuple[int, bytes]:
     """One GET through the ASGI app, as a server would call it."""
-    parts = urlsplit(path)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": parts.path,
-        "raw_path": parts.path.encode(),
-        "root_path": "",
-        "query_string": parts.query.encode(),
-        "headers": [(b"host", b"bench")],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    status = 0
-    body = bytearray()
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        else:
-            body.extend(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, bytes(body)
+    return await asgi_get(app, path)
 
 
 async def main() -> None:

@@ -26,15 +26,11 @@ import argparse
 import asyncio
 import cProfile
 import gc
-import importlib.util
 import os
 import random
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
 
 import asyncpg
 import orjson
@@ -45,21 +41,9 @@ from demetra_common.ops import ops_router
 from demetra_query_api.app import create_app
 from demetra_query_api.settings import QueryApiSettings
 from demetra_testkit import create_database, database_url_named, drop_database
+from demetra_testkit.scripts import ASGIApp, asgi_get, load_script
 
-ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
-
-
-def _run_module() -> Any:
-    path = Path(__file__).resolve().parent / "run.py"
-    spec = importlib.util.spec_from_file_location("bench_query_api_run", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-run = _run_module()
+run = load_script(Path(__file__).resolve().parent / "run.py", "bench_query_api_run")
 
 
 async def database(server: str, name: str, rows: int, syncs: int) -> str:
@@ -76,39 +60,12 @@ async def database(server: str, name: str, rows: int, syncs: int) -> str:
     return url
 
 
+BROWSER = [(b"accept-encoding", b"gzip, br")]
+
+
 async def call(app: ASGIApp, path: str, *, compressed: bool) -> tuple[int, bytes]:
-    """One GET through the ASGI app, as a server would call it (``compressed``: as a browser asks, gzip or
-    brotli)."""
-    parts = urlsplit(path)
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "GET",
-        "scheme": "http",
-        "path": parts.path,
-        "raw_path": parts.path.encode(),
-        "root_path": "",
-        "query_string": parts.query.encode(),
-        "headers": [(b"host", b"bench"), *([(b"accept-encoding", b"gzip, br")] if compressed else [])],
-        "client": ("127.0.0.1", 1),
-        "server": ("127.0.0.1", 80),
-    }
-    status = 0
-    body = bytearray()
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        else:
-            body.extend(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, bytes(body)
+    """One GET through the ASGI app (``compressed``: as a browser asks, gzip or brotli)."""
+    return await asgi_get(app, path, BROWSER if compressed else ())
 
 
 class _Answers:
