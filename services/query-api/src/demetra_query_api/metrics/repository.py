@@ -47,6 +47,16 @@ class DailyTotals:
     totals: Totals
 
 
+@dataclass(frozen=True, slots=True)
+class Summary:
+    """The summary's rows (totals per channel, or per channel and day), and the aggregate's freshness over
+    all dates: the newest fetched_at per channel, and when the aggregate was last refreshed."""
+
+    rows: list[DailyTotals]
+    as_of: dict[str, dt.datetime]
+    refreshed_at: dt.datetime | None
+
+
 # Every filter of the summary and the timeseries, by its query parameter (SummaryQuery, TimeseriesQuery).
 # One channel is an equality and several an ``= ANY``: either way the view's (channel, date) index serves it.
 DAILY_FILTERS: FilterTable = {
@@ -113,22 +123,53 @@ def _totals(record: asyncpg.Record) -> Totals:
     )
 
 
+# The aggregate's freshness per channel, over all dates.
+_FRESHNESS = (
+    select(
+        daily.c.channel,
+        func.max(daily.c.as_of).label("as_of"),
+        func.max(daily.c.refreshed_at).label("refreshed_at"),
+    )
+    .group_by(daily.c.channel)
+    .subquery("freshness")
+)
+
+
 @lru_cache(maxsize=64)
 def _summary_statement(filters: Shape, per_day: bool) -> Statement:
+    """The filtered sums per channel (and day), each with its channel's freshness; a channel with data but
+    none in the range as one row of freshness, its sums null. One statement, not two: a round trip to
+    PostgreSQL is most of a small read's cost on either side."""
     keys = (daily.c.channel, daily.c.date) if per_day else (daily.c.channel,)
-    statement = filtered(select(*keys, *_SUMS), DAILY_FILTERS, filters)
-    return compile_statement(statement.group_by(*keys).order_by(*keys))
+    sums = filtered(select(*keys, *_SUMS), DAILY_FILTERS, filters).group_by(*keys).subquery("sums")
+    fresh = _FRESHNESS
+    statement = (
+        select(
+            fresh.c.channel,
+            *([sums.c.date] if per_day else []),
+            *(sums.c[column.name] for column in _SUMS),
+            fresh.c.as_of,
+            fresh.c.refreshed_at,
+        )
+        .select_from(fresh.outerjoin(sums, sums.c.channel == fresh.c.channel))
+        .order_by(fresh.c.channel, *([sums.c.date] if per_day else []))
+    )
+    return compile_statement(statement)
 
 
-async def daily_totals(
-    connection: asyncpg.Connection, filters: Mapping[str, Any], *, per_day: bool
-) -> list[DailyTotals]:
+async def summary(connection: asyncpg.Connection, filters: Mapping[str, Any], *, per_day: bool) -> Summary:
     """Totals per channel (and day) of the rows ``filters`` select (request parameters by name; those in
-    DAILY_FILTERS filter, None or empty ones not)."""
+    DAILY_FILTERS filter, None or empty ones not), with the aggregate's freshness: one statement."""
     values: dict[str, Any] = {}
     statement = _summary_statement(bind_filters(DAILY_FILTERS, filters, values), per_day)
-    records = await statement.fetch(connection, **values)
-    return [DailyTotals(r["channel"], r["date"] if per_day else None, _totals(r)) for r in records]
+    rows, as_of, refreshed = [], {}, []
+    for record in await statement.fetch(connection, **values):
+        channel = record["channel"]
+        as_of[channel] = record["as_of"]
+        refreshed.append(record["refreshed_at"])
+        if record["campaigns"] is not None:  # the channel has rows in the range
+            rows.append(DailyTotals(channel, record["date"] if per_day else None, _totals(record)))
+    return Summary(rows, as_of, max(refreshed, default=None))
 
 
 def _period(granularity: Granularity) -> ColumnElement[Any]:
@@ -193,22 +234,6 @@ async def day_metrics(
     statement, args = period_statement(filters, Granularity.DAY, metrics)
     records: list[asyncpg.Record] = await connection.fetch(statement.sql, *args)
     return records
-
-
-_FRESHNESS = compile_statement(
-    select(
-        daily.c.channel,
-        func.max(daily.c.as_of).label("as_of"),
-        func.max(daily.c.refreshed_at).label("refreshed_at"),
-    ).group_by(daily.c.channel)
-)
-
-
-async def freshness(connection: asyncpg.Connection) -> tuple[dict[str, dt.datetime], dt.datetime | None]:
-    """(newest fetched_at per channel, when the aggregate was last refreshed) over all dates."""
-    records = await _FRESHNESS.fetch(connection)
-    refreshed = max((r["refreshed_at"] for r in records), default=None)
-    return {r["channel"]: r["as_of"] for r in records}, refreshed
 
 
 # Fixed maintenance statements (no parameters from requests).

@@ -31,11 +31,11 @@ async def metrics_summary(
     and ``date_to``; the repository's filter table says how each one filters.
     """
     wanted = list(dict.fromkeys(filters.get("channel") or ALL_CHANNELS))
-    rows = await repository.daily_totals(connection, filters, per_day=per_day)
-    as_of, computed_at = await repository.freshness(connection)
+    found = await repository.summary(connection, filters, per_day=per_day)
+    as_of = found.as_of
     per_channel: dict[str, Totals] = {}
     days: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
+    for row in found.rows:
         per_channel[row.channel] = per_channel.get(row.channel, Totals()) + row.totals
         if per_day and row.date is not None:
             days.setdefault(row.channel, []).append({"date": row.date, **row.totals.as_dict()})
@@ -53,7 +53,7 @@ async def metrics_summary(
     return {
         "date_from": filters.get("date_from"),
         "date_to": filters.get("date_to"),
-        "computed_at": computed_at,
+        "computed_at": found.refreshed_at,
         "channels": summaries,
         "totals": total.as_dict(),
     }
