@@ -1,6 +1,6 @@
 """Single-request latency of every class of the campaign list on a large table: EXPLAIN ANALYZE of the
-first and the next page of each (filter set, sort, order) of demetra_testkit.campaign_list, its plan checked
-against the same rule as the test, and the indexes' size against the table's.
+first and the next page of each (filter set, sort, order) of demetra_testkit.campaign_list (the rows each
+read, and its plan checked against the same rule as the test), and the indexes' size against the table's.
 
     uv run --frozen python bench/campaign_list/run.py [--rows 1000000] [--database NAME] [--keep]
 
@@ -24,7 +24,14 @@ from demetra_common.db import plain_dsn
 from demetra_query_api.campaigns import repository
 from demetra_query_api.cursors import SortField, SortOrder
 from demetra_testkit import create_database, database_url_named, drop_database
-from demetra_testkit.campaign_list import FILTER_SETS, explain, plan_violations, seed_sql, sizes
+from demetra_testkit.campaign_list import (
+    FILTER_SETS,
+    explain,
+    plan_violations,
+    rows_read,
+    seed_sql,
+    sizes,
+)
 
 LIMIT = 50
 SERVER = os.environ.get("DATABASE_URL", "postgresql+asyncpg://demetra:demetra@127.0.0.1:5432/demetra")
@@ -33,21 +40,25 @@ SERVER = os.environ.get("DATABASE_URL", "postgresql+asyncpg://demetra:demetra@12
 async def _page_ms(
     db: asyncpg.Connection, filters: dict[str, Any], sort: SortField, order: SortOrder
 ) -> list[Any]:
-    """(ms, violations) of the first page and, if there is one, the next: every statement the page runs (the
-    walk, and beyond it for the capped channels), as it runs them (the walk as a generic plan)."""
+    """(ms, rows read, violations) of the first page and, if there is one, the next: every statement the
+    page runs (the walk, and beyond it for the capped channels), as it runs them (the walk as a generic
+    plan). A step 2 past its budget (BEYOND_WALK_MS) is cancelled in the page; here it runs to its end."""
     first = await repository.campaign_page(db, filters, sort, order, None, LIMIT + 1)
     positions: list[Any] = [None]
-    if len(first) > LIMIT:
-        positions.append((first[LIMIT - 1]["sort_key"], first[LIMIT - 1]["id"]))
+    if len(first.records) > LIMIT:
+        positions.append((first.records[LIMIT - 1]["sort_key"], first.records[LIMIT - 1]["id"]))
+    elif first.frontier is not None:
+        positions.append(first.frontier)
     results = []
     for position in positions:
         _, steps, values = await repository.campaign_page_steps(db, filters, sort, order, position, LIMIT + 1)
-        milliseconds, violations = 0.0, []
+        milliseconds, read, violations = 0.0, 0, []
         for statement, generic in steps:
             document = await explain(db, statement.sql, statement.args(values), generic=generic, analyze=True)
             milliseconds += document["Execution Time"]
+            read += rows_read(document["Plan"])
             violations += plan_violations(document["Plan"])
-        results.append((milliseconds, violations))
+        results.append((milliseconds, read, violations))
     return results
 
 
@@ -85,11 +96,11 @@ async def main() -> None:
         for label, filters in FILTER_SETS.items():
             for sort in SortField:
                 for order in SortOrder:
-                    for page, (ms, problems) in zip(
+                    for page, (ms, read, problems) in zip(
                         ("first", "next"), await _page_ms(db, filters, sort, order), strict=False
                     ):
                         case = f"{label} / {sort.value} {order.value} / {page}"
-                        timings.append((ms, case))
+                        timings.append((ms, f"{case} ({read} rows read)"))
                         violations += [f"{case}: {problem}" for problem in problems]
         timings.sort(reverse=True)
         print(f"{len(timings)} pages of {len(FILTER_SETS)} filter sets x {len(SortField)} sorts x 2 orders")

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -27,6 +29,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    true,
     tuple_,
     union_all,
 )
@@ -105,39 +108,58 @@ def _ordered(keys: list[Any], ascending: bool) -> list[Any]:
 
 
 # A filter of one of these kinds on the sort's own column is a range of the sort's index: the walk starts and
-# ends there (an index condition), so every row it reads matches that filter.
-_RANGE_OPERATORS = (operator.ge, operator.le, starts_with)
+# ends there (an index condition), so every row it reads matches that filter. Not a campaign id prefix: a
+# generic plan cannot make a range of a LIKE pattern it does not know, so the walk checks it row by row;
+# step 2 (a custom plan, with a time budget) reads it as a range (which PostgreSQL makes of a known prefix
+# under the C collation; under another, the budget bounds the walk).
+_RANGE_OPERATORS = (operator.ge, operator.le)
+_CUSTOM_RANGE_OPERATORS = (*_RANGE_OPERATORS, starts_with)
 
 # A page of one channel reads one range of its sort's (channel, key, id) index. Filters on the sort's column
 # are the range's bounds; any other filter is checked row by row as the range is walked, and how far that
 # walk goes depends on the data: a rare match, a filter anti-correlated with the sort or a campaign id prefix
-# of another channel walks most of the channel before a page (seconds at 1M rows). So such a page is read in
-# two steps:
+# of another channel would walk most of the channel before a page (seconds at 1M rows). So a page walks at
+# most WALK_ROWS rows of each channel, and may end short:
 # 1. The walk (one statement, every channel, generic plan): at most WALK_ROWS rows of each channel's range,
-#    each checked (~1 us a row: a few ms); a channel whose walk met ``limit`` matches, or the channel's end,
-#    has its part of the page. Most pages end here.
-# 2. Only for the channels whose walk stopped at WALK_ROWS short of ``limit`` matches (capped): few rows match
-#    near the start of the order. Filter first: the matches through the filters' own indexes, counted up to
-#    FILTER_FIRST_ROWS; if that is all of them, the channel's part is the first ``limit`` of them in order (a
-#    top-N sort of at most that many); more than that, but none near the start of the order: the walk goes on
-#    until a page of them (the one way without a bound). One statement, planned for its values (a custom
-#    plan: which filter's index reads the fewest rows depends on them), the choice made by a CASE over the
-#    count, which PostgreSQL evaluates lazily, once.
+#    each checked (~1 us a row); the first ``limit`` that match and, if the walk stopped there short of
+#    ``limit`` matches (the channel is *capped*), the WALK_ROWS-th row (its frontier), merged in order. The
+#    page is the matches in that order up to the first frontier met: every match of every channel before it
+#    is known. Most pages are full before any frontier (or have none) and end here.
+# 2. Only when a frontier came first (few rows match near the start of the order): filter first, for the
+#    capped channels, if at most FILTER_FIRST_ROWS rows match: found through the filters' own indexes
+#    (counted with a LIMIT), the first ``limit`` of them in order (a top-N sort of at most that many). A
+#    capped channel with more matches than that (none near the start) is walked again as in step 1. One
+#    statement, planned for its values (a custom plan: which filter's index reads the fewest rows depends on
+#    them), the choice made by a CASE over the count, which PostgreSQL evaluates lazily, once; its rows are
+#    read as step 1's.
+#    Step 2 has a time budget (BEYOND_WALK_MS): past it, step 1's page stands.
+# A page that meets a frontier ends there, short (possibly empty), and its next cursor is the frontier's
+# position: paging stays exact keyset paging (every row before the frontier was served, none after). A page
+# reads at most channels x WALK_ROWS rows in step 1, and step 2 runs for at most BEYOND_WALK_MS.
 # WALK_ROWS stays where PostgreSQL's costs still read that many rows through the index rather than sort the
 # channel; both are literals in the statements.
 WALK_ROWS = 2000
-FILTER_FIRST_ROWS = 10_000
+FILTER_FIRST_ROWS = 2000
+# Step 2's rows are bounded by the filters' selectivity, not by a number (counting FILTER_FIRST_ROWS matches
+# may read many more rows that other filters reject, or collect a bitmap of every match first), so it runs
+# with a time budget: past it PostgreSQL cancels it and step 1's page, short at its frontier, is served.
+BEYOND_WALK_MS = 25
+_BEYOND_WALK_SESSION = (
+    f"SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL statement_timeout = {BEYOND_WALK_MS}"
+)
 
 
-def _split(shape: Shape, sort: SortField) -> tuple[Shape, Shape]:
-    """The filters of ``shape`` that are a range of the sort's index, and the others (checked row by row)."""
+def _split(shape: Shape, sort: SortField, custom: bool = False) -> tuple[Shape, Shape]:
+    """The filters of ``shape`` that are a range of the sort's index (in a ``custom`` plan or any), and the
+    others (checked row by row)."""
     key = CAMPAIGN_SORT_KEYS[sort]
+    ranges = _CUSTOM_RANGE_OPERATORS if custom else _RANGE_OPERATORS
     on_key = tuple(
         (name, variant)
         for name, variant in shape
         if (row := CAMPAIGN_FILTERS[name]).column is key
         and isinstance(row, Compare)
-        and row.operator in _RANGE_OPERATORS
+        and row.operator in ranges
     )
     return on_key, tuple(entry for entry in shape if entry not in on_key)
 
@@ -182,11 +204,14 @@ def _literal(number: int) -> ColumnElement[int]:
     return literal_column(str(number), BigInteger())
 
 
-def _walk(filters: Shape, channel: int, sort: SortField, order: SortOrder, after: bool) -> Select[Any]:
+def _walk(
+    filters: Shape, channel: int, sort: SortField, order: SortOrder, after: bool, custom: bool = False
+) -> Select[Any]:
     """Step 1 of one channel: the first ``limit`` of its first WALK_ROWS rows that match (``matched``), and
     the WALK_ROWS-th row whether it matches or not (``walked`` = WALK_ROWS: the walk stopped there)."""
-    on_key, others = _split(filters, sort)
-    matched = and_(*(CAMPAIGN_FILTERS[name].clause(name, variant) for name, variant in others))
+    on_key, others = _split(filters, sort, custom)
+    checks = [CAMPAIGN_FILTERS[name].clause(name, variant) for name, variant in others]
+    matched = and_(*checks) if checks else true()  # in step 2 every filter may be a range
     walk_rows = _literal(WALK_ROWS)
     ranged = _channel_rows(
         (*_CAMPAIGN_COLUMNS, matched.label("matched")), on_key, channel, sort, order, after
@@ -197,24 +222,26 @@ def _walk(filters: Shape, channel: int, sort: SortField, order: SortOrder, after
     return select(*numbered.c).where(or_(numbered.c.matched, numbered.c.walked == walk_rows)).limit(_limit())
 
 
-_FILTER_FIRST, _WALK_ON = _literal(1), _literal(2)
+_FILTER_FIRST, _WALK_AGAIN = _literal(1), _literal(2)
 
 
 def _beyond_walk(filters: Shape, channel: int, sort: SortField, order: SortOrder, after: bool) -> Select[Any]:
-    """Step 2 of one channel whose walk was capped: the first ``limit`` matches filter first if there are
-    at most FILTER_FIRST_ROWS of them, else by walking on."""
+    """Step 2 of one channel whose walk was capped: its first ``limit`` matches filter first if there are
+    at most FILTER_FIRST_ROWS of them, else its walk (step 1's rows) again."""
     first_rows = _literal(FILTER_FIRST_ROWS)
     matching = _channel_rows(_CAMPAIGN_COLUMNS, filters, channel, sort, order, after)
     found = matching.order_by(None).cte(f"found_{channel}")
     counted = select(func.count()).select_from(select(found.c.id).limit(first_rows + 1).subquery())
     few = counted.scalar_subquery() <= first_rows
-    way = select(select(case((few, _FILTER_FIRST), else_=_WALK_ON).label("way")).cte(f"way_{channel}"))
+    way = select(select(case((few, _FILTER_FIRST), else_=_WALK_AGAIN).label("way")).cte(f"way_{channel}"))
     taken = way.scalar_subquery()
+    every_match = (*(found.c[name] for name in CAMPAIGN_FIELDS), true().label("matched"))
+    filter_first = select(*every_match, found.c.sort_key, found.c.id, _literal(0).label("walked"))
     filter_first = _in_order(
-        select(*found.c).where(taken == _FILTER_FIRST), sort, order, found.c.sort_key, found.c.id
-    ).limit(_limit())
-    walk_on = matching.where(taken == _WALK_ON).limit(_limit())
-    return union_all(filter_first, walk_on).subquery(f"beyond_{channel}").select()
+        filter_first.where(taken == _FILTER_FIRST), sort, order, found.c.sort_key, found.c.id
+    )
+    walk_again = _walk(filters, channel, sort, order, after, custom=True).where(taken == _WALK_AGAIN)
+    return union_all(filter_first.limit(_limit()), walk_again).subquery(f"beyond_{channel}").select()
 
 
 def _merged(
@@ -245,13 +272,14 @@ def _campaign_page_statement(
 def _beyond_walk_statement(
     filters: Shape, capped: tuple[bool, ...], sort: SortField, order: SortOrder, after: bool
 ) -> Statement:
-    """Step 2: the capped channels beyond their walk, the others as their walk found them (within it)."""
+    """Step 2: the capped channels beyond their walk, the others walked as in step 1."""
     ranges = [
         _beyond_walk(filters, channel, sort, order, after)
         if stopped
-        else _channel_rows(_CAMPAIGN_COLUMNS, filters, channel, sort, order, after).limit(_limit())
+        else _walk(filters, channel, sort, order, after, custom=True)
         for channel, stopped in enumerate(capped)
     ]
+    # The page's scan (_walked_page) ends within the first ``limit`` rows: each is a match or a frontier.
     return compile_statement(_merged(ranges, sort, order))
 
 
@@ -295,15 +323,43 @@ def campaign_page_values(
     return _page_values(filters, after, limit)[2]
 
 
-def _capped(walked: list[asyncpg.Record], channels: list[str], limit: int) -> tuple[bool, ...]:
-    """Per channel: did its walk stop at WALK_ROWS short of ``limit`` matches?"""
-    matches = dict.fromkeys(channels, 0)
+@dataclass(frozen=True, slots=True)
+class PageRows:
+    """A page's rows: at most ``limit``, in order (each with the CAMPAIGN_FIELDS, then possibly columns of
+    the statement's own, then ``sort_key``, never NULL: CAMPAIGN_SORT_KEYS, and the row ``id``)."""
+
+    records: list[asyncpg.Record]
+    # Set when the page ended short of ``limit`` at a walk's frontier: its (sort key, id), where the next
+    # page starts. None: the records are every row up to ``limit``.
+    frontier: tuple[SortKey, int] | None = None
+
+
+def _short(records: list[asyncpg.Record], limit: int) -> set[str]:
+    """The channels whose walk (in ``records``, a walk's rows) stopped at WALK_ROWS short of ``limit``
+    matches: capped."""
+    matches: Counter[str] = Counter()
     stopped = set()
-    for record in walked:
+    for record in records:
         matches[record["channel"]] += record["matched"]
         if record["walked"] == WALK_ROWS:
             stopped.add(record["channel"])
-    return tuple(channel in stopped and matches[channel] < limit for channel in channels)
+    return {channel for channel in stopped if matches[channel] < limit}
+
+
+def _walked_page(records: list[asyncpg.Record], limit: int) -> PageRows:
+    """The page in a walk's merged rows: the matches, in order, up to ``limit`` or to the first frontier
+    (included if it matches), where the page ends short. A channel's frontier is among its rows only if it
+    had fewer than ``limit`` matches before it, all of them before it in the merged order: met before the
+    page is full, it is the frontier of a capped channel."""
+    page = []
+    for record in records:
+        if record["matched"]:
+            page.append(record)
+            if len(page) == limit:
+                break
+        if record["walked"] == WALK_ROWS:
+            return PageRows(page, (record["sort_key"], record["id"]))
+    return PageRows(page)
 
 
 async def campaign_page_steps(
@@ -313,20 +369,29 @@ async def campaign_page_steps(
     order: SortOrder,
     after: tuple[SortKey, int] | None,
     limit: int,
-) -> tuple[list[asyncpg.Record], list[tuple[Statement, bool]], dict[str, Any]]:
-    """Runs the page's first statement: its page (or step 1's records), every statement the page runs with
-    whether as a generic plan (step 2 as well if some channel's walk was capped: exposed for EXPLAIN in
+) -> tuple[PageRows, list[tuple[Statement, bool]], dict[str, Any]]:
+    """A page of campaigns (``campaign_page``), every statement it ran with whether as a generic plan
+    (step 2 as well if a capped channel's frontier came first: exposed for EXPLAIN in tests and
     benchmarks), and their values."""
     shape, channels, values = _page_values(filters, after, limit)
     statement = _campaign_page_statement(shape, len(channels), sort, order, after is not None)
     records = await statement.fetch(connection, **values)
     if not _split(shape, sort)[1]:
-        return records, [(statement, True)], values
-    capped = _capped(records, channels, limit)
-    if not any(capped):
-        return [record for record in records if record["matched"]][:limit], [(statement, True)], values
-    beyond = _beyond_walk_statement(shape, capped, sort, order, after is not None)
-    return records, [(statement, True), (beyond, False)], values
+        return PageRows(records), [(statement, True)], values
+    page = _walked_page(records, limit)
+    if page.frontier is None:
+        return page, [(statement, True)], values
+    capped = _short(records, limit)
+    beyond = _beyond_walk_statement(
+        shape, tuple(channel in capped for channel in channels), sort, order, after is not None
+    )
+    try:
+        async with connection.transaction():  # a custom plan and the budget for this statement only
+            await connection.execute(_BEYOND_WALK_SESSION)
+            records = await beyond.fetch(connection, **values)
+    except asyncpg.QueryCanceledError:  # past BEYOND_WALK_MS: step 1's page, short, stands
+        return page, [(statement, True), (beyond, False)], values
+    return _walked_page(records, limit), [(statement, True), (beyond, False)], values
 
 
 async def campaign_page(
@@ -336,21 +401,14 @@ async def campaign_page(
     order: SortOrder,
     after: tuple[SortKey, int] | None,
     limit: int,
-) -> list[asyncpg.Record]:
-    """Up to ``limit`` campaigns after ``after`` (sort key, id): each record has the CAMPAIGN_FIELDS, then
-    possibly columns of the statement's own, then ``sort_key`` (never NULL: CAMPAIGN_SORT_KEYS) and the row
-    ``id``.
+) -> PageRows:
+    """Up to ``limit`` campaigns after ``after`` (sort key, id), fewer if the page ended short at a walk's
+    frontier (then the next page starts there).
 
     ``filters``: request parameters by name; ``channel`` and those named in CAMPAIGN_FILTERS filter, None or
     empty ones not.
     """
-    records, steps, values = await campaign_page_steps(connection, filters, sort, order, after, limit)
-    if len(steps) == 1:
-        return records
-    beyond, _ = steps[1]
-    async with connection.transaction():  # a custom plan for this statement only
-        await connection.execute("SET LOCAL plan_cache_mode = force_custom_plan")
-        return await beyond.fetch(connection, **values)
+    return (await campaign_page_steps(connection, filters, sort, order, after, limit))[0]
 
 
 _CAMPAIGN_BY_ID = compile_statement(

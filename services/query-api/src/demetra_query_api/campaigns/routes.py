@@ -64,7 +64,9 @@ CampaignId = Annotated[
         "Campaigns filtered by channels (repeat `channel`), reporting date, ROI, cost, campaign id "
         "prefix and name (case-insensitive substring), sorted by any metric, rate, date, version, id or "
         "name (ties broken by row id) and paginated by keyset: pass `next_cursor` (or follow `next`) for "
-        "the next page. Pages stay exact while campaigns are inserted or updated: every row whose sort "
+        "the next page. A page may hold fewer than `limit` items (even none) and still have a "
+        "`next_cursor`: each request reads a bounded number of rows, so follow `next_cursor` until it is "
+        "null. Pages stay exact while campaigns are inserted or updated: every row whose sort "
         "field does not change while you page is served exactly once. (A row whose sort field changes, "
         "e.g. its ROI after a sync, can move across the page boundary: served twice or not at all.)"
     ),

@@ -45,7 +45,9 @@ class CampaignOut(BaseModel):
 
 
 class CampaignPage(PageLinks):
-    """One page of campaigns. Follow `next` until it is null; never build cursors by hand."""
+    """One page of campaigns. Follow `next` until it is null; never build cursors by hand. A page may hold
+    fewer than `limit` items (even none) and still have a next page: the list reads a bounded number of rows
+    per request, and when that bound comes before `limit` matches the page ends there."""
 
     items: list[CampaignOut]
     next: str | None = Field(
@@ -95,7 +97,13 @@ class CampaignQuery(ChannelsAndDates):
         "clicks) sorts below every rate: first ascending, last descending.",
     )
     order: SortOrder = Field(default=SortOrder.DESC, description="asc or desc; ties are broken by row id.")
-    limit: int = Field(default=50, ge=1, le=500, description="Page size, 1..500 (JSON only).")
+    limit: int = Field(
+        default=50,
+        ge=1,
+        le=500,
+        description="Most items a page holds, 1..500 (JSON only); a page may hold fewer and still have a "
+        "`next_cursor`: follow it until it is null.",
+    )
     format: ListFormat | None = Field(
         default=None,
         description="`csv`: every matching campaign from `cursor` on, as one streamed CSV file (same "

@@ -36,17 +36,24 @@ async def campaign_page(
 ) -> CampaignPage:
     """One page in (sort key, id) order; ``next_cursor`` is None on the last page.
 
+    A page may hold fewer than ``limit`` items (even none) and still have a next page: its walk reached its
+    bound first (the repository's WALK_ROWS); the next cursor is where that walk stopped, so following the
+    cursors until None serves every matching row once, in order.
+
     ``filters`` are the request's parameters by name (CampaignQuery's): the repository's filter table says
     which of them filter and how; a None or empty one does not.
     """
     after = (cursor.key, cursor.id) if cursor else None
-    records = await repository.campaign_page(connection, filters, sort, order, after, limit + 1)
+    rows = await repository.campaign_page(connection, filters, sort, order, after, limit + 1)
+    records = rows.records
     # zip stops at the shorter side: the trailing sort key and row id stay out of the item.
     items = [dict(zip(repository.CAMPAIGN_FIELDS, record, strict=False)) for record in records[:limit]]
     following = None
     if len(records) > limit:
         last = records[limit - 1]
         following = CampaignCursor(sort, order, last["sort_key"], last["id"])
+    elif rows.frontier is not None:
+        following = CampaignCursor(sort, order, *rows.frontier)
     return CampaignPage(items, following)
 
 
