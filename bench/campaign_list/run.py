@@ -54,7 +54,9 @@ async def _page_ms(
         _, steps, values = await repository.campaign_page_steps(db, filters, sort, order, position, LIMIT + 1)
         milliseconds, read, violations = 0.0, 0, []
         for statement, generic in steps:
-            document = await explain(db, statement.sql, statement.args(values), generic=generic, analyze=True)
+            document = await explain(
+                db, statement.sql, statement.args(values), generic=generic, analyze=True, prepared=True
+            )
             milliseconds += document["Execution Time"]
             read += rows_read(document["Plan"])
             violations += plan_violations(document["Plan"])

@@ -208,20 +208,26 @@ def indexes_used(plan: dict[str, Any]) -> set[str]:
 
 
 async def explain(
-    connection: asyncpg.Connection, sql: str, args: list[Any], *, generic: bool, analyze: bool = False
+    connection: asyncpg.Connection,
+    sql: str,
+    args: list[Any],
+    *,
+    generic: bool,
+    analyze: bool = False,
+    prepared: bool = False,
 ) -> dict[str, Any]:
     """The plan of ``sql`` with ``args`` (a custom or the generic plan), run if ``analyze``: EXPLAIN's JSON
     document (its "Plan", and with ``analyze`` its "Execution Time").
 
-    The generic plan is the one a prepared statement runs (``EXPLAIN EXECUTE`` of it, the values as
-    literals): EXPLAIN of the statement with bound values plans it for them, as a custom plan, whatever
-    ``plan_cache_mode`` says.
+    Only with ``prepared`` is the generic plan the one a prepared statement runs (``EXPLAIN EXECUTE`` of it,
+    the values as literals): EXPLAIN of the statement with bound values plans it for them, as a custom
+    plan, whatever ``plan_cache_mode`` says (the sync history's plan test still reads those).
     """
     mode = "force_generic_plan" if generic else "force_custom_plan"
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
     await connection.execute(f"SET plan_cache_mode = {mode}")
     try:
-        if generic:
+        if generic and prepared:
             await connection.execute(f"PREPARE demetra_explained AS {sql}")
             try:
                 values = ", ".join([await _literal(connection, arg) for arg in args])

@@ -138,12 +138,12 @@ _CUSTOM_RANGE_OPERATORS = (*_RANGE_OPERATORS, starts_with)
 # reads at most channels x WALK_ROWS rows in step 1, and step 2 runs for at most BEYOND_WALK_MS.
 # WALK_ROWS stays where PostgreSQL's costs still read that many rows through the index rather than sort the
 # channel; both are literals in the statements.
-WALK_ROWS = 2000
-FILTER_FIRST_ROWS = 2000
+WALK_ROWS = 1000
+FILTER_FIRST_ROWS = 1000
 # Step 2's rows are bounded by the filters' selectivity, not by a number (counting FILTER_FIRST_ROWS matches
 # may read many more rows that other filters reject, or collect a bitmap of every match first), so it runs
 # with a time budget: past it PostgreSQL cancels it and step 1's page, short at its frontier, is served.
-BEYOND_WALK_MS = 25
+BEYOND_WALK_MS = 20
 _BEYOND_WALK_SESSION = (
     f"SET LOCAL plan_cache_mode = force_custom_plan; SET LOCAL statement_timeout = {BEYOND_WALK_MS}"
 )
@@ -208,18 +208,25 @@ def _walk(
     filters: Shape, channel: int, sort: SortField, order: SortOrder, after: bool, custom: bool = False
 ) -> Select[Any]:
     """Step 1 of one channel: the first ``limit`` of its first WALK_ROWS rows that match (``matched``), and
-    the WALK_ROWS-th row whether it matches or not (``walked`` = WALK_ROWS: the walk stopped there)."""
+    the WALK_ROWS-th row whether it matches or not (``walked`` = WALK_ROWS: the walk stopped there). The
+    walk reads only what it checks; the fields of the rows it keeps come from their primary key."""
     on_key, others = _split(filters, sort, custom)
     checks = [CAMPAIGN_FILTERS[name].clause(name, variant) for name, variant in others]
     matched = and_(*checks) if checks else true()  # in step 2 every filter may be a range
     walk_rows = _literal(WALK_ROWS)
-    ranged = _channel_rows(
-        (*_CAMPAIGN_COLUMNS, matched.label("matched")), on_key, channel, sort, order, after
-    )
+    ranged = _channel_rows((matched.label("matched"),), on_key, channel, sort, order, after)
     read = ranged.limit(walk_rows).subquery(f"walk_{channel}")
     numbered = select(*read.c, func.row_number().over().label("walked")).subquery(f"walked_{channel}")
     # A subquery's rows reach the window in its order (the walk's), so the numbers count the rows walked.
-    return select(*numbered.c).where(or_(numbered.c.matched, numbered.c.walked == walk_rows)).limit(_limit())
+    kept = (
+        select(*numbered.c)
+        .where(or_(numbered.c.matched, numbered.c.walked == walk_rows))
+        .limit(_limit())
+        .subquery(f"kept_{channel}")
+    )
+    fields = select(*_CAMPAIGN_COLUMNS, kept.c.matched, kept.c.sort_key, kept.c.id, kept.c.walked)
+    # At most ``limit`` rows already; the LIMIT shows the planner (and the plan rule) as much.
+    return fields.join_from(kept, CampaignRow.__table__, campaigns.id == kept.c.id).limit(_limit())
 
 
 _FILTER_FIRST, _WALK_AGAIN = _literal(1), _literal(2)
