@@ -6,8 +6,10 @@
 A private database is seeded as bench/history/run.py seeds its year (the mock's history, COPYed, campaigns
 derived, the summary view refreshed), then the app (``create_app``, its lifespan run in process) is called
 as an ASGI app, one request after another, with the URL lists of run.py: **series** (a channel's 90 daily
-points, every metric) and **history** (a campaign's 90-day range). Prints the process CPU time (µs/request,
-which leaves out PostgreSQL's, a process of its own) and the wall time per request.
+points, every metric) and **history** (a campaign's 90-day range). Prints the process CPU time (µs/request),
+the CPU time of the PostgreSQL backend that served the requests (the app's pool has one connection; read
+from ``/proc``, so only when PostgreSQL runs on this machine: both share its cores under wrk) and the wall
+time per request.
 
 ``--database NAME`` keeps the seeded database under that name (reused by the next run with the same name, so
 the same rows answer before and after a change; ``--drop`` drops it at the end); ``--save FILE`` writes the
@@ -30,6 +32,7 @@ import asyncpg
 
 from demetra_common.db import plain_dsn
 from demetra_query_api.app import create_app
+from demetra_query_api.db import server_settings
 from demetra_query_api.settings import QueryApiSettings
 from demetra_testkit import create_database, database_url_named, drop_database
 from demetra_testkit.scripts import asgi_get, load_script
@@ -63,6 +66,29 @@ async def database(name: str, campaigns: int, days: int) -> tuple[str, Any]:
     return url, seeded
 
 
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (None when it is not on this machine)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def backend_pid(url: str, database_name: str, application: str) -> int | None:
+    """The PostgreSQL backend of the app's one pooled connection (None if there is not exactly one)."""
+    connection = await asyncpg.connect(plain_dsn(url))
+    try:
+        pids = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = $2",
+            database_name,
+            application,
+        )
+    finally:
+        await connection.close()
+    return pids[0]["pid"] if len(pids) == 1 else None
+
+
 async def call(app: Any, path: str) -> tuple[int, bytes]:
     """One GET through the ASGI app, as a server would call it."""
     return await asgi_get(app, path)
@@ -91,22 +117,31 @@ async def main() -> None:
             SUMMARY_REFRESH_INTERVAL_S="3600",
             SUMMARY_MAX_AGE_S="86400",  # the view as seeded: a refresh could change its sums in the last bit
         )
-        app = create_app(QueryApiSettings())
+        settings = QueryApiSettings()
+        app = create_app(settings)
         lists = {name: urls[: args.requests] for name, urls in run.url_lists(seeded).items()}
         bodies: dict[str, list[str]] = {}
         async with app.router.lifespan_context(app):
             for name, urls in lists.items():
                 for path in urls[:50]:  # warm: statements prepared, caches filled
                     await call(app, path)
+                backend = await backend_pid(url, args.database, server_settings(settings)["application_name"])
                 gc.collect()
+                backend_cpu = process_cpu_s(backend) if backend else None
                 wall, cpu = time.perf_counter(), time.process_time()
                 answered = [await call(app, path) for path in urls]
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 assert all(status == 200 for status, _ in answered), name
                 bodies[name] = [body.decode() for _, body in answered]
+                after = process_cpu_s(backend) if backend else None
+                postgres = (
+                    f"{1e6 * (after - backend_cpu) / len(urls):5.0f} µs"
+                    if after is not None and backend_cpu is not None
+                    else "    ?"
+                )
                 print(
-                    f"{name:8} {len(urls)} requests: {1e6 * cpu / len(urls):7.0f} µs CPU/request, "
-                    f"{1e6 * wall / len(urls):7.0f} µs wall/request",
+                    f"{name:8} {len(urls)} requests: {1e6 * cpu / len(urls):5.0f} µs CPU/request in the API, "
+                    f"{postgres} in PostgreSQL, {1e6 * wall / len(urls):5.0f} µs wall/request",
                     flush=True,
                 )
         if args.save:

@@ -44,7 +44,7 @@ from demetra_common.tables import (
 )
 from demetra_query_api.cursors import SortField, SortKey, SortOrder
 from demetra_query_api.metrics.kpis import ADDITIVE, ALL_METRICS
-from demetra_query_api.metrics.repository import metric_columns
+from demetra_query_api.metrics.repository import doubles, metric_columns, with_doubles
 from demetra_query_api.statements import (
     Compare,
     FilterTable,
@@ -435,17 +435,27 @@ HISTORY_DAY_FIELDS: tuple[str, ...] = (
     "fetched_at",
     "sync_id",
 )
-_DAY_METRICS = metric_columns(ALL_METRICS, {metric.value: days[metric.value] for metric in ADDITIVE})
-
-# A campaign's days in a range (public for EXPLAIN in tests): HISTORY_DAY_FIELDS, then the channel.
-CAMPAIGN_DAYS = compile_statement(
-    select(days.date, *_DAY_METRICS, days.fetched_at, days.sync_id, days.channel)
+_DAY_VALUES = {metric.value: days[metric.value] for metric in ADDITIVE}
+# A campaign's days in a range (public for EXPLAIN in tests): HISTORY_DAY_FIELDS, then the channel. Each
+# additive metric once per row as a double (``with_doubles``: cost is numeric, in five of the fields).
+_DAYS_IN_RANGE = (
+    select(days.date, days.channel, days.fetched_at, days.sync_id, *with_doubles(_DAY_VALUES))
     .where(
         days.campaign_id == bindparam("campaign_id", type_=Text),
         days.date >= bindparam("date_from", type_=Date),
         days.date <= bindparam("date_to", type_=Date),
     )
     .order_by(days.date)
+    .subquery("days")
+)
+CAMPAIGN_DAYS = compile_statement(
+    select(
+        _DAYS_IN_RANGE.c.date,
+        *metric_columns(ALL_METRICS, *doubles(_DAYS_IN_RANGE)),
+        _DAYS_IN_RANGE.c.fetched_at,
+        _DAYS_IN_RANGE.c.sync_id,
+        _DAYS_IN_RANGE.c.channel,
+    ).order_by(_DAYS_IN_RANGE.c.date)
 )
 
 

@@ -78,16 +78,21 @@ _SUMS = (
 
 
 def metric_columns(
-    metrics: Sequence[Metric], sums: Mapping[str, ColumnElement[Any]]
+    metrics: Sequence[Metric],
+    sums: Mapping[str, ColumnElement[Any]],
+    numbers: Mapping[str, ColumnElement[Any]] | None = None,
 ) -> list[ColumnElement[Any]]:
     """``metrics`` as SQL, labelled by name, over ``sums`` (the SQL of each additive metric of a group:
     sums, or a day's columns; cost exact numeric): the additive ones as they are (integers as bigint, cost
     rounded as kpis.ROUNDED says, in numeric where it is exact), the rates from kpis.RATES, the declaration
     Totals computes in Python, as doubles with the same operations in the same order (``scale x numerator /
-    denominator``, NULL when the denominator is 0), so the two give the same double."""
+    denominator``, NULL when the denominator is 0), so the two give the same double.
+
+    ``numbers``: each additive metric already as a double (``with_doubles``), where the statement has it once
+    per row; default: a cast of ``sums`` at each use."""
 
     def number(name: str) -> ColumnElement[Any]:
-        return cast(sums[name], Double())
+        return numbers[name] if numbers is not None else cast(sums[name], Double())
 
     columns: list[ColumnElement[Any]] = []
     for metric in metrics:
@@ -109,6 +114,34 @@ def metric_columns(
             column = number(metric.value)
         columns.append(column.label(metric.value))
     return columns
+
+
+def _double_name(name: str) -> str:
+    return f"{name}_double"
+
+
+def with_doubles(values: Mapping[str, ColumnElement[Any]]) -> list[ColumnElement[Any]]:
+    """The columns of a subquery that gives ``metric_columns`` every additive metric once per row: each of
+    ``values`` labelled by its name, and as a double (``doubles`` reads them back).
+
+    PostgreSQL converts numeric to double through its text (numeric_float8): a cast at each use of a metric
+    (its own column and every rate it is part of: cost in four) converts it again, ~14 times a row of the
+    summary view (numeric sums) where once is enough. The subquery must not be flattened into the statement
+    around it, or the casts are copied to each use again: its ORDER BY keeps it apart (and gives the
+    statement its order: a subquery scan passes its rows on as they come). PostgreSQL leaves out the columns
+    the statement around does not read."""
+    return [
+        *(value.label(name) for name, value in values.items()),
+        *(cast(value, Double()).label(_double_name(name)) for name, value in values.items()),
+    ]
+
+
+def doubles(subquery: Any) -> tuple[dict[str, ColumnElement[Any]], dict[str, ColumnElement[Any]]]:
+    """The additive metrics of a subquery of ``with_doubles`` columns: as they are, and as doubles (the
+    ``sums`` and ``numbers`` of ``metric_columns``)."""
+    names = [metric.value for metric in ADDITIVE]
+    values = {name: subquery.c[name] for name in names}
+    return values, {name: subquery.c[_double_name(name)] for name in names}
 
 
 def _totals(record: asyncpg.Record) -> Totals:
@@ -183,16 +216,23 @@ def _period(granularity: Granularity) -> ColumnElement[Any]:
 
 # A day's: the view has one row per (channel, date) (its unique index), whose values are the day's sums.
 _DAY_VALUES: dict[str, ColumnElement[Any]] = {metric.value: daily.c[metric.value] for metric in ADDITIVE}
+# A daily point's dates before its metrics (a point's fields, timeseries' keys), the channel after them.
+DAY_POINT_DATES = ("period", "date_from", "date_to")
 
 
 @lru_cache(maxsize=256)
 def _period_statement(filters: Shape, granularity: Granularity, metrics: tuple[Metric, ...]) -> Statement:
-    period = _period(granularity)
     if metrics:  # days only: a day is one row of the view (its unique index), nothing to add up
         assert granularity is Granularity.DAY, "metrics per week or month: sum them (no metrics)"
-        columns = metric_columns(metrics, _DAY_VALUES)
-        statement = filtered(select(daily.c.channel, period, *columns), DAILY_FILTERS, filters)
-        return compile_statement(statement.order_by(daily.c.channel, daily.c.date))
+        order = (daily.c.channel, daily.c.date)
+        rows = filtered(select(*order, *with_doubles(_DAY_VALUES)), DAILY_FILTERS, filters)
+        day = rows.order_by(*order).subquery("days")
+        columns = metric_columns(metrics, *doubles(day))
+        dates = (day.c.date.label(name) for name in DAY_POINT_DATES)  # a day is its period, first and last
+        # In the subquery's order: an ORDER BY here too would sort again where one channel is asked (the
+        # subquery's order by channel is then implied by its WHERE, which PostgreSQL does not carry out).
+        return compile_statement(select(*dates, *columns, day.c.channel))
+    period = _period(granularity)
     statement = filtered(select(daily.c.channel, period, *_SUMS), DAILY_FILTERS, filters)
     return compile_statement(statement.group_by(daily.c.channel, period).order_by(daily.c.channel, period))
 
@@ -230,7 +270,7 @@ async def day_metrics(
     connection: asyncpg.Connection, filters: Mapping[str, Any], metrics: Sequence[Metric]
 ) -> list[asyncpg.Record]:
     """Per channel and day of the days ``filters`` select (DAILY_FILTERS), by channel and day: records
-    (channel, day, *metrics), the metrics as the response reports them (``metric_columns``)."""
+    (*DAY_POINT_DATES, *metrics, channel), the metrics as the response reports them (``metric_columns``)."""
     statement, args = period_statement(filters, Granularity.DAY, metrics)
     records: list[asyncpg.Record] = await connection.fetch(statement.sql, *args)
     return records

@@ -16,7 +16,7 @@ from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.metrics import repository
 from demetra_query_api.metrics.kpis import Metric, Totals
-from demetra_query_api.metrics.timeseries import Granularity, cached_periods, periods
+from demetra_query_api.metrics.timeseries import Granularity, Period, cached_periods, periods
 from demetra_query_api.ranges import DateRange
 
 logger = logging.getLogger(__name__)
@@ -72,45 +72,49 @@ async def timeseries(
     zeros (and null rates) where a channel has no data; rates from each period's sums.
 
     Daily points come from PostgreSQL as the response reports them (the KPIs of kpis.RATES in SQL,
-    ``repository.metric_columns``, over the view's one row per channel and day): a point is one dict built
-    from a record, no per-metric work in Python. Weeks and months, and the total series, are added up from
+    ``repository.metric_columns``, over the view's one row per channel and day, the point's dates first): a
+    point is one dict zipped from a record, no per-metric work in Python; only days without a row (none
+    where every day has data) are filled in. Weeks and months, and the total series, are added up from
     PostgreSQL's sums per channel and period into Totals here, as they always were: PostgreSQL adds doubles
     (conversions, revenue) in the order its plan reads the rows, so another statement could differ from
     this one in the last bit."""
     wanted = list(dict.fromkeys(channels or ALL_CHANNELS))
     asked = tuple(dict.fromkeys(metrics))
     filters = {"channel": wanted, "date_from": span.first, "date_to": span.last}
-    points = cached_periods(span, granularity)
     if total or granularity is not Granularity.DAY:
         return await _timeseries_from_totals(connection, wanted, asked, granularity, span, filters, total)
-    keys = ("period", "date_from", "date_to", *(metric.value for metric in asked))
-    zero = tuple(Totals().values(asked).values())
-    found = {
-        (record[0], record[1]): record[2:]
-        for record in await repository.day_metrics(connection, filters, asked)
-    }
-    series = []
-    for channel in wanted:
-        name = channel.value
-        series.append(
-            {
-                "channel": channel,
-                "points": [
-                    dict(
-                        zip(keys, (p.start, p.first, p.last, *found.get((name, p.start), zero)), strict=False)
-                    )
-                    for p in points
-                ],
-            }
-        )
+    keys = (*repository.DAY_POINT_DATES, *(metric.value for metric in asked))
+    found: dict[str, list[dict[str, Any]]] = {channel.value: [] for channel in wanted}
+    for record in await repository.day_metrics(connection, filters, asked):
+        # zip stops at the shorter side: the trailing channel stays out of the point.
+        found[record[-1]].append(dict(zip(keys, record, strict=False)))
+    points = cached_periods(span, granularity)
     return {
         "date_from": span.first,
         "date_to": span.last,
         "granularity": granularity,
         "metrics": list(asked),
-        "series": series,
+        "series": [
+            {"channel": channel, "points": _every_day(found[channel.value], points, keys, asked)}
+            for channel in wanted
+        ],
         "total": None,
     }
+
+
+def _every_day(
+    found: list[dict[str, Any]], days: Sequence[Period], keys: Sequence[str], metrics: Sequence[Metric]
+) -> list[dict[str, Any]]:
+    """A channel's daily points ``found`` (in order, one per day that has data) with a zero point for every
+    other day of ``days``."""
+    if len(found) == len(days):
+        return found
+    by_day = {point["period"]: point for point in found}
+    zero = tuple(Totals().values(metrics).values())
+    dates = len(repository.DAY_POINT_DATES)
+    return [
+        by_day.get(day.start) or dict(zip(keys, (day.start,) * dates + zero, strict=True)) for day in days
+    ]
 
 
 async def _timeseries_from_totals(
