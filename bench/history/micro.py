@@ -7,8 +7,8 @@ A private database is seeded as bench/history/run.py seeds its year (the mock's 
 derived, the summary view refreshed), then the app (``create_app``, its lifespan run in process) is called
 as an ASGI app, one request after another, with the URL lists of run.py: **series** (a channel's 90 daily
 points, every metric) and **history** (a campaign's 90-day range). Prints the process CPU time (µs/request),
-the CPU time of the PostgreSQL backend that served the requests (the app's pool has one connection; read
-from ``/proc``, so only when PostgreSQL runs on this machine: both share its cores under wrk) and the wall
+the CPU time of the PostgreSQL backends of the app's connections (its requests' pool has one; read from
+``/proc``, so only when PostgreSQL runs on this machine: both share its cores under wrk) and the wall
 time per request.
 
 ``--database NAME`` keeps the seeded database under that name (reused by the next run with the same name, so
@@ -66,17 +66,20 @@ async def database(name: str, campaigns: int, days: int) -> tuple[str, Any]:
     return url, seeded
 
 
-def process_cpu_s(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` so far (None when it is not on this machine)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def backends_cpu_s(pids: list[int]) -> float | None:
+    """User + system CPU seconds so far of the processes ``pids`` (None when one is not on this machine)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
-async def backend_pid(url: str, database_name: str, application: str) -> int | None:
-    """The PostgreSQL backend of the app's one pooled connection (None if there is not exactly one)."""
+async def backend_pids(url: str, database_name: str, application: str) -> list[int]:
+    """The PostgreSQL backends of the app's connections (its requests' one and its background loops')."""
     connection = await asyncpg.connect(plain_dsn(url))
     try:
         pids = await connection.fetch(
@@ -86,7 +89,7 @@ async def backend_pid(url: str, database_name: str, application: str) -> int | N
         )
     finally:
         await connection.close()
-    return pids[0]["pid"] if len(pids) == 1 else None
+    return [row["pid"] for row in pids]
 
 
 async def call(app: Any, path: str) -> tuple[int, bytes]:
@@ -125,18 +128,19 @@ async def main() -> None:
             for name, urls in lists.items():
                 for path in urls[:50]:  # warm: statements prepared, caches filled
                     await call(app, path)
-                backend = await backend_pid(url, args.database, server_settings(settings)["application_name"])
+                application = server_settings(settings)["application_name"]
+                backends = await backend_pids(url, args.database, application)
                 gc.collect()
-                backend_cpu = process_cpu_s(backend) if backend else None
+                backends_before = backends_cpu_s(backends)
                 wall, cpu = time.perf_counter(), time.process_time()
                 answered = [await call(app, path) for path in urls]
                 wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
                 assert all(status == 200 for status, _ in answered), name
                 bodies[name] = [body.decode() for _, body in answered]
-                after = process_cpu_s(backend) if backend else None
+                backends_after = backends_cpu_s(backends)
                 postgres = (
-                    f"{1e6 * (after - backend_cpu) / len(urls):5.0f} µs"
-                    if after is not None and backend_cpu is not None
+                    f"{1e6 * (backends_after - backends_before) / len(urls):5.0f} µs"
+                    if backends_after is not None and backends_before is not None
                     else "    ?"
                 )
                 print(
