@@ -204,17 +204,22 @@ def _literal(number: int) -> ColumnElement[int]:
     return literal_column(str(number), BigInteger())
 
 
+# Where a row version lies in the table: the walk's kept rows are read there again (a TID scan, within the
+# statement's snapshot), not through the primary key.
+_ROW_VERSION: ColumnElement[Any] = literal_column("campaigns.ctid").label("row_version")
+
+
 def _walk(
     filters: Shape, channel: int, sort: SortField, order: SortOrder, after: bool, custom: bool = False
 ) -> Select[Any]:
     """Step 1 of one channel: the first ``limit`` of its first WALK_ROWS rows that match (``matched``), and
     the WALK_ROWS-th row whether it matches or not (``walked`` = WALK_ROWS: the walk stopped there). The
-    walk reads only what it checks; the fields of the rows it keeps come from their primary key."""
+    walk reads only what it checks; the rows it keeps are read again where they lie, for their fields."""
     on_key, others = _split(filters, sort, custom)
     checks = [CAMPAIGN_FILTERS[name].clause(name, variant) for name, variant in others]
     matched = and_(*checks) if checks else true()  # in step 2 every filter may be a range
     walk_rows = _literal(WALK_ROWS)
-    ranged = _channel_rows((matched.label("matched"),), on_key, channel, sort, order, after)
+    ranged = _channel_rows((matched.label("matched"), _ROW_VERSION), on_key, channel, sort, order, after)
     read = ranged.limit(walk_rows).subquery(f"walk_{channel}")
     numbered = select(*read.c, func.row_number().over().label("walked")).subquery(f"walked_{channel}")
     # A subquery's rows reach the window in its order (the walk's), so the numbers count the rows walked.
@@ -226,7 +231,8 @@ def _walk(
     )
     fields = select(*_CAMPAIGN_COLUMNS, kept.c.matched, kept.c.sort_key, kept.c.id, kept.c.walked)
     # At most ``limit`` rows already; the LIMIT shows the planner (and the plan rule) as much.
-    return fields.join_from(kept, CampaignRow.__table__, campaigns.id == kept.c.id).limit(_limit())
+    row = CampaignRow.__table__
+    return fields.join_from(kept, row, kept.c.row_version == _ROW_VERSION).limit(_limit())
 
 
 _FILTER_FIRST, _WALK_AGAIN = _literal(1), _literal(2)
