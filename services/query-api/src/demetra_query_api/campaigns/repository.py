@@ -257,13 +257,10 @@ def _beyond_walk(filters: Shape, channel: int, sort: SortField, order: SortOrder
     return union_all(filter_first.limit(_limit()), walk_again).subquery(f"beyond_{channel}").select()
 
 
-def _merged(
-    ranges: list[Select[Any]], sort: SortField, order: SortOrder, limited: bool = True
-) -> Select[Any]:
+def _merged(ranges: list[Select[Any]], sort: SortField, order: SortOrder) -> Select[Any]:
     """The channels' ranges (each in order, at most ``limit`` rows) in order: their first ``limit`` rows."""
     merged = union_all(*ranges).subquery("channel_ranges") if len(ranges) > 1 else ranges[0].subquery()
-    statement = _in_order(select(*merged.c), sort, order, merged.c.sort_key, merged.c.id)
-    return statement.limit(_limit()) if limited else statement
+    return _in_order(select(*merged.c), sort, order, merged.c.sort_key, merged.c.id).limit(_limit())
 
 
 @lru_cache(maxsize=1024)
@@ -271,9 +268,10 @@ def _campaign_page_statement(
     filters: Shape, channels: int, sort: SortField, order: SortOrder, after: bool
 ) -> Statement:
     """Filters only on the sort's column: one range per channel, the whole page. Others: step 1."""
-    if _split(filters, sort)[1]:  # every row walked, those matching first, the last walked if it stopped
+    if _split(filters, sort)[1]:  # the rows walked that match, and the last walked if the walk stopped
         walks = [_walk(filters, channel, sort, order, after) for channel in range(channels)]
-        return compile_statement(_merged(walks, sort, order, limited=False))
+        # The page's scan (_walked_page) ends within the first ``limit`` rows: each is a match or a frontier.
+        return compile_statement(_merged(walks, sort, order))
     ranges = [
         _channel_rows(_CAMPAIGN_COLUMNS, filters, channel, sort, order, after).limit(_limit())
         for channel in range(channels)
@@ -292,7 +290,6 @@ def _beyond_walk_statement(
         else _walk(filters, channel, sort, order, after, custom=True)
         for channel, stopped in enumerate(capped)
     ]
-    # The page's scan (_walked_page) ends within the first ``limit`` rows: each is a match or a frontier.
     return compile_statement(_merged(ranges, sort, order))
 
 
@@ -348,8 +345,8 @@ class PageRows:
 
 
 def _short(records: list[asyncpg.Record], limit: int) -> set[str]:
-    """The channels whose walk (in ``records``, a walk's rows) stopped at WALK_ROWS short of ``limit``
-    matches: capped."""
+    """The channels whose walk (in ``records``, a walk's first ``limit`` rows) stopped at WALK_ROWS short of
+    ``limit`` matches: capped. (One whose frontier lies beyond those rows is walked again in step 2.)"""
     matches: Counter[str] = Counter()
     stopped = set()
     for record in records:
