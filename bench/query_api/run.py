@@ -618,7 +618,8 @@ def main() -> None:
                     theirs = orjson.loads(peer.post("/graphql", body))
                     assert "errors" not in theirs, theirs["errors"]
                     served = [node["campaignId"] for node in theirs["data"]["allCampaigns"]["nodes"]]
-                    assert served == ids, f"the peer serves another page for {body.decode()}"
+                    # The API's page may end short at its walk's bound: a prefix of the peer's.
+                    assert served[: len(ids)] == ids, f"the peer serves another page for {body.decode()}"
                 results["peer"] = run_wrk(
                     wrk, "peer", peer.url, lua_script(["/graphql"], [body for body, _ in usable]),
                     len(usable), args.duration,
