@@ -17,11 +17,13 @@ and a peer (PostGraphile 4).
      rows; values drawn around one seeded row, which the set selects) x every SortField x asc/desc x pages
      1-3 (pages 2 and 3 through the cursors the API itself returned), shuffled;
    * **syncs**: /api/syncs pages 1-3 and 200 single syncs; **summary**: /api/metrics/summary over 12 ranges;
-     **campaign**: 500 random /api/campaigns/{id}.
+     **campaign**: 500 random /api/campaigns/{id}; **trivial**: /health (no database, every middleware: what
+     the machine allows the HTTP layer at c=64 at that moment).
    Each runs ``wrk -t2 -c64 --latency`` with a Lua script that cycles through its URLs.
 3. The **floor** (``floor_app.py``): a bare ASGI app on the same uvicorn, workers and pool that serves the
    very same mixed URLs with the list's repository function, rows to dicts to orjson, nothing else (checked:
-   the same items as the API for a sample).
+   the same items as the API for a sample); then its /health, the machine's own floor at c=64 (uvicorn and
+   wrk, no framework, no database).
 4. The **peer**: PostGraphile 4 (npm, pinned, installed once into ~/.cache/demetra; skipped with a message
    when node/npm are missing or --no-peer) over the same table, with the connection-filter plugin so it
    applies the same filters, serving the mixed workload's first pages as GraphQL POSTs (checked: the same
@@ -377,7 +379,13 @@ def other_workloads(api: Server, rng: random.Random, rows: int, syncs: int) -> d
     for _ in range(500):
         g = rng.randint(1, rows)
         campaigns.append(f"/api/campaigns/{prefixes[g % 4]}_{g:08d}")
-    return {"syncs": sync_pages * 50 + single, "summary": summary, "campaign": campaigns}
+    # The machine's floor at this concurrency now: an endpoint that does nothing, through every middleware.
+    return {
+        "syncs": sync_pages * 50 + single,
+        "summary": summary,
+        "campaign": campaigns,
+        "trivial": ["/health"],
+    }
 
 
 # --------------------------------------------------------------------------------------------- the peer
@@ -602,6 +610,7 @@ def main() -> None:
             warm(floor, mixed_paths)
             script = lua_script(mixed_paths)
             results["floor"] = run_wrk(wrk, "floor", floor.url, script, len(set(mixed_paths)), args.duration)
+            results["bare"] = run_wrk(wrk, "bare", floor.url, lua_script(["/health"]), 1, args.duration)
         finally:
             floor.stop()
 
@@ -635,7 +644,9 @@ def main() -> None:
         "syncs": "/api/syncs pages 1-3 and single syncs",
         "summary": "/api/metrics/summary (30-day ranges)",
         "campaign": "/api/campaigns/{id}",
+        "trivial": "/health (no database; every middleware)",
         "floor": "floor: bare ASGI app, the mixed URLs",
+        "bare": "floor: bare ASGI app, /health",
         "peer": f"peer: PostGraphile {PEER_VERSION}, the mixed first pages",
     }
     print(f"\nRESPONSE_CACHE_TTL_S=0 (every request queries PostgreSQL), {setup}:")
