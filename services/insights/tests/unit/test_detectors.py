@@ -169,6 +169,15 @@ def test_pacing_is_seen_in_impressions_through_a_noisy_price() -> None:
     )
 
 
+def test_a_spend_spike_is_seen_in_impressions_through_a_noisy_price() -> None:
+    series = steady(campaigns=120, days=50, spend_noise=0.25)
+    series.cost *= np.exp(np.random.default_rng(3).normal(0.0, 0.2, series.cost.shape))
+    series.scale(0, slice(-2, None), **dict.fromkeys(VOLUME, 2.6))  # two days, each ~3.5 sigma of volume
+    insights = analyse(series.panel()).insights
+    assert [(i.campaign_id, i.kind) for i in insights] == [("c000", InsightKind.SPEND_SPIKE)]
+    assert insights[0].first_day == series.day(series.days - 2)
+
+
 def test_a_price_fall_is_not_overspend() -> None:
     series = steady()
     cheaper = {name: 1.5 for name in VOLUME if name != "cost"}  # the same spend buys 50% more

@@ -14,12 +14,15 @@ least run_day_z of its own sigma. A detection is always of the day the sync load
 its first day is the start of the longest run that moved.
 
 Each kind, with its test (on the maturity-corrected values of ``maturity.py``):
-    spend_spike               spend's run moved up by min_spend_ratio; money = spend above the usual
-    spend_drop                the run *before* the judged day moved down by min_spend_ratio, and the
-                              judged day is low too (day z <= -run_day_z): a campaign's last day is
-                              partial (it ends mid-day) and looks like a halved budget, while a day
-                              followed by another of the campaign's days was complete. So a drop is seen
-                              on its second day; money = planned spend that did not run over the run
+    spend_spike               volume's (log impressions') run moved up by min_spend_ratio, and spend's
+                              with it (at least half as much in log: see spend_pacing for why volume);
+                              money = spend above the usual
+    spend_drop                volume's run *before* the judged day moved down by min_spend_ratio, spend's
+                              with it, and the judged day is low too (day z <= -run_day_z): a campaign's
+                              last day is partial (it ends mid-day) and looks like a halved budget, while
+                              a day followed by another of the campaign's days was complete. So a drop is
+                              seen on its second day; money = planned spend that did not run over the run.
+                              A price spike (fewer impressions for the same spend) is not a drop
     spend_pacing              a run of pacing_min_days .. pacing_max_days of *volume* (log impressions),
                               every day above the usual (by more than -pacing_day_z sigmas), mean rise
                               between log(pacing_min_ratio) and log(min_spend_ratio), z >= z_pacing; spend
@@ -364,21 +367,35 @@ class _Rows:
                 )
         return hits
 
+    def _spend_spikes(self) -> Hits:
+        """Volume's runs that moved up by min_spend_ratio, spend with them (see the module)."""
+        volume, spend = self.scores["volume"], self.scores["spend"]
+        hits = self._moved("volume", 1.0, self.params.min_spend_ratio)
+        with quiet_nan():
+            return {
+                days: (moved & spend.run(days).ready & (spend.run(days).mean >= volume.run(days).mean / 2), z)
+                for days, (moved, z) in hits.items()
+            }
+
     def _spend_drops(self) -> Hits:
         """A drop of the days before the judged one (complete: the campaign ran on after them), the judged
         day low too. Length: the days including the judged one."""
-        p, spend = self.params, self.scores["spend"]
+        p, volume, spend = self.params, self.scores["volume"], self.scores["spend"]
         hits: Hits = {}
-        for run in spend.runs[1 : p.run_days + 1]:
+        for run in volume.runs[1 : p.run_days + 1]:
+            spent = spend.run(run.days)
             with quiet_nan():
                 before = run.daily[:, :-1]
                 days = before.shape[1]
                 z = before.mean(axis=1) * math.sqrt(days)
                 mean = (before * run.baseline.scale[:, None]).mean(axis=1)
+                spent_mean = (spent.daily[:, :-1] * spent.baseline.scale[:, None]).mean(axis=1)
                 hits[run.days] = (
                     run.ready
+                    & spent.ready
                     & (z <= -(p.z_alert if days == 1 else p.z_run))
                     & (mean <= -math.log(p.min_spend_ratio))
+                    & (spent_mean <= mean / 2)
                     & (before.max(axis=1) <= -p.run_day_z)
                     & (run.daily[:, -1] <= -p.run_day_z),
                     -z,
@@ -418,7 +435,7 @@ class _Rows:
         p = self.params
         down = -1.0
         hits: dict[InsightKind, Hits] = {
-            InsightKind.SPEND_SPIKE: self._moved("spend", 1.0, p.min_spend_ratio),
+            InsightKind.SPEND_SPIKE: self._spend_spikes(),
             InsightKind.SPEND_DROP: self._spend_drops(),
             InsightKind.SPEND_PACING: self._pacing(),
             self.price_kind: self._moved("price", 1.0, p.min_ratio),
