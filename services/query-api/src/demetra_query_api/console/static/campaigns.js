@@ -19,6 +19,23 @@ const TEXT_FILTERS = [
 ];
 const HIDDEN_COLUMNS = new Set(["sync_id", "campaign_id", "name"]);
 
+// A page of the API may hold fewer than `limit` items and still have a next cursor (each request reads a
+// bounded stretch of the order): the console follows the cursor for up to FOLLOW_PAGES more requests to fill
+// the page it shows, and says so when the stretch it read still holds fewer.
+const FOLLOW_PAGES = 8;
+
+async function fullPage(params, limit) {
+  const page = await get(PATH, params);
+  const items = [...page.items];
+  let next = page.next_cursor;
+  for (let i = 0; i < FOLLOW_PAGES && next && items.length < limit; i += 1) {
+    const more = await get(PATH, { ...params, cursor: next, limit: String(limit - items.length) });
+    items.push(...more.items);
+    next = more.next_cursor;
+  }
+  return { ...page, items, next_cursor: next };
+}
+
 // Previous pages' cursors of the current filter set, to page back (keyset cursors only go forward).
 const trail = { key: null, cursors: [] };
 
@@ -44,7 +61,8 @@ export async function campaignsPage({ query }) {
   }
   const filterKey = JSON.stringify({ ...params, cursor: undefined });
   if (trail.key !== filterKey) Object.assign(trail, { key: filterKey, cursors: [] });
-  const page = await get(PATH, params);
+  const limit = Number(params.limit ?? api.parameter(PATH, "limit")?.schema?.default ?? 50);
+  const page = await fullPage(params, limit);
   const sorts = api.enumOf(PATH, "sort");
   const orders = api.enumOf(PATH, "order");
   const columns = columnsOf(api);
@@ -125,7 +143,11 @@ export async function campaignsPage({ query }) {
     form,
     h("div", { class: "toolbar" }, h("p", { class: "muted" }, `${page.items.length} campaigns on this page, sorted by ${label(sort)} (${order}).`), exportLink),
     table("Campaigns", [h("span", {}, "Campaign"), ...columns.map(header)], rows, { id: "campaign-table" }),
-    page.items.length ? null : h("p", { class: "empty" }, "No campaign matches these filters."),
+    page.items.length
+      ? null
+      : page.next_cursor
+        ? h("p", { class: "empty" }, "No match in this stretch of the list yet: Next page searches further.")
+        : h("p", { class: "empty" }, "No campaign matches these filters."),
     h("nav", { class: "pager", "aria-label": "Pages" }, previous, next),
   );
 }
