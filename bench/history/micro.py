@@ -35,7 +35,7 @@ from demetra_query_api.app import create_app
 from demetra_query_api.db import server_settings
 from demetra_query_api.settings import QueryApiSettings
 from demetra_testkit import create_database, database_url_named, drop_database
-from demetra_testkit.scripts import asgi_get, load_script
+from demetra_testkit.scripts import asgi_get, in_process_api_env, load_script
 
 run = load_script(Path(__file__).resolve().parent / "run.py", "bench_history_run")
 
@@ -111,14 +111,13 @@ async def main() -> None:
     url, seeded = await database(args.database, args.campaigns, args.days)
     try:
         os.environ.update(
-            DATABASE_URL=url,
-            KAFKA_TOPIC_PREFIX=f"bench-history-micro-{os.getpid()}.",
-            RESPONSE_CACHE_TTL_S="0",
-            DB_POOL_SIZE="1",
-            DB_MAX_OVERFLOW="0",
-            LOG_LEVEL="WARNING",
-            SUMMARY_REFRESH_INTERVAL_S="3600",
-            SUMMARY_MAX_AGE_S="86400",  # the view as seeded: a refresh could change its sums in the last bit
+            in_process_api_env(
+                url,
+                "bench-history-micro",
+                SUMMARY_REFRESH_INTERVAL_S="3600",
+                # the view as seeded: a refresh could change its sums in the last bit
+                SUMMARY_MAX_AGE_S="86400",
+            )
         )
         settings = QueryApiSettings()
         app = create_app(settings)

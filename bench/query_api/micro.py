@@ -41,7 +41,7 @@ from demetra_common.ops import ops_router
 from demetra_query_api.app import create_app
 from demetra_query_api.settings import QueryApiSettings
 from demetra_testkit import create_database, database_url_named, drop_database
-from demetra_testkit.scripts import ASGIApp, asgi_get, load_script
+from demetra_testkit.scripts import ASGIApp, asgi_get, in_process_api_env, load_script
 
 run = load_script(Path(__file__).resolve().parent / "run.py", "bench_query_api_run")
 
@@ -134,15 +134,7 @@ async def main() -> None:
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
     try:
-        os.environ.update(
-            DATABASE_URL=url,
-            KAFKA_TOPIC_PREFIX=f"bench-query-api-micro-{os.getpid()}.",
-            RESPONSE_CACHE_TTL_S="0",
-            DB_POOL_SIZE="1",
-            DB_MAX_OVERFLOW="0",
-            LOG_LEVEL="WARNING",
-            LOG_FORMAT="text",
-        )
+        os.environ.update(in_process_api_env(url, "bench-query-api-micro", LOG_FORMAT="text"))
         app = create_app(QueryApiSettings())
         async with app.router.lifespan_context(app):
             lists = await url_lists(app, args.rows, args.syncs, args.seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
@@ -21,6 +22,21 @@ def load_script(path: Path, name: str) -> ModuleType:
     sys.modules[spec.name] = module  # its dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+def in_process_api_env(database_url: str, name: str, **extra: str) -> dict[str, str]:
+    """The environment of a query API that a benchmark runs in process, one request at a time: its own
+    database and topic prefix (``name`` and the pid), no response cache, one connection, quiet logs; ``extra``
+    adds or overrides settings."""
+    return {
+        "DATABASE_URL": database_url,
+        "KAFKA_TOPIC_PREFIX": f"{name}-{os.getpid()}.",
+        "RESPONSE_CACHE_TTL_S": "0",
+        "DB_POOL_SIZE": "1",
+        "DB_MAX_OVERFLOW": "0",
+        "LOG_LEVEL": "WARNING",
+        **extra,
+    }
 
 
 async def asgi_get(app: ASGIApp, path: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> tuple[int, bytes]:
