@@ -221,7 +221,7 @@ async def explain(
 
     Only with ``prepared`` is the generic plan the one a prepared statement runs (``EXPLAIN EXECUTE`` of it,
     the values as literals): EXPLAIN of the statement with bound values plans it for them, as a custom
-    plan, whatever ``plan_cache_mode`` says (the sync history's plan test still reads those).
+    plan, whatever ``plan_cache_mode`` says.
     """
     mode = "force_generic_plan" if generic else "force_custom_plan"
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"

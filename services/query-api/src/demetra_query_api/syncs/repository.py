@@ -19,8 +19,10 @@ from sqlalchemy import (
     Text,
     and_,
     bindparam,
+    literal_column,
     or_,
     select,
+    true,
     tuple_,
     union_all,
 )
@@ -92,10 +94,19 @@ def _page_statement(status: SyncState | None, trigger: bool, after: bool) -> Sta
             .limit(limit)
             .subquery("page")
         )
-    running = and_(channels.sync_id == page.c.sync_id, page.c.finished_status.is_(None))
+    # The running syncs' channel rows, looked up sync by sync through the primary key. LATERAL with OFFSET 0
+    # (which keeps PostgreSQL from flattening it into a plain join) makes that the only plan: the generic
+    # plan, which the API runs (force_generic_plan), cannot tell that LIMIT $n is small and would otherwise
+    # hash-join a sequential scan of sync_channels to the page.
+    running = (
+        select(*_CHANNEL_COLUMNS)
+        .where(channels.sync_id == page.c.sync_id, page.c.finished_status.is_(None))
+        .offset(literal_column("0"))
+        .lateral("channel")
+    )
     statement = (
-        select(page, *_CHANNEL_COLUMNS)
-        .select_from(page.outerjoin(SyncChannelRow, running))
+        select(page, *running.c)
+        .select_from(page.outerjoin(running, true()))
         .order_by(page.c.listed_at.desc(), page.c.listed_id.desc())
     )
     return compile_statement(statement)
