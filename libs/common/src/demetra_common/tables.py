@@ -547,6 +547,7 @@ class MaterializedView:
     source: str
     columns: tuple[ViewColumn, ...]
     group_by: tuple[str, ...]  # also its unique index, which REFRESH ... CONCURRENTLY requires
+    indexes: tuple[tuple[str, ...], ...] = ()  # further indexes, by their columns
 
     @property
     def table(self) -> TableClause:
@@ -567,6 +568,17 @@ class MaterializedView:
     def unique_index_sql(self) -> str:
         keys = ", ".join(self.group_by)
         return f"CREATE UNIQUE INDEX ux_{self.name}_{'_'.join(self.group_by)} ON {self.name} ({keys})"
+
+    @property
+    def index_sql(self) -> list[str]:
+        """The CREATE INDEX of each of ``indexes``."""
+        return [
+            f"CREATE INDEX {self.index_name(columns)} ON {self.name} ({', '.join(columns)})"
+            for columns in self.indexes
+        ]
+
+    def index_name(self, columns: tuple[str, ...]) -> str:
+        return f"ix_{self.name}_{'_'.join(columns)}"
 
     @property
     def refresh_sql(self) -> str:
@@ -600,4 +612,6 @@ CAMPAIGN_DAILY_METRICS = MaterializedView(
         ViewColumn("change_marker", DAILY_CHANGE_MARKER, BigInteger()),
     ),
     group_by=("channel", "date"),
+    # Each channel's newest as_of (the summary's freshness) in one index probe, not a scan of the view.
+    indexes=(("channel", "as_of"),),
 )

@@ -1,7 +1,7 @@
 """The main list queries use the indexes (EXPLAIN on a seeded, analysed table), custom and generic plans
 (the campaign list's whole matrix: test_campaign_list_plans.py; the sync history's: test_sync_plans.py); a
-campaign's history reads only the partitions of its range, the timeseries reads the view by its index, and
-pages of insights in either order are read from their sort's index."""
+campaign's history reads only the partitions of its range, the timeseries and the summary read the view by
+its indexes, and pages of insights in either order are read from their sort's index."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_PARTITIONS
 from demetra_query_api.campaigns import repository
 from demetra_query_api.cursors import InsightSort
 from demetra_query_api.insights.repository import insight_page_statement
-from demetra_query_api.metrics.repository import period_statement
+from demetra_query_api.metrics.repository import DAILY_FILTERS, period_statement, summary_statement
 from demetra_query_api.metrics.timeseries import Granularity
+from demetra_query_api.statements import bind_filters
 
 ROWS = 50_000
 
@@ -160,6 +161,28 @@ async def test_a_channels_timeseries_reads_the_view_by_its_index(
     plan = await _prepared_plan(daily_history, statement.sql, args, generic=generic)
     assert f"ux_{CAMPAIGN_DAILY_METRICS.name}_channel_date" in plan, plan
     assert "Seq Scan" not in plan, plan
+
+
+@pytest.mark.parametrize("generic", [False, True], ids=["custom-plan", "generic-plan"])
+@pytest.mark.parametrize("per_day", [False, True], ids=["per-channel", "per-day"])
+async def test_the_summary_reads_the_view_by_its_indexes(
+    daily_history: asyncpg.Connection, per_day: bool, generic: bool
+) -> None:
+    """Each channel's freshness by one probe of (channel, as_of), not an aggregate over the whole view; the
+    view is read otherwise only for the range's rows (by its (channel, date) index, or a scan filtered on
+    the range where the planner finds that cheaper)."""
+    filters = {"date_from": dt.date(2026, 5, 1), "date_to": dt.date(2026, 5, 30)}
+    values: dict[str, Any] = {}
+    statement = summary_statement(bind_filters(DAILY_FILTERS, filters, values), per_day)
+    plan = await _prepared_plan(daily_history, statement.sql, statement.args(values), generic=generic)
+    probe = CAMPAIGN_DAILY_METRICS.index_name(("channel", "as_of"))
+    assert f"Index Scan Backward using {probe} on {CAMPAIGN_DAILY_METRICS.name}" in plan, plan
+    scan = r"(?:Seq Scan|Bitmap Heap Scan|Index (?:Only )?Scan(?: Backward)?(?: using \S+)?)"
+    reads = re.findall(rf"{scan} on {CAMPAIGN_DAILY_METRICS.name}\b.*\n\s*(.*)", plan)
+    assert len(reads) == 2, plan  # the freshness probe and the range, nothing else
+    probes = [read for read in reads if read.startswith("Index Cond: (channel =")]
+    ranges = [read for read in reads if "date >=" in read and "date <=" in read]
+    assert len(probes) == 1 and len(ranges) == 1, plan
 
 
 # -------------------------------------------------------------------------------------------- insights

@@ -18,11 +18,15 @@ from sqlalchemy import (
     Double,
     Text,
     cast,
+    column,
     func,
     literal_column,
     select,
+    true,
+    values,
 )
 
+from demetra_common.contracts import ALL_CHANNELS
 from demetra_common.tables import CAMPAIGN_DAILY_METRICS, DAILY_CHANGE_MARKER
 from demetra_query_api.metrics.kpis import ADDITIVE, ALL_METRICS, COUNTS, RATES, ROUNDED, Metric, Totals
 from demetra_query_api.metrics.timeseries import Granularity
@@ -156,20 +160,26 @@ def _totals(record: asyncpg.Record) -> Totals:
     )
 
 
-# The aggregate's freshness per channel, over all dates.
+# The aggregate's freshness per channel that has rows, over all dates: its newest as_of, one probe of the
+# view's (channel, as_of) index per channel (an aggregate would read every row of the view), with that row's
+# refreshed_at (a refresh gives every row the same).
+_KNOWN = values(column("channel", Text()), name="known").data([(channel.value,) for channel in ALL_CHANNELS])
+_NEWEST = (
+    select(daily.c.as_of, daily.c.refreshed_at)
+    .where(daily.c.channel == _KNOWN.c.channel)
+    .order_by(daily.c.as_of.desc())
+    .limit(literal_column("1"))
+    .lateral("newest")
+)
 _FRESHNESS = (
-    select(
-        daily.c.channel,
-        func.max(daily.c.as_of).label("as_of"),
-        func.max(daily.c.refreshed_at).label("refreshed_at"),
-    )
-    .group_by(daily.c.channel)
+    select(_KNOWN.c.channel, _NEWEST.c.as_of, _NEWEST.c.refreshed_at)
+    .select_from(_KNOWN.join(_NEWEST, true()))
     .subquery("freshness")
 )
 
 
 @lru_cache(maxsize=64)
-def _summary_statement(filters: Shape, per_day: bool) -> Statement:
+def summary_statement(filters: Shape, per_day: bool) -> Statement:
     """The filtered sums per channel (and day), each with its channel's freshness; a channel with data but
     none in the range as one row of freshness, its sums null. One statement, not two: a round trip to
     PostgreSQL is most of a small read's cost on either side."""
@@ -194,7 +204,7 @@ async def summary(connection: asyncpg.Connection, filters: Mapping[str, Any], *,
     """Totals per channel (and day) of the rows ``filters`` select (request parameters by name; those in
     DAILY_FILTERS filter, None or empty ones not), with the aggregate's freshness: one statement."""
     values: dict[str, Any] = {}
-    statement = _summary_statement(bind_filters(DAILY_FILTERS, filters, values), per_day)
+    statement = summary_statement(bind_filters(DAILY_FILTERS, filters, values), per_day)
     rows, as_of, refreshed = [], {}, []
     for record in await statement.fetch(connection, **values):
         channel = record["channel"]
