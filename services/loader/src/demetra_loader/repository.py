@@ -134,9 +134,10 @@ SELECT message, count(*) AS existing, count(*) FILTER (WHERE rewritten) AS rewri
 # with it too. The version is the newest fetched_at
 # of their days; it replaces a row as old or older (a backfill's later chunks carry the same version), so a
 # newer schema-1 snapshot still wins. Each campaign's days are read by the primary key (campaign_id, date) of
-# every partition, one campaign at a time (LATERAL): as a join, a batch naming thousands of campaigns was
-# planned as a hash join over a sequential scan of the whole daily table, once per batch, so that a backfill
-# cost more the more history was stored (bench/history: 10,000 campaigns over 2.9M rows, 2.5 s against 1.0 s).
+# every partition (a campaign new in the batch: of its days' partitions, ``_derive_campaigns_sql``), one
+# campaign at a time (LATERAL): as a join, a batch naming thousands of campaigns was planned as a hash join
+# over a sequential scan of the whole daily table, once per batch, so that a backfill cost more the more
+# history was stored (bench/history: 10,000 campaigns over 2.9M rows, 2.5 s against 1.0 s).
 CAMPAIGN_TOTALS = {
     "campaign_id": "n.campaign_id",
     "channel": "min(d.channel)",
@@ -153,18 +154,34 @@ CAMPAIGN_TOTALS = {
     "fetched_at": "max(d.fetched_at)",
     "sync_id": "n.sync_id",
 }
-_DERIVE_CAMPAIGNS = f"""
+
+
+def _derive_campaigns_sql(*, within_days: bool) -> str:
+    """The derive of campaigns from all their days; ``within_days``: from their days between each one's
+    first and last day ($4, $5), for campaigns the caller knows had no day stored before this batch (all
+    their days are the batch's). The totals are the same; only the partitions of that range are probed
+    (run-time partition pruning): a new campaign's ~2 months of days, not every monthly partition kept."""
+    identity, arrays, bound = "campaign_id, name, sync_id", "$1::text[], $2::text[], $3::text[]", ""
+    if within_days:
+        identity += ", first_day, last_day"
+        arrays += ", $4::date[], $5::date[]"
+        bound = " AND d.date BETWEEN n.first_day AND n.last_day"
+    return f"""
 INSERT INTO campaigns AS c ({_COLUMN_LIST})
-SELECT t.* FROM unnest($1::text[], $2::text[], $3::text[]) AS n(campaign_id, name, sync_id)
+SELECT t.* FROM unnest({arrays}) AS n({identity})
  CROSS JOIN LATERAL (
     SELECT {", ".join(CAMPAIGN_TOTALS[column] for column in CAMPAIGN_DATA_COLUMNS)}
-      FROM {_DAILY} AS d WHERE d.campaign_id = n.campaign_id HAVING count(*) > 0
+      FROM {_DAILY} AS d WHERE d.campaign_id = n.campaign_id{bound} HAVING count(*) > 0
  ) AS t
 ON CONFLICT (campaign_id) DO UPDATE SET {", ".join(f"{column} = excluded.{column}" for column in _VERSIONED)},
     updated_at = now()
 WHERE excluded.fetched_at >= c.fetched_at
 RETURNING c.campaign_id, (c.xmax = 0) AS inserted
 """
+
+
+_DERIVE_CAMPAIGNS = _derive_campaigns_sql(within_days=False)
+_DERIVE_NEW_CAMPAIGNS = _derive_campaigns_sql(within_days=True)
 _RESTATEMENTS = RestatementRow.__tablename__
 _INSERT_RESTATEMENTS = f"""
 INSERT INTO {_RESTATEMENTS} ({", ".join(RESTATEMENT_COLUMNS)})
@@ -410,13 +427,25 @@ class PostgresRepository:
 
         await self._connection.copy_to_table(table, source=chunks(), columns=columns, format="binary")
 
-    async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
+    async def derive_campaigns(
+        self,
+        campaigns: Sequence[tuple[str, str, str]],
+        days_within: Sequence[tuple[dt.date, dt.date]] | None = None,
+    ) -> dict[str, bool]:
         """Re-derive the ``campaigns`` rows of these (campaign_id, name, sync_id) from their daily rows;
-        returns {campaign_id: inserted?} of the rows written (a newer schema-1 snapshot is left alone)."""
+        returns {campaign_id: inserted?} of the rows written (a newer schema-1 snapshot is left alone).
+        ``days_within``: per campaign, (first day, last day) that all of its stored days lie within (a
+        campaign new in this batch: the batch's days of it), so that only those partitions are read."""
         if not campaigns:
             return {}
         with _refusals():
-            rows = await self._connection.fetch(_DERIVE_CAMPAIGNS, *_columns(campaigns, 3))
+            if days_within is None:
+                rows = await self._connection.fetch(_DERIVE_CAMPAIGNS, *_columns(campaigns, 3))
+            else:
+                identities = [
+                    (*campaign, *days) for campaign, days in zip(campaigns, days_within, strict=True)
+                ]
+                rows = await self._connection.fetch(_DERIVE_NEW_CAMPAIGNS, *_columns(identities, 5))
         return {row["campaign_id"]: row["inserted"] for row in rows}
 
     async def insert_restatements(self, rows: Sequence[RestatementValues]) -> list[StoredRestatement]:

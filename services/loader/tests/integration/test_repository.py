@@ -12,14 +12,19 @@ from typing import Any
 import asyncpg
 import pytest
 
-from demetra_common.tables import DAILY_PARTITIONS
+from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, DAILY_PARTITIONS
 from demetra_loader.core.batch import check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.loading import CampaignLoader
 from demetra_loader.core.partitions import DailyPartitions
 from demetra_loader.core.records import campaign_values
 from demetra_loader.core.retry import RetryPolicy
-from demetra_loader.repository import _DERIVE_CAMPAIGNS, PostgresDatabase, RejectedByDatabase
+from demetra_loader.repository import (
+    _DERIVE_CAMPAIGNS,
+    _DERIVE_NEW_CAMPAIGNS,
+    PostgresDatabase,
+    RejectedByDatabase,
+)
 from demetra_testkit import eventually
 
 T = dt.datetime(2026, 11, 25, 14, tzinfo=dt.UTC)
@@ -187,3 +192,51 @@ async def test_deriving_a_batchs_campaigns_reads_their_days_by_primary_key_not_t
         assert re.search(rf"Index Scan (using|on) {partition}_pkey", plan), plan  # or a bitmap index scan
         assert f"Seq Scan on {partition}" not in plan, plan
     assert "Hash Join" not in plan, plan
+
+
+DERIVED = f"SELECT {', '.join(CAMPAIGN_DATA_COLUMNS)} FROM campaigns ORDER BY campaign_id"
+
+
+async def test_campaigns_new_in_a_batch_are_derived_from_their_days_partitions_alone_to_the_same_totals(
+    db: asyncpg.Connection,
+) -> None:
+    # All of a new campaign's days are its batch's, so the derive reads only the partitions of their range
+    # (run-time pruning, per campaign): the other months' indexes are never probed, the rows are the same.
+    for month in DAILY_PARTITIONS.months(FIRST_DAY, FIRST_DAY + dt.timedelta(days=DAYS - 1)):
+        await db.execute(DAILY_PARTITIONS.create_sql(month))
+    await db.execute(SEED_DAILY)
+    await db.execute("ANALYZE campaign_daily")
+    named = [f"c_{n:06d}" for n in range(1, 201)]
+    identity = (named, ["n"] * len(named), ["s"] * len(named))
+    february = (dt.date(2026, 2, 1), dt.date(2026, 2, 28))
+    derived = {}
+    for statement, arguments in (
+        (_DERIVE_CAMPAIGNS, identity),
+        (_DERIVE_NEW_CAMPAIGNS, (*identity, [FIRST_DAY] * len(named), [dt.date(2026, 4, 30)] * len(named))),
+    ):
+        writing = db.transaction()
+        await writing.start()
+        try:
+            await db.fetch(statement, *arguments)
+            derived[statement] = await db.fetch(DERIVED)
+        finally:
+            await writing.rollback()
+    assert derived[_DERIVE_CAMPAIGNS] == derived[_DERIVE_NEW_CAMPAIGNS]
+    assert len(derived[_DERIVE_CAMPAIGNS]) == len(named)
+
+    writing = db.transaction()
+    await writing.start()
+    try:
+        explained = await db.fetch(
+            f"EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {_DERIVE_NEW_CAMPAIGNS}",
+            *identity,
+            [february[0]] * len(named),
+            [february[1]] * len(named),
+        )
+    finally:
+        await writing.rollback()
+    plan = "\n".join(row[0] for row in explained)
+    for month in (1, 3, 4):
+        partition = DAILY_PARTITIONS.name(dt.date(2026, month, 1))
+        assert re.search(rf"on {partition} .*\(never executed\)", plan), plan
+    assert re.search(rf"on {DAILY_PARTITIONS.name(february[0])} .*loops={len(named)}", plan), plan

@@ -147,11 +147,22 @@ class FakeRepository:
                 )
         return written
 
-    async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
-        self._statement("derive_campaigns")
+    async def derive_campaigns(
+        self,
+        campaigns: Sequence[tuple[str, str, str]],
+        days_within: Sequence[tuple[dt.date, dt.date]] | None = None,
+    ) -> dict[str, bool]:
+        if not campaigns:
+            return {}  # no statement, as the repository's
+        self._statement("derive_campaigns" if days_within is None else "derive_new_campaigns")
         changed: dict[str, bool] = {}
-        for campaign_id, name, sync_id in campaigns:
-            days = [row for (owner, _), row in self._tables.daily.items() if owner == campaign_id]
+        bounds = days_within or [(dt.date.min, dt.date.max)] * len(campaigns)
+        for (campaign_id, name, sync_id), (first, last) in zip(campaigns, bounds, strict=True):
+            days = [
+                row
+                for (owner, date), row in self._tables.daily.items()
+                if owner == campaign_id and first <= date <= last  # as PostgreSQL reads them: only these
+            ]
             clicks, cost = sum(r[4] for r in days), sum(r[6] for r in days)
             revenue = sum(r[8] for r in days)
             row: CampaignValues = (
@@ -574,3 +585,31 @@ async def test_new_campaigns_days_are_copied_and_known_campaigns_days_upserted(m
 
     assert database.statements.count("upsert_days") == 1 and database.statements.count("copy_days") == 1
     assert {campaign_id for campaign_id, _ in database.tables.daily} == {"fb_1", "fb_2"}
+
+
+async def test_a_new_campaign_is_derived_within_its_batchs_days_and_a_known_one_from_all_its_days(
+    make_days: Any,
+) -> None:
+    # The fake reads only the days within the bounds given, as PostgreSQL's pruned derive does: a bound that
+    # left out a stored day would show in the totals.
+    database = FakeDatabase()
+    _, load = days_loader(database)
+    await load(make_days("fb_1", first=DAY_1, count=3, fetched_at=T))
+    assert "derive_new_campaigns" in database.statements and "derive_campaigns" not in database.statements
+    database.statements.clear()
+
+    later = make_days("fb_1", first=DAY_1 + dt.timedelta(3), count=2, fetched_at=T + dt.timedelta(hours=1))
+    await load(later, make_days("fb_2", first=DAY_1, count=2))
+
+    assert (
+        database.statements.count("derive_campaigns"),
+        database.statements.count("derive_new_campaigns"),
+    ) == (
+        1,
+        1,
+    )
+    assert database.tables.campaigns["fb_1"][4] == sum(
+        row[3] for (owner, _), row in database.tables.daily.items() if owner == "fb_1"
+    )  # all five days, three of them from the first batch
+    assert database.tables.campaigns["fb_1"][3] == DAY_1 + dt.timedelta(4)
+    assert database.tables.campaigns["fb_2"][4] == 1000 + 1001

@@ -4,11 +4,12 @@ transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from demetra_loader.core.batch import BatchPlan, CheckedBatch
+from demetra_loader.core.batch import DATE, BatchPlan, CheckedBatch
 from demetra_loader.core.restatements import restatement_values
 from demetra_loader.core.storage import Repository
 from demetra_loader.repository import DaysWritten, RestatementValues, StoredRestatement
@@ -54,8 +55,11 @@ async def write_days(
     if not indices:
         return outcome
     upserted = indices
+    new: set[str] = set()  # campaigns without a day stored before: all their days are the batch's
     if fast:
-        known = await repository.known_campaigns(sorted({batch.days(i).campaign_id for i in indices}))
+        named = {batch.days(i).campaign_id for i in indices}
+        known = await repository.known_campaigns(sorted(named))
+        new = named - known
         upserted = [index for index in indices if batch.days(index).campaign_id in known]
         known_set = set(upserted)
         await repository.copy_days(
@@ -77,9 +81,25 @@ async def write_days(
     outcome.restatements = await repository.insert_restatements(restatements)
     outcome.restated.update(owner[row.values[0]] for row in outcome.restatements)
     outcome.campaigns = await repository.derive_campaigns(
-        [_identity(batch, plan.day_records[campaign_id]) for campaign_id in sorted(touched)]
+        [_identity(batch, plan.day_records[campaign_id]) for campaign_id in sorted(touched - new)]
+    )
+    fresh = sorted(touched & new)
+    outcome.campaigns.update(
+        await repository.derive_campaigns(
+            [_identity(batch, plan.day_records[campaign_id]) for campaign_id in fresh],
+            [_days_range(plan, plan.day_records[campaign_id]) for campaign_id in fresh],
+        )
     )
     return outcome
+
+
+def _days_range(plan: BatchPlan, indices: Sequence[int]) -> tuple[dt.date, dt.date]:
+    """The first and last day these records of one campaign stage (a message's days ascend)."""
+    if len(indices) == 1:
+        rows = plan.staged[indices[0]]
+        return rows[0][DATE], rows[-1][DATE]
+    dates = [row[DATE] for index in indices for row in plan.staged.get(index, ())]
+    return min(dates), max(dates)
 
 
 def _identity(batch: CheckedBatch, indices: Sequence[int]) -> tuple[str, str, str]:

@@ -53,8 +53,13 @@ class Repository(Protocol):
         ``RejectedByDatabase`` (transaction unusable) if any is refused, a day stored meanwhile included."""
         ...
 
-    async def derive_campaigns(self, campaigns: Sequence[tuple[str, str, str]]) -> dict[str, bool]:
-        """Re-derive the campaigns rows of these (campaign_id, name, sync_id) from their daily rows."""
+    async def derive_campaigns(
+        self,
+        campaigns: Sequence[tuple[str, str, str]],
+        days_within: Sequence[tuple[dt.date, dt.date]] | None = None,
+    ) -> dict[str, bool]:
+        """Re-derive the campaigns rows of these (campaign_id, name, sync_id) from their daily rows;
+        ``days_within``: per campaign, (first, last) day that every stored day of it lies within."""
         ...
 
     async def insert_restatements(self, rows: Sequence[RestatementValues]) -> list[StoredRestatement]:
