@@ -1,15 +1,17 @@
 """The loader's cost per daily row, in process, stage by stage: judging a batch (validation, rows, plan) and
 writing it (the batch's transaction), on the messages a backfill's ingestors publish.
 
-    uv run python bench/loader/micro.py [--campaigns 500] [--days 90] [--rounds 3]
+    uv run python bench/loader/micro.py [--campaigns 500] [--days 90] [--rounds 3] [--months-kept 0]
 
 The mock's daily report of 4 channels x --campaigns over --days days (``demetra_mock.mock_campaign_days``,
 the ingestors' source), serialised as the ingestors publish it (``CampaignDaysFetched``, one message per
 campaign), is one batch: judged as the loader judges a consumed batch (``check_batch``), then loaded by the
 loader's own ``CampaignLoader`` (its one transaction: the COPY of the days, the derived campaigns, the load
 events and offsets) into a private migrated database on the server of DATABASE_URL, its partitions made
-before. Prints this process's CPU time per row for each (PostgreSQL's own, a process of its own, is left
-out), the wall time, and the wall time of each of the repository's statements; best of --rounds.
+before (with ``--months-kept N``, also the N monthly partitions before the batch's last month, as
+HISTORY_RETENTION_DAYS keeps them: every one of them a known campaign's derive probes). Prints this
+process's CPU time per row for each (PostgreSQL's own, a process of its own, is left out), the wall time,
+and the wall time of each of the repository's statements; best of --rounds.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 from demetra_common.contracts import ALL_CHANNELS, CampaignDaysFetched
 from demetra_common.settings import CommonSettings
+from demetra_common.tables import DAILY_PARTITIONS
 from demetra_loader.core.batch import check_batch
 from demetra_loader.core.dead_letters import DeadLetter
 from demetra_loader.core.loading import CampaignLoader
@@ -97,7 +100,7 @@ def timing(statements: list[defaultdict[str, float]]) -> None:
         setattr(PostgresRepository, name, timed(getattr(PostgresRepository, name), name))
 
 
-async def main(campaigns: int, days: int, rounds: int) -> None:
+async def main(campaigns: int, days: int, rounds: int, months_kept: int) -> None:
     records = messages(campaigns, days)
     server = CommonSettings().database_url
     judged: list[tuple[float, float]] = []
@@ -117,7 +120,12 @@ async def main(campaigns: int, days: int, rounds: int) -> None:
             await database.open()
             try:
                 partitions = DailyPartitions(database, retention_days=0)
-                await partitions.ensure(batch.months)  # made before, as the loader makes them ahead
+                last = max(batch.months)
+                kept = DAILY_PARTITIONS.months(dt.date(last.year - months_kept // 12 - 1, 1, 1), last)[
+                    -months_kept - 1 :
+                ]
+                # made before, as the loader makes them ahead (and as retention keeps them)
+                await partitions.ensure(batch.months | set(kept if months_kept else ()))
                 loader = CampaignLoader(
                     database, NoDeadLetters(), group_id="micro", retry=RetryPolicy(), partitions=partitions
                 )
@@ -148,5 +156,8 @@ if __name__ == "__main__":
     parser.add_argument("--campaigns", type=int, default=500, help="campaigns per channel")
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--months-kept", type=int, default=0, help="monthly partitions before the batch's last month"
+    )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.campaigns, arguments.days, arguments.rounds))
+    asyncio.run(main(arguments.campaigns, arguments.days, arguments.rounds, arguments.months_kept))
