@@ -13,6 +13,7 @@ import asyncpg
 from demetra_query_api.campaigns import repository
 from demetra_query_api.cursors import CampaignCursor, SortField, SortOrder
 from demetra_query_api.ranges import DateRange
+from demetra_query_api.statements import as_dicts
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +105,6 @@ async def campaign_history(
         "channel": channel,
         "date_from": span.first,
         "date_to": span.last,
-        # zip stops at the shorter side: the trailing channel stays out of the day.
-        "days": [dict(zip(repository.HISTORY_DAY_FIELDS, record, strict=False)) for record in records],
+        # The trailing channel stays out of the day.
+        "days": as_dicts(repository.HISTORY_DAY_FIELDS, records),
     }

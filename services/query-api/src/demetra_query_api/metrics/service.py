@@ -18,6 +18,7 @@ from demetra_query_api.metrics import repository
 from demetra_query_api.metrics.kpis import Metric, Totals
 from demetra_query_api.metrics.timeseries import Granularity, Period, cached_periods, periods
 from demetra_query_api.ranges import DateRange
+from demetra_query_api.statements import as_dicts
 
 logger = logging.getLogger(__name__)
 
@@ -73,21 +74,26 @@ async def timeseries(
 
     Daily points come from PostgreSQL as the response reports them (the KPIs of kpis.RATES in SQL,
     ``repository.metric_columns``, over the view's one row per channel and day, the point's dates first): a
-    point is one dict zipped from a record, no per-metric work in Python; only days without a row (none
-    where every day has data) are filled in. Weeks and months, and the total series, are added up from
-    PostgreSQL's sums per channel and period into Totals here, as they always were: PostgreSQL adds doubles
-    (conversions, revenue) in the order its plan reads the rows, so another statement could differ from
-    this one in the last bit."""
+    point is one dict zipped from a record (``statements.as_dicts``), no per-metric work in Python; only
+    days without a row (none where every day has data) are filled in. Weeks and months, and the total
+    series, are added up from PostgreSQL's sums per channel and period into Totals here, as they always
+    were: PostgreSQL adds doubles (conversions, revenue) in the order its plan reads the rows, so another
+    statement could differ from this one in the last bit."""
     wanted = list(dict.fromkeys(channels or ALL_CHANNELS))
     asked = tuple(dict.fromkeys(metrics))
     filters = {"channel": wanted, "date_from": span.first, "date_to": span.last}
     if total or granularity is not Granularity.DAY:
         return await _timeseries_from_totals(connection, wanted, asked, granularity, span, filters, total)
     keys = (*repository.DAY_POINT_DATES, *(metric.value for metric in asked))
-    found: dict[str, list[dict[str, Any]]] = {channel.value: [] for channel in wanted}
-    for record in await repository.day_metrics(connection, filters, asked):
-        # zip stops at the shorter side: the trailing channel stays out of the point.
-        found[record[-1]].append(dict(zip(keys, record, strict=False)))
+    records = await repository.day_metrics(connection, filters, asked)
+    by_channel: dict[str, list[asyncpg.Record]] = {channel.value: [] for channel in wanted}
+    if len(wanted) == 1:  # all of them the one channel's
+        by_channel[wanted[0].value] = records
+    else:
+        for record in records:
+            by_channel[record[-1]].append(record)
+    # The trailing channel stays out of the point.
+    found = {channel: as_dicts(keys, days) for channel, days in by_channel.items()}
     points = cached_periods(span, granularity)
     return {
         "date_from": span.first,
