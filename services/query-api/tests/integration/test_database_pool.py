@@ -1,4 +1,5 @@
-"""The query API's connection pool serves waiting requests first come, first served.
+"""The query API's connection pool serves waiting requests first come, first served, and lends again only
+the connections its requests left clean.
 
 Under load every request waits for one of a few connections. asyncpg's pool alone lets a request that just
 arrived take a connection released for one that has waited (its queue lets new getters barge in), which made
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import asyncpg
 import pytest
 
 from demetra_query_api.db import Database, DatabaseUnavailable
@@ -53,5 +55,39 @@ async def test_a_request_that_waits_past_the_pool_timeout_is_told_the_database_i
                 async with database.connection():
                     pass
         assert await database.ping()  # the slot given back after the timeout is usable again
+    finally:
+        await database.close()
+
+
+async def test_a_connection_its_request_left_in_a_transaction_is_closed_not_lent_again(
+    settings_factory: Callable[..., QueryApiSettings],
+) -> None:
+    database = Database(settings_factory(db_pool_size=1, db_max_overflow=0))
+    await database.open()
+    try:
+        async with database.connection() as connection:
+            await connection.execute("BEGIN")
+            left_open = connection
+        async with database.connection() as connection:
+            assert connection is not left_open
+            assert not connection.is_in_transaction()
+        assert left_open.is_closed()
+    finally:
+        await database.close()
+
+
+async def test_a_connection_whose_statement_failed_is_lent_again(
+    settings_factory: Callable[..., QueryApiSettings],
+) -> None:
+    database = Database(settings_factory(db_pool_size=1, db_max_overflow=0))
+    await database.open()
+    try:
+        with pytest.raises(asyncpg.DivisionByZeroError):
+            async with database.connection() as connection:
+                failed = connection
+                await connection.fetchval("SELECT 1 / 0")
+        async with database.connection() as connection:
+            assert connection is failed
+            assert await connection.fetchval("SELECT 1") == 1
     finally:
         await database.close()
