@@ -9,13 +9,25 @@ the p99 of GET /api/campaigns ten times its median in bench/query_api.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import asyncpg
 import pytest
 
 from demetra_query_api.db import Database, DatabaseUnavailable
 from demetra_query_api.settings import QueryApiSettings
+
+
+@asynccontextmanager
+async def one_connection(settings_factory: Callable[..., QueryApiSettings]) -> AsyncIterator[Database]:
+    """A Database of one connection, open for the block."""
+    database = Database(settings_factory(db_pool_size=1, db_max_overflow=0))
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
 
 
 async def test_waiting_requests_get_a_connection_in_arrival_order(
@@ -62,9 +74,7 @@ async def test_a_request_that_waits_past_the_pool_timeout_is_told_the_database_i
 async def test_a_connection_its_request_left_in_a_transaction_is_closed_not_lent_again(
     settings_factory: Callable[..., QueryApiSettings],
 ) -> None:
-    database = Database(settings_factory(db_pool_size=1, db_max_overflow=0))
-    await database.open()
-    try:
+    async with one_connection(settings_factory) as database:
         async with database.connection() as connection:
             await connection.execute("BEGIN")
             left_open = connection
@@ -72,16 +82,12 @@ async def test_a_connection_its_request_left_in_a_transaction_is_closed_not_lent
             assert connection is not left_open
             assert not connection.is_in_transaction()
         assert left_open.is_closed()
-    finally:
-        await database.close()
 
 
 async def test_a_connection_whose_statement_failed_is_lent_again(
     settings_factory: Callable[..., QueryApiSettings],
 ) -> None:
-    database = Database(settings_factory(db_pool_size=1, db_max_overflow=0))
-    await database.open()
-    try:
+    async with one_connection(settings_factory) as database:
         with pytest.raises(asyncpg.DivisionByZeroError):
             async with database.connection() as connection:
                 failed = connection
@@ -89,5 +95,3 @@ async def test_a_connection_whose_statement_failed_is_lent_again(
         async with database.connection() as connection:
             assert connection is failed
             assert await connection.fetchval("SELECT 1") == 1
-    finally:
-        await database.close()
