@@ -12,11 +12,7 @@ from demetra_query_api.app import create_app
 from demetra_query_api.settings import QueryApiSettings
 
 
-@pytest.fixture
-def client(tmp_path: Path) -> httpx.AsyncClient:
-    vendor = tmp_path / "node_modules"
-    (vendor / "chart.js" / "dist").mkdir(parents=True)
-    (vendor / "chart.js" / "dist" / "chart.umd.min.js").write_text("window.Chart = function () {};")
+def _client(vendor: Path) -> httpx.AsyncClient:
     settings = QueryApiSettings(
         _env_file=None,
         environment="test",
@@ -27,6 +23,14 @@ def client(tmp_path: Path) -> httpx.AsyncClient:
     )
     app = create_app(settings)
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> httpx.AsyncClient:
+    vendor = tmp_path / "node_modules"
+    (vendor / "chart.js" / "dist").mkdir(parents=True)
+    (vendor / "chart.js" / "dist" / "chart.umd.min.js").write_text("window.Chart = function () {};")
+    return _client(vendor)
 
 
 async def test_a_browser_at_the_root_is_sent_to_the_console(client: httpx.AsyncClient) -> None:
@@ -57,6 +61,16 @@ async def test_the_page_its_code_and_the_vendored_chart_library_are_served(
         assert "content-security-policy" in response.headers
     assert (await client.get("/console")).headers["location"] == "/console/"
     assert (await client.get("/console/static/nothing.js")).status_code == 404
+
+
+async def test_without_the_npm_assets_the_chart_library_is_a_404_that_says_how_to_install_them(
+    tmp_path: Path,
+) -> None:
+    async with _client(tmp_path / "never-installed") as client:
+        response = await client.get("/console/vendor/chart.js/dist/chart.umd.min.js")
+        assert response.status_code == 404
+        assert "make install" in response.text
+        assert (await client.get("/console/")).status_code == 200  # the page itself still loads
 
 
 def test_every_script_the_page_loads_is_local() -> None:

@@ -11,15 +11,19 @@ the JSON service description.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 
+logger = logging.getLogger(__name__)
+
 STATIC = Path(__file__).parent / "static"
+CONSOLE_PACKAGE = "services/query-api/console"  # its package.json and lockfile
 PREFIX = "/console"
 
 # The page runs only its own scripts and talks only to this origin: no inline script, no CDN, no framing.
@@ -45,12 +49,35 @@ def redirect_to_console() -> Response:
     return RedirectResponse(f"{PREFIX}/", status_code=307)
 
 
+# What a request for a vendored asset gets when the npm assets were never installed.
+VENDOR_MISSING = "the console's npm assets are not installed: run `make install` (npm ci in {directory})"
+
+
 class _SecureStatic(StaticFiles):
     async def get_response(self, path: str, scope: MutableMapping[str, Any]) -> Response:
         response = await super().get_response(path, scope)
         response.headers.update(SECURITY_HEADERS)
         response.headers.setdefault("Cache-Control", "no-cache")  # revalidated by ETag/Last-Modified
         return response
+
+
+class _VendorStatic(_SecureStatic):
+    """The npm assets. A directory never installed answers 404 saying how to install it, where Starlette's
+    StaticFiles would raise on every request (a 500)."""
+
+    missing = False
+
+    async def check_config(self) -> None:
+        try:
+            await super().check_config()
+        except RuntimeError:
+            self.missing = True
+
+    async def get_response(self, path: str, scope: MutableMapping[str, Any]) -> Response:
+        if self.missing:
+            detail = VENDOR_MISSING.format(directory=CONSOLE_PACKAGE)
+            return PlainTextResponse(detail, status_code=404, headers=SECURITY_HEADERS)
+        return await super().get_response(path, scope)
 
 
 def mount_console(app: FastAPI, vendor_dir: Path) -> None:
@@ -64,5 +91,9 @@ def mount_console(app: FastAPI, vendor_dir: Path) -> None:
     async def console_page() -> Response:
         return FileResponse(STATIC / "index.html", headers={**SECURITY_HEADERS, "Cache-Control": "no-cache"})
 
+    if not vendor_dir.is_dir():
+        logger.warning(
+            VENDOR_MISSING.format(directory=CONSOLE_PACKAGE) + " (CONSOLE_VENDOR_DIR=%s)", vendor_dir
+        )
     app.mount(f"{PREFIX}/static", _SecureStatic(directory=STATIC), name="console-static")
-    app.mount(f"{PREFIX}/vendor", _SecureStatic(directory=vendor_dir, check_dir=False), name="console-vendor")
+    app.mount(f"{PREFIX}/vendor", _VendorStatic(directory=vendor_dir, check_dir=False), name="console-vendor")
