@@ -587,6 +587,33 @@ async def test_new_campaigns_days_are_copied_and_known_campaigns_days_upserted(m
     assert {campaign_id for campaign_id, _ in database.tables.daily} == {"fb_1", "fb_2"}
 
 
+async def test_a_new_campaign_stored_by_another_writer_since_the_lookup_is_derived_from_all_its_days(
+    make_days: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rebalance's old owner of the partition stored fb_1 (its row and other days) after this batch looked
+    # it up: the batch takes it for new, and its row then comes from all its days, not only the batch's.
+    database = FakeDatabase()
+    _, load = days_loader(database)
+    await load(make_days("fb_1", first=DAY_1, count=3, fetched_at=T))
+
+    async def looked_up_before_the_other_writer(
+        self: FakeRepository, campaign_ids: Sequence[str]
+    ) -> set[str]:
+        self._statement("known_campaigns")
+        return set()
+
+    monkeypatch.setattr(FakeRepository, "known_campaigns", looked_up_before_the_other_writer)
+    database.statements.clear()
+    later = make_days("fb_1", first=DAY_1 + dt.timedelta(3), count=2, fetched_at=T + dt.timedelta(hours=1))
+    await load(later)
+
+    assert database.statements.count("derive_new_campaigns") == 1
+    assert database.statements.count("derive_campaigns") == 1  # again, from all its days
+    assert database.tables.campaigns["fb_1"][4] == sum(
+        row[3] for (owner, _), row in database.tables.daily.items() if owner == "fb_1"
+    )  # all five days
+
+
 async def test_a_new_campaign_is_derived_within_its_batchs_days_and_a_known_one_from_all_its_days(
     make_days: Any,
 ) -> None:

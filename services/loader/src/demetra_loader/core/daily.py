@@ -84,12 +84,20 @@ async def write_days(
         [_identity(batch, plan.day_records[campaign_id]) for campaign_id in sorted(touched - new)]
     )
     fresh = sorted(touched & new)
-    outcome.campaigns.update(
-        await repository.derive_campaigns(
-            [_identity(batch, plan.day_records[campaign_id]) for campaign_id in fresh],
-            [_days_range(plan, plan.day_records[campaign_id]) for campaign_id in fresh],
-        )
+    derived = await repository.derive_campaigns(
+        [_identity(batch, plan.day_records[campaign_id]) for campaign_id in fresh],
+        [_days_range(plan, plan.day_records[campaign_id]) for campaign_id in fresh],
     )
+    # A "new" campaign whose row was not inserted had one after all: another writer of its partition (a
+    # rebalance's old owner) stored it, and days outside this batch's, since the lookup. From all its days.
+    stored_meanwhile = [campaign_id for campaign_id in fresh if not derived.get(campaign_id, False)]
+    if stored_meanwhile:
+        derived.update(
+            await repository.derive_campaigns(
+                [_identity(batch, plan.day_records[campaign_id]) for campaign_id in stored_meanwhile]
+            )
+        )
+    outcome.campaigns.update(derived)
     return outcome
 
 
