@@ -80,23 +80,19 @@ async def write_days(
                 owner[values[0]] = index
     outcome.restatements = await repository.insert_restatements(restatements)
     outcome.restated.update(owner[row.values[0]] for row in outcome.restatements)
-    outcome.campaigns = await repository.derive_campaigns(
-        [_identity(batch, plan.day_records[campaign_id]) for campaign_id in sorted(touched - new)]
-    )
+
+    def identities(campaign_ids: Sequence[str]) -> list[tuple[str, str, str]]:
+        return [_identity(batch, plan.day_records[campaign_id]) for campaign_id in campaign_ids]
+
+    outcome.campaigns = await repository.derive_campaigns(identities(sorted(touched - new)))
     fresh = sorted(touched & new)
     derived = await repository.derive_campaigns(
-        [_identity(batch, plan.day_records[campaign_id]) for campaign_id in fresh],
-        [_days_range(plan, plan.day_records[campaign_id]) for campaign_id in fresh],
+        identities(fresh), [_days_range(plan, plan.day_records[campaign_id]) for campaign_id in fresh]
     )
     # A "new" campaign whose row was not inserted had one after all: another writer of its partition (a
     # rebalance's old owner) stored it, and days outside this batch's, since the lookup. From all its days.
     stored_meanwhile = [campaign_id for campaign_id in fresh if not derived.get(campaign_id, False)]
-    if stored_meanwhile:
-        derived.update(
-            await repository.derive_campaigns(
-                [_identity(batch, plan.day_records[campaign_id]) for campaign_id in stored_meanwhile]
-            )
-        )
+    derived.update(await repository.derive_campaigns(identities(stored_meanwhile)))
     outcome.campaigns.update(derived)
     return outcome
 
