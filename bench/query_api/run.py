@@ -16,7 +16,9 @@ and a peer (PostGraphile 4).
    * **mixed**: --filter-sets random sets of the list's filters (CampaignQuery's fields, CAMPAIGN_FILTERS'
      rows; values drawn around one seeded row, which the set selects) x every SortField x asc/desc x pages
      1-3 (pages 2 and 3 through the cursors the API itself returned), shuffled;
-   * **syncs**: /api/syncs pages 1-3 and 200 single syncs; **summary**: /api/metrics/summary over 12 ranges;
+   * **syncs**: /api/syncs pages 1-3 and 200 single syncs; **syncs_filtered**: /api/syncs pages 1-3 of every
+     status, every trigger and every (status, trigger) pair (SyncsQuery's filters; a filter no sync matches
+     is one empty page); **summary**: /api/metrics/summary over 12 ranges;
      **campaign**: 500 random /api/campaigns/{id}; **trivial**: /health (no database, every middleware: what
      the machine allows the HTTP layer at c=64 at that moment).
    Each runs ``wrk -t2 -c64 --latency`` with a Lua script that cycles through its URLs.
@@ -64,8 +66,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+from demetra_common.contracts import Trigger
 from demetra_common.db import asyncpg_url, plain_dsn
 from demetra_common.sync_projection import backfill_syncs
+from demetra_common.sync_status import SyncState
 from demetra_common.tables import CAMPAIGN_DATA_COLUMNS, CampaignRow
 from demetra_query_api.campaigns.repository import CAMPAIGN_FILTERS
 from demetra_query_api.campaigns.schemas import CampaignQuery
@@ -359,12 +363,29 @@ def mixed_workload(
     return requests, [(chain, first_ids) for chain, (_, first_ids) in zip(chains, built, strict=True)]
 
 
-def other_workloads(api: Server, rng: random.Random, rows: int, syncs: int) -> dict[str, list[str]]:
-    sync_pages, cursor = [], None
+def sync_pages(api: Server, query: str = "") -> list[str]:
+    """/api/syncs?``query``, pages 1-3 (fewer when the list ends), through the cursors the API returns."""
+    pages: list[str] = []
+    cursor = None
     for _ in range(3):
-        path = "/api/syncs" + (f"?cursor={cursor}" if cursor else "")
-        sync_pages.append(path)
+        parameters = "&".join(part for part in (query, f"cursor={cursor}" if cursor else "") if part)
+        path = "/api/syncs" + (f"?{parameters}" if parameters else "")
+        pages.append(path)
         cursor = orjson.loads(api.get(path))["next_cursor"]
+        if cursor is None:
+            break
+    return pages
+
+
+def sync_filter_queries() -> list[str]:
+    """Every status, every trigger and every (status, trigger) pair of SyncsQuery, as query strings."""
+    statuses = [f"status={state.value}" for state in SyncState]
+    triggers = [f"trigger={trigger.value}" for trigger in Trigger]
+    return [*statuses, *triggers, *(f"{status}&{trigger}" for status in statuses for trigger in triggers)]
+
+
+def other_workloads(api: Server, rng: random.Random, rows: int, syncs: int) -> dict[str, list[str]]:
+    unfiltered = sync_pages(api)
     start = dt.datetime(2025, 8, 1, tzinfo=dt.UTC)
     single = [
         f"/api/syncs/sched-{start + dt.timedelta(hours=rng.randrange(syncs)):%Y%m%dT%H%MZ}"
@@ -381,7 +402,8 @@ def other_workloads(api: Server, rng: random.Random, rows: int, syncs: int) -> d
         campaigns.append(f"/api/campaigns/{prefixes[g % 4]}_{g:08d}")
     # The machine's floor at this concurrency now: an endpoint that does nothing, through every middleware.
     return {
-        "syncs": sync_pages * 50 + single,
+        "syncs": unfiltered * 50 + single,
+        "syncs_filtered": [path for query in sync_filter_queries() for path in sync_pages(api, query)],
         "summary": summary,
         "campaign": campaigns,
         "trivial": ["/health"],
@@ -644,6 +666,7 @@ def main() -> None:
     labels = {
         "mixed": "mixed list (filters x sorts x orders x pages 1-3)",
         "syncs": "/api/syncs pages 1-3 and single syncs",
+        "syncs_filtered": "/api/syncs by status, trigger, both: pages 1-3",
         "summary": "/api/metrics/summary (30-day ranges)",
         "campaign": "/api/campaigns/{id}",
         "trivial": "/health (no database; every middleware)",
@@ -661,7 +684,9 @@ def main() -> None:
     print(
         f"\nmixed_p99_ms={mixed_result.p99_ms:.1f} mixed_rps={mixed_result.rps:.0f} "
         f"mixed_vs_floor={mixed_result.rps / floor_result.rps:.2f} mixed_vs_peer={peer_ratio} "
-        f"syncs_p99_ms={results['syncs'].p99_ms:.1f} summary_p99_ms={results['summary'].p99_ms:.1f}"
+        f"syncs_p99_ms={results['syncs'].p99_ms:.1f} "
+        f"syncs_filtered_p99_ms={results['syncs_filtered'].p99_ms:.1f} "
+        f"summary_p99_ms={results['summary'].p99_ms:.1f}"
     )
 
 
