@@ -17,7 +17,7 @@ from itertools import repeat
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, Select, any_, bindparam
+from sqlalchemy import ColumnElement, Select, Text, any_, bindparam, literal_column
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.types import TypeEngine
@@ -55,6 +55,16 @@ def as_dicts(keys: Sequence[str], records: Iterable[asyncpg.Record]) -> list[dic
 def compile_statement(statement: Select[Any]) -> Statement:
     compiled = statement.compile(dialect=_DIALECT)
     return Statement(compiled.string, tuple(compiled.positiontup or ()), dict(compiled.params))
+
+
+def constant(value: str) -> ColumnElement[str]:
+    """``value`` as an SQL constant, not a parameter, for a filter on a column of a few values known when
+    the statement is built (an enum's): the plan then knows it. A generic plan (the API runs them) of
+    ``column = $1`` assumes a typical value; on a skewed column (every sync scheduled and completed, as an
+    hourly history is) it expects every row to match, walks the list's order index filtering, and reads
+    the whole table to find that no sync failed. With the constant, PostgreSQL weighs that value by the
+    column's statistics and reads the filter's own index. Each value is then a statement of its own."""
+    return literal_column("'" + value.replace("'", "''") + "'", Text())
 
 
 def _same(value: Any) -> Any:

@@ -30,7 +30,7 @@ from sqlalchemy import (
 from demetra_common.contracts import ALL_CHANNELS, Channel, Trigger
 from demetra_common.sync_status import ChannelState, ChannelStatus, SyncFacts, SyncState
 from demetra_common.tables import SYNC_CHANNEL_STATUS_COLUMNS, SyncChannelRow, SyncRow
-from demetra_query_api.statements import Statement, compile_statement
+from demetra_query_api.statements import Statement, compile_statement, constant
 
 syncs = SyncRow.__table__.c
 channels = SyncChannelRow.__table__.c
@@ -58,22 +58,24 @@ def _status_is(status: SyncState) -> tuple[ColumnElement[bool], ColumnElement[bo
     """A sync's derived status is ``status`` at ``cutoff`` (now - timeout) in one of two ways, each served
     by its own index: its ``state``, while some unfinished channel was heard from since the cutoff (or none
     is unfinished); its ``timed_out_state``, once every unfinished channel was silent since before it
-    (``SyncOutcome.at``, in SQL)."""
+    (``SyncOutcome.at``, in SQL). The status is a constant of the statement (``constant``)."""
     cutoff = bindparam("cutoff", type_=DateTime(timezone=True))
+    state = constant(status.value)
     return (
-        and_(syncs.state == status.value, or_(syncs.idle_at.is_(None), syncs.idle_at >= cutoff)),
-        and_(syncs.timed_out_state == status.value, syncs.idle_at < cutoff),
+        and_(syncs.state == state, or_(syncs.idle_at.is_(None), syncs.idle_at >= cutoff)),
+        and_(syncs.timed_out_state == state, syncs.idle_at < cutoff),
     )
 
 
 @lru_cache(maxsize=64)
-def _page_statement(status: SyncState | None, trigger: bool, after: bool) -> Statement:
+def _page_statement(status: SyncState | None, trigger: Trigger | None, after: bool) -> Statement:
     """One page of syncs (``limit`` of them, newest first, after the cursor), the running ones with their
     channel rows (a finished sync's status is stored whole). A status filter reads two index ranges
-    (``_status_is``), each at most ``limit`` rows, and merges them."""
+    (``_status_is``), each at most ``limit`` rows, and merges them. The status and the trigger are
+    constants of the statement (``constant``): one statement per filter value."""
     shared: list[ColumnElement[bool]] = []
-    if trigger:
-        shared.append(syncs.trigger == bindparam("trigger", type_=Text))
+    if trigger is not None:
+        shared.append(syncs.trigger == constant(trigger.value))
     if after:
         bound = tuple_(
             bindparam("after_at", type_=DateTime(timezone=True)), bindparam("after_id", type_=BigInteger)
@@ -192,11 +194,9 @@ async def sync_page(
     values: dict[str, Any] = {"limit": limit}
     if status is not None:
         values["cutoff"] = cutoff
-    if trigger is not None:
-        values["trigger"] = trigger.value
     if after is not None:
         values["after_at"], values["after_id"] = after
-    statement = _page_statement(status, trigger is not None, after is not None)
+    statement = _page_statement(status, trigger, after is not None)
     return _stored_syncs(await statement.fetch(connection, **values))
 
 
