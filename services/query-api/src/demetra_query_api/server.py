@@ -1,12 +1,12 @@
-"""How uvicorn speaks HTTP for the API: its httptools protocol, each event-loop step's writes sent together.
+"""How uvicorn speaks HTTP for the API: its httptools protocol, a response's head and body in one write.
 
 uvicorn writes a response's status line and headers as soon as the app sends ``http.response.start``, then
 its body when the app sends it, and uvloop's transport puts each write on the socket at once: two
 syscalls, two TCP segments and two wake-ups of the client per response, where one carries both (the
-headers are ~300 bytes). ``HttpProtocol`` hands uvicorn a transport that gathers the writes made during one
-step of the event loop (the app sends both messages without waiting in between) and writes them at the end
-of the step in one ``writelines`` (one ``writev``), or at once when they reach ``FLUSH_BYTES``, so a
-streamed body still goes out chunk by chunk under uvicorn's flow control.
+headers are ~300 bytes). ``HttpProtocol`` hands uvicorn a transport that holds a write until the next one,
+which takes it along (one ``writelines``, one ``writev``), or until the end of the event-loop step when no
+other comes (a HEAD's headers): the app sends both messages without waiting in between, so the head waits
+for nothing but the body.
 """
 
 from __future__ import annotations
@@ -14,50 +14,42 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.flow_control import HIGH_WATER_LIMIT
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-# Gathered bytes written at once, without waiting for the end of the step: the transport's high-water mark,
-# past which it would pause the protocol anyway.
-FLUSH_BYTES = HIGH_WATER_LIMIT
 
-
-class StepWrites(asyncio.Transport):
-    """``transport`` whose writes of one event-loop step reach the socket together, in order, at the end of
-    the step (or as soon as they reach ``FLUSH_BYTES``, or before the transport closes or ends its output).
-    Everything else is the transport's own."""
+class HeldWrites(asyncio.Transport):
+    """``transport`` whose every write is held until the next write, which takes it along in one
+    ``writelines``, or until the end of the event-loop step it was made in (or until the transport closes
+    or ends its output), so what is written in a row reaches the socket together, in order. Everything else
+    is the transport's own."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__()
         self._transport = transport
         self._loop = loop
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
+        self._held: bytes | None = None
 
     def write(self, data: bytes | bytearray | memoryview[Any]) -> None:
-        if not data:
-            return
-        if not self._pending:
+        if self._held is not None:  # this write takes the held one along (uvicorn's body: even an empty one)
+            held, self._held = self._held, None
+            if not self._transport.is_closing():
+                self._transport.writelines([held, data] if data else [held])
+        elif data:
+            self._held = data if type(data) is bytes else bytes(data)  # held: no later mutation
             self._loop.call_soon(self.flush)
-        self._pending.append(bytes(data) if type(data) is not bytes else data)  # held: no later mutation
-        self._pending_bytes += len(data)
-        if self._pending_bytes >= FLUSH_BYTES:
-            self.flush()
 
     def flush(self) -> None:
-        """Write what was gathered (nothing if the transport is closing: it could not be sent anyway)."""
-        if not self._pending:
-            return
-        pending, self._pending, self._pending_bytes = self._pending, [], 0
-        if not self._transport.is_closing():
-            self._transport.writelines(pending)
+        """Write the held write now, if any (nothing if the transport is closing: it could not be sent)."""
+        held, self._held = self._held, None
+        if held is not None and not self._transport.is_closing():
+            self._transport.write(held)
 
     def writelines(self, list_of_data: Any) -> None:
         for data in list_of_data:
             self.write(data)
 
     def get_write_buffer_size(self) -> int:
-        return self._pending_bytes + self._transport.get_write_buffer_size()
+        return len(self._held or b"") + self._transport.get_write_buffer_size()
 
     def write_eof(self) -> None:
         self.flush()
@@ -71,7 +63,7 @@ class StepWrites(asyncio.Transport):
         self._transport.close()
 
     def abort(self) -> None:
-        self._pending, self._pending_bytes = [], 0
+        self._held = None
         self._transport.abort()
 
     def is_closing(self) -> bool:
@@ -103,7 +95,7 @@ class StepWrites(asyncio.Transport):
 
 
 class HttpProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol (``Config(http=HttpProtocol)``) over ``StepWrites`` of its transport."""
+    """uvicorn's httptools protocol (``Config(http=HttpProtocol)``) over ``HeldWrites`` of its transport."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(StepWrites(transport, self.loop))
+        super().connection_made(HeldWrites(transport, self.loop))
