@@ -130,11 +130,14 @@ def serve(
 
     uvicorn's own logging config is off: the JSON logging that ``configure_logging`` set up stays in force.
 
-    With ``workers`` > 1, each worker process listens on a socket of its own (``SO_REUSEPORT``), and the
-    kernel spreads incoming connections over them. uvicorn's own workers share one socket, and the first
-    one awake accepts every connection waiting (asyncio accepts up to the backlog per wake-up): a client
-    opening 16 keep-alive connections at once got 14 of them served by one process and 2 by the other
-    (bench/history), so half the cores idled while the other's requests queued.
+    With ``workers`` > 1, this process listens and hands each connection it accepts to the workers in turn
+    (round robin, as Node's cluster module does), so N keep-alive connections are spread as evenly as they
+    can be. uvicorn's own workers share one socket, and the first one awake accepts every connection
+    waiting (asyncio accepts up to the backlog per wake-up): a client opening 16 keep-alive connections at
+    once got 14 of them served by one process and 2 by the other. One ``SO_REUSEPORT`` socket a worker (the
+    kernel picks one by a hash of the client's address and port) spread them at random: 8/8 in one run of
+    five, 10/6 or worse in two, and the busier worker's queue set the tail (bench/history: a 12/4 run's p99
+    2.2 times an 8/8 one's).
     """
     options = {
         "host": settings.http_host,
@@ -149,37 +152,99 @@ def serve(
         uvicorn.run(app, **options)
 
 
-def _port_socket(host: str, port: int, *, shared: bool) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    if shared:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    sock.bind((host, port))
-    return sock
+class _HandedConnections(uvicorn.Server):
+    """A worker's uvicorn, serving the connections its supervisor hands it over ``channel`` (each one's
+    file descriptor, ``SCM_RIGHTS``) instead of listening itself."""
+
+    def __init__(self, config: uvicorn.Config, channel: socket.socket) -> None:
+        super().__init__(config)
+        self._channel = channel
+        self._connecting: set[asyncio.Task[Any]] = set()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=[])  # the app's lifespan, no listener
+        config, loop = self.config, asyncio.get_running_loop()
+
+        def protocol() -> asyncio.Protocol:  # as uvicorn's startup builds each connection's protocol
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return made
+
+        def handed() -> None:
+            try:
+                _, fds, _, _ = socket.recv_fds(self._channel, 1, 64)
+            except BlockingIOError:
+                return
+            if not fds:  # the supervisor is gone
+                loop.remove_reader(self._channel.fileno())
+                return
+            for fd in fds:
+                task = loop.create_task(loop.connect_accepted_socket(protocol, socket.socket(fileno=fd)))
+                self._connecting.add(task)
+                task.add_done_callback(self._connecting.discard)
+
+        self._channel.setblocking(False)
+        loop.add_reader(self._channel.fileno(), handed)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        asyncio.get_running_loop().remove_reader(self._channel.fileno())
+        await super().shutdown(sockets)
 
 
-def _worker(config: uvicorn.Config, sock: socket.socket) -> None:
-    """One worker process: uvicorn on its own listening socket of the port."""
-    uvicorn.Server(config).run(sockets=[sock])
+def _worker(config: uvicorn.Config, channel: socket.socket) -> None:
+    """One worker process: uvicorn on the connections handed to it over ``channel``."""
+    _HandedConnections(config, channel).run()
+
+
+def _hand_out(listener: socket.socket, channels: list[socket.socket], stopping: threading.Event) -> None:
+    """Accept connections on ``listener`` and send each to the next worker's channel in turn (one whose
+    channel fails, a worker being started again, is skipped: the next one serves it)."""
+    turn = 0
+    while not stopping.is_set():
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        except OSError:
+            if stopping.is_set():
+                return
+            raise
+        with connection:
+            for _ in range(len(channels)):
+                channel, turn = channels[turn], (turn + 1) % len(channels)
+                try:
+                    socket.send_fds(channel, [b"c"], [connection.fileno()])
+                    break
+                except OSError:
+                    continue
+            else:
+                logger.warning("no worker took a connection: closed")
 
 
 def _serve_workers(config: uvicorn.Config, workers: int) -> None:
-    """``workers`` processes (spawned, as uvicorn's), each on its own SO_REUSEPORT socket, all listening
-    before any worker starts (a connection that comes early waits in its socket's queue instead of going to
-    whichever worker listens first). A worker that ends on its own is started again on its socket (as
-    uvicorn's own supervisor restarts its workers), so its share of connections waits in the socket's queue
-    meanwhile instead of being refused. SIGTERM or SIGINT stops them all gracefully."""
-    # Without SO_REUSEPORT the bind fails if anything holds the port, another server's reuse-port sockets
-    # included: a second server on the same port fails here instead of sharing its connections.
-    _port_socket(config.host, config.port, shared=False).close()
-    sockets = [_port_socket(config.host, config.port, shared=True) for _ in range(workers)]
-    for sock in sockets:
-        sock.listen(config.backlog)
+    """``workers`` processes (spawned, as uvicorn's), each served the connections that this process accepts
+    (``_hand_out``), which listens before any worker starts (a connection that comes early waits in the
+    queue). A worker that ends on its own is started again (as uvicorn's own supervisor restarts its
+    workers); meanwhile its turns go to the others. SIGTERM or SIGINT stops them all gracefully."""
+    listener = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((config.host, config.port))
+    listener.listen(config.backlog)
+    listener.settimeout(0.5)  # to see ``stopping``
     context = multiprocessing.get_context("spawn")
+    channels: list[socket.socket] = []
 
     def started(number: int) -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_worker, args=(config, sockets[number]), name=f"worker-{number}")
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        process = context.Process(target=_worker, args=(config, theirs), name=f"worker-{number}")
         process.start()
+        theirs.close()  # the worker has its own: a dead worker's channel then fails to send
+        if number < len(channels):
+            old, channels[number] = channels[number], ours
+            old.close()
+        else:
+            channels.append(ours)
         return process
 
     stopping = threading.Event()
@@ -190,6 +255,8 @@ def _serve_workers(config: uvicorn.Config, workers: int) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, stop)
     processes = [started(number) for number in range(workers)]
+    handing = threading.Thread(target=_hand_out, args=(listener, channels, stopping), name="hand-out")
+    handing.start()
     while not stopping.wait(0.5):
         for number, process in enumerate(processes):
             if not process.is_alive() and not stopping.is_set():
@@ -197,10 +264,12 @@ def _serve_workers(config: uvicorn.Config, workers: int) -> None:
                     "worker %d ended on its own (exit code %s): starting it again", number, process.exitcode
                 )
                 processes[number] = started(number)
+    handing.join()
+    listener.close()
     for process in processes:
         if process.is_alive():
             process.terminate()  # SIGTERM: uvicorn's graceful shutdown
     for process in processes:
         process.join()
-    for sock in sockets:
-        sock.close()
+    for channel in channels:
+        channel.close()
