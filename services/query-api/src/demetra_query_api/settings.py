@@ -20,8 +20,8 @@ class QueryApiSettings(CommonSettings):
         default=1,
         ge=1,
         le=64,
-        description="uvicorn worker processes, each on a socket of its own (SO_REUSEPORT) and with its own "
-        "database pool.",
+        description="uvicorn worker processes, each with its own database pool; the supervisor accepts the "
+        "connections and hands them to the workers in turn.",
     )
 
     sync_timeout: float = Field(
