@@ -199,17 +199,19 @@ def _worker(config: uvicorn.Config, channel: socket.socket) -> None:
 
 def _hand_out(listener: socket.socket, channels: list[socket.socket], stopping: threading.Event) -> None:
     """Accept connections on ``listener`` and send each to the next worker's channel in turn (one whose
-    channel fails, a worker being started again, is skipped: the next one serves it)."""
+    channel fails or stays full for a second, a worker being started again or stuck, is skipped: the next
+    one serves it)."""
     turn = 0
     while not stopping.is_set():
         try:
             connection, _ = listener.accept()
         except TimeoutError:
             continue
-        except OSError:
-            if stopping.is_set():
-                return
-            raise
+        except OSError as exc:  # a client gone before its accept, no descriptor left, the listener closed
+            if not stopping.is_set():
+                logger.warning("accepting a connection failed: %s", exc)
+                stopping.wait(0.05)
+            continue
         with connection:
             for _ in range(len(channels)):
                 channel, turn = channels[turn], (turn + 1) % len(channels)
@@ -237,6 +239,7 @@ def _serve_workers(config: uvicorn.Config, workers: int) -> None:
 
     def started(number: int) -> multiprocessing.process.BaseProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        ours.settimeout(1.0)
         process = context.Process(target=_worker, args=(config, theirs), name=f"worker-{number}")
         process.start()
         theirs.close()  # the worker has its own: a dead worker's channel then fails to send
