@@ -89,7 +89,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 def main() -> None:
     settings = QueryApiSettings()
-    # Served as the API is (ops.serve: its workers, each on a socket of its own), importable by them.
+    # Served as the API is (ops.serve: its workers, handed the connections in turn), importable by them.
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     serve("floor_app:app", settings, graceful_shutdown_s=5, workers=settings.http_workers, access_log=False)
 
