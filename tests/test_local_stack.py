@@ -5,7 +5,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import asyncpg
 import pytest
+
+from demetra_common.db import plain_dsn
 
 REPO = Path(__file__).resolve().parents[1]
 STACK = [sys.executable, str(REPO / "deploy" / "local" / "stack.py")]
@@ -53,3 +56,18 @@ def test_status_reports_both_running() -> None:
     lines = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
     assert "running" in lines["kafka"]
     assert "running" in lines["postgres"]
+
+
+async def test_postgres_runs_with_the_settings_of_the_stack(postgres_server_url: str) -> None:
+    """The data directory's demetra.conf (PG_SETTINGS of stack.py, written at every start and included last
+    by postgresql.conf) is what the server runs with."""
+    written = (STATE / "postgres" / "data" / "demetra.conf").read_text().splitlines()
+    settings = dict(line.split(" = ", 1) for line in written if line.strip())
+    assert "shared_buffers" in settings
+    connection = await asyncpg.connect(plain_dsn(postgres_server_url))
+    try:
+        for name, value in settings.items():
+            running = await connection.fetchval("SELECT current_setting($1)", name)
+            assert running == value.strip("'"), (name, running, value)
+    finally:
+        await connection.close()

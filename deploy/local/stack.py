@@ -46,6 +46,19 @@ RUN = STATE / "run"
 KAFKA_VERSION = "4.1.1"
 KAFKA_HOST, KAFKA_PORT = "127.0.0.1", 9092
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+# PostgreSQL's settings, written to the data directory's demetra.conf (included by postgresql.conf) at every
+# start, so an existing data directory takes a change too. shared_buffers holds a year of daily history
+# (bench/history: ~560 MB with its indexes) with room for the campaigns list: with 256 MB the history's
+# reads waited on the disk (DataFileRead, up to 186 ms a read) once the machine dropped the page cache.
+PG_SETTINGS = {
+    "max_connections": "200",
+    "shared_buffers": "1GB",
+    "work_mem": "16MB",
+    "maintenance_work_mem": "128MB",
+    "max_wal_size": "2GB",
+    "unix_socket_directories": "''",
+}
+PG_SETTINGS_FILE = "demetra.conf"
 PG_USER = PG_PASSWORD = PG_DATABASE = "demetra"
 PG_SYSTEM_USER = "demetra"  # PostgreSQL refuses to run as root
 START_DEADLINE_S = float(os.environ.get("DEMETRA_START_DEADLINE_S", "90"))
@@ -547,12 +560,8 @@ def start_postgres() -> None:
         pwfile.unlink(missing_ok=True)
         if result.returncode != 0:
             raise StackError(f"initdb failed:\n{result.stdout}{result.stderr}")
-        with (data / "postgresql.conf").open("a") as conf:
-            conf.write(
-                "\n# Demetra local stack\nmax_connections = 200\nshared_buffers = 256MB\n"
-                "work_mem = 16MB\nmaintenance_work_mem = 128MB\nmax_wal_size = 2GB\n"
-                "unix_socket_directories = ''\n"
-            )
+    _write_settings(data)
+    owner(data / PG_SETTINGS_FILE)
     log = log_file("postgres")
     log.touch()
     owner(log)
@@ -579,6 +588,18 @@ def start_postgres() -> None:
             f"postgres did not start; see its log: {log}\n{result.stdout}{result.stderr}\n{tail(log)}"
         )
     say(f"postgres: starting (log {log})")
+
+
+def _write_settings(data: Path) -> None:
+    """PG_SETTINGS into the data directory's PG_SETTINGS_FILE, which postgresql.conf includes last (the line
+    is added once: a data directory made before it gets it too, after the settings it was made with)."""
+    lines = [f"{name} = {value}\n" for name, value in PG_SETTINGS.items()]
+    (data / PG_SETTINGS_FILE).write_text("".join(lines))
+    conf = data / "postgresql.conf"
+    include = f"include '{PG_SETTINGS_FILE}'"
+    if include not in conf.read_text():
+        with conf.open("a") as handle:
+            handle.write(f"\n# Demetra local stack: PG_SETTINGS of deploy/local/stack.py\n{include}\n")
 
 
 def _postgres_pid(data: Path) -> int | None:
