@@ -63,10 +63,14 @@ def biggest_spender(slot: dt.datetime, date_from: dt.date) -> str:
     puts the most money at stake, so the insight it raises is sure to be reported."""
     as_of = slot.date()
     last_days = {as_of - dt.timedelta(days=n) for n in range(1, BREAK_DAYS + 1)}
-    spend: dict[str, float] = {}
-    for campaign in mock_campaign_days(Channel.TIKTOK, slot, SIZE, date_from, as_of):
-        if campaign.days[0].date == date_from and campaign.days[-1].date == as_of:
-            spend[campaign.campaign_id] = sum(d.cost for d in campaign.days if d.date in last_days)
+    campaigns = [c for c in mock_campaign_days(Channel.TIKTOK, slot, SIZE, date_from, as_of) if c.days]
+    # The newest day reported: today's, or yesterday's in the 00:00 slot (no hour of today has passed).
+    newest = max(campaign.days[-1].date for campaign in campaigns)
+    spend = {
+        campaign.campaign_id: sum(d.cost for d in campaign.days if d.date in last_days)
+        for campaign in campaigns
+        if campaign.days[0].date == date_from and campaign.days[-1].date == newest
+    }
     return max(spend, key=spend.__getitem__)
 
 

@@ -48,10 +48,13 @@ def broken_campaign(slot: dt.datetime, date_from: dt.date) -> tuple[str, float]:
     (the money at stake: critical from 500)."""
     as_of = slot.date()
     silent = [as_of - dt.timedelta(days=n) for n in range(BREAK_DAYS, 0, -1)]
+    campaigns = [c for c in mock_campaign_days(Channel.TIKTOK, slot, SIZE, date_from, as_of) if c.days]
+    # The newest day reported: today's, or yesterday's in the 00:00 slot (no hour of today has passed).
+    newest = max(campaign.days[-1].date for campaign in campaigns)
     spend = {
         campaign.campaign_id: sum(day.cost for day in campaign.days if day.date in silent)
-        for campaign in mock_campaign_days(Channel.TIKTOK, slot, SIZE, date_from, as_of)
-        if campaign.days[0].date == date_from and campaign.days[-1].date == as_of
+        for campaign in campaigns
+        if campaign.days[0].date == date_from and campaign.days[-1].date == newest
     }
     campaign_id = max(spend, key=spend.__getitem__)
     return campaign_id, spend[campaign_id]
