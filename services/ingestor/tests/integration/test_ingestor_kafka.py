@@ -305,13 +305,14 @@ async def test_the_offset_is_committed_only_after_the_fetch_was_published(
 ) -> None:
     request = SyncRequested(sync_id="slow-1", trigger=Trigger.MANUAL, channels=[Channel.FACEBOOK])
     group = consumer_group(topics, Channel.FACEBOOK)
-    # About 6s of fetching (today only: the 12 running campaigns, and one that ended): longer than a
-    # consumer's auto-commit interval (5s), were one used.
+    # About 6s of fetching (yesterday and today: the 12 running campaigns, and one that ended): longer than
+    # a consumer's auto-commit interval (5s), were one used. Yesterday too: in the 00:00 slot no hour of
+    # today has passed, and today alone has no campaign's day to page through.
     slow = {
         "mock_campaigns_per_channel": 12,
         "mock_page_size": 1,
         "mock_latency_ms": 500,
-        "sync_lookback_days": 0,
+        "sync_lookback_days": 1,
     }
     async with ingestor(channel=Channel.FACEBOOK, **slow), producer(kafka_bootstrap) as client:
         metadata = await client.send_and_wait(
