@@ -138,3 +138,23 @@ def channel_outcome(channel: dict[str, Any]) -> tuple[Any, ...]:
         channel["rows_loaded"],
         channel["restated"],
     )
+
+
+def biggest_break(
+    channel: Channel, slot: dt.datetime, size: int, date_from: dt.date, days: int
+) -> tuple[str, float]:
+    """The campaign of ``channel`` that runs from ``date_from`` through the newest day the mock reports at
+    ``slot`` and spends most on the ``days`` days before ``slot``'s date, and that spend: the one whose
+    tracking break of those days puts the most money at stake. The newest day is today's, or yesterday's in
+    the 00:00 slot (no hour of today has passed)."""
+    as_of = slot.date()
+    last_days = {as_of - dt.timedelta(days=n) for n in range(1, days + 1)}
+    campaigns = [c for c in mock_campaign_days(channel, slot, size, date_from, as_of) if c.days]
+    newest = max(campaign.days[-1].date for campaign in campaigns)
+    spend = {
+        campaign.campaign_id: sum(day.cost for day in campaign.days if day.date in last_days)
+        for campaign in campaigns
+        if campaign.days[0].date == date_from and campaign.days[-1].date == newest
+    }
+    campaign_id = max(spend, key=spend.__getitem__)
+    return campaign_id, spend[campaign_id]

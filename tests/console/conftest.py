@@ -16,7 +16,6 @@ import pytest
 
 from demetra_common.contracts import ALL_CHANNELS, Channel
 from demetra_common.security import API_KEY_HEADER
-from demetra_mock import mock_campaign_days
 from demetra_testkit import (
     Service,
     ServiceGroup,
@@ -28,6 +27,7 @@ from demetra_testkit import (
     private_topics,
 )
 from demetra_testkit.syncs import timed_sync, wait_finished
+from tests.mock_expectations import biggest_break
 
 API_KEY = "console-test-key"
 SIZE = 60  # campaigns per channel: the insights detectors need >= 30 with history
@@ -61,17 +61,7 @@ class Pipeline:
 def biggest_spender(slot: dt.datetime, date_from: dt.date) -> str:
     """The TikTok campaign that runs the whole window and spends most on its last days: its tracking break
     puts the most money at stake, so the insight it raises is sure to be reported."""
-    as_of = slot.date()
-    last_days = {as_of - dt.timedelta(days=n) for n in range(1, BREAK_DAYS + 1)}
-    campaigns = [c for c in mock_campaign_days(Channel.TIKTOK, slot, SIZE, date_from, as_of) if c.days]
-    # The newest day reported: today's, or yesterday's in the 00:00 slot (no hour of today has passed).
-    newest = max(campaign.days[-1].date for campaign in campaigns)
-    spend = {
-        campaign.campaign_id: sum(d.cost for d in campaign.days if d.date in last_days)
-        for campaign in campaigns
-        if campaign.days[0].date == date_from and campaign.days[-1].date == newest
-    }
-    return max(spend, key=spend.__getitem__)
+    return biggest_break(Channel.TIKTOK, slot, SIZE, date_from, BREAK_DAYS)[0]
 
 
 @pytest.fixture(scope="module")

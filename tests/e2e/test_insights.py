@@ -22,10 +22,10 @@ from demetra_common.contracts import Channel, InsightChanged, SyncRequested, Tri
 from demetra_common.db import plain_dsn
 from demetra_common.security import API_KEY_HEADER
 from demetra_common.topics import Topics
-from demetra_mock import mock_campaign_days
 from demetra_testkit import Service, ServiceProcess, eventually, read_topic
 from demetra_testkit.syncs import publish_request
 from tests.e2e.pipeline import API_KEY, Pipeline
+from tests.mock_expectations import biggest_break
 
 pytestmark = pytest.mark.slow
 
@@ -46,18 +46,7 @@ def slots() -> tuple[dt.datetime, dt.datetime]:
 def broken_campaign(slot: dt.datetime, date_from: dt.date) -> tuple[str, float]:
     """The campaign that runs through the whole window and spends most on the break's days, and that spend
     (the money at stake: critical from 500)."""
-    as_of = slot.date()
-    silent = [as_of - dt.timedelta(days=n) for n in range(BREAK_DAYS, 0, -1)]
-    campaigns = [c for c in mock_campaign_days(Channel.TIKTOK, slot, SIZE, date_from, as_of) if c.days]
-    # The newest day reported: today's, or yesterday's in the 00:00 slot (no hour of today has passed).
-    newest = max(campaign.days[-1].date for campaign in campaigns)
-    spend = {
-        campaign.campaign_id: sum(day.cost for day in campaign.days if day.date in silent)
-        for campaign in campaigns
-        if campaign.days[0].date == date_from and campaign.days[-1].date == newest
-    }
-    campaign_id = max(spend, key=spend.__getitem__)
-    return campaign_id, spend[campaign_id]
+    return biggest_break(Channel.TIKTOK, slot, SIZE, date_from, BREAK_DAYS)
 
 
 async def wait_completed(api: ServiceProcess, sync_id: str) -> None:
